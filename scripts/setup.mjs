@@ -1,0 +1,132 @@
+#!/usr/bin/env node
+// One-step setup: npm packages, libtorch, and the native addon. Safe and fast to re-run.
+// libtorch is found in this order: $LIBTORCH (an unpacked distribution), the `torch` package of
+// `python3` on PATH (>= 2.1, CPU or CUDA), the project's .venv, else `.venv` + `pip install torch`.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const quiet = process.argv.includes('--quiet');
+const log = (msg) => process.stderr.write(`[setup] ${msg}\n`);
+const info = (msg) => !quiet && log(msg);
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], cwd: root, ...opts });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed with exit code ${r.status}`);
+}
+
+function ensureNodeModules() {
+  if (existsSync(join(root, 'node_modules', '.bin', 'tsx'))) return;
+  log('installing npm packages');
+  run('npm', ['install', '--no-audit', '--no-fund']);
+}
+
+/** Asks a Python interpreter for its torch; null when it has none (or one older than 2.1). */
+function torchOfPython(python) {
+  const code =
+    'import os, torch; print(os.path.dirname(torch.__file__)); print(torch.__version__); ' +
+    'print(int(torch._C._GLIBCXX_USE_CXX11_ABI))';
+  try {
+    const out = execFileSync(python, ['-c', code], { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim()
+      .split('\n');
+    const [major, minor] = out[1].split('.').map(Number);
+    if (major < 2 || (major === 2 && minor < 1)) {
+      log(`${python} has torch ${out[1]}, older than 2.1: not used`);
+      return null;
+    }
+    return { root: out[0], version: out[1], abi: out[2], python, source: `torch ${out[1]} of ${python}` };
+  } catch {
+    return null;
+  }
+}
+
+function findLibtorch() {
+  const env = process.env.LIBTORCH;
+  if (env) {
+    if (!existsSync(join(env, 'include', 'torch'))) {
+      throw new Error(`LIBTORCH=${env} is not an unpacked libtorch (no include/torch inside)`);
+    }
+    let version = 'unknown';
+    const vfile = join(env, 'build-version');
+    if (existsSync(vfile)) version = readFileSync(vfile, 'utf8').trim();
+    return { root: env, version, abi: process.env.LIBTORCH_CXX11_ABI ?? '1', python: null, source: `LIBTORCH=${env}` };
+  }
+  const venvPython = join(root, '.venv', 'bin', 'python');
+  const found = torchOfPython('python3') ?? (existsSync(venvPython) ? torchOfPython(venvPython) : null);
+  if (found) return found;
+  log('no torch found: creating .venv and running pip install torch (CPU)');
+  if (!existsSync(venvPython)) run('python3', ['-m', 'venv', join(root, '.venv')]);
+  // Unreachable indexes fail fast instead of retrying; a configured mirror still answers.
+  run(venvPython, ['-m', 'pip', 'install', '--retries', '0', '--timeout', '20', 'torch', 'numpy', 'safetensors']);
+  const venv = torchOfPython(venvPython);
+  if (!venv) throw new Error('pip install torch finished but torch cannot be imported from .venv');
+  return venv;
+}
+
+function buildFlags(torch) {
+  const lib = join(torch.root, 'lib');
+  const includes = [join(torch.root, 'include'), join(torch.root, 'include', 'torch', 'csrc', 'api', 'include')];
+  const libs = [`-L${lib}`, `-Wl,-rpath,${lib}`, '-Wl,--no-as-needed', '-ltorch', '-ltorch_cpu', '-lc10'];
+  if (existsSync(join(lib, 'libtorch_cuda.so'))) libs.push('-ltorch_cuda', '-lc10_cuda');
+  libs.push('-Wl,--as-needed');
+  return { includes, libs };
+}
+
+function sourcesHash(torch) {
+  const h = createHash('sha256');
+  const dir = join(root, 'native');
+  for (const f of readdirSync(dir).sort()) {
+    if (/\.(cc|h|gyp)$/.test(f)) h.update(f).update(readFileSync(join(dir, f)));
+  }
+  h.update(torch.root).update(torch.version).update(process.version);
+  return h.digest('hex');
+}
+
+function buildAddon(torch) {
+  const addon = join(root, 'native', 'build', 'Release', 'd2c_native.node');
+  const stampFile = join(root, 'native', 'build', 'stamp.json');
+  const hash = sourcesHash(torch);
+  if (existsSync(addon) && existsSync(stampFile)) {
+    const stamp = JSON.parse(readFileSync(stampFile, 'utf8'));
+    if (stamp.hash === hash) return false;
+  }
+  const { includes, libs } = buildFlags(torch);
+  const nodedir = resolve(dirname(process.execPath), '..');
+  if (!existsSync(join(nodedir, 'include', 'node', 'node_api.h'))) {
+    throw new Error(`Node headers not found under ${nodedir}/include/node (needed to build the addon offline)`);
+  }
+  log(`building the native addon against ${torch.source} (about a minute)`);
+  run(
+    process.execPath,
+    [join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), 'rebuild', `--nodedir=${nodedir}`, '-j', '2'],
+    {
+      cwd: join(root, 'native'),
+      stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'inherit'],
+      env: {
+        ...process.env,
+        D2C_TORCH_INCLUDES: includes.join(' '),
+        D2C_TORCH_LIBS: libs.join(' '),
+        D2C_CXX11_ABI: torch.abi,
+      },
+    },
+  );
+  mkdirSync(dirname(stampFile), { recursive: true });
+  writeFileSync(stampFile, JSON.stringify({ hash, ...torch }, null, 2));
+  return true;
+}
+
+try {
+  ensureNodeModules();
+  const torch = findLibtorch();
+  info(`libtorch: ${torch.source} (${torch.root})`);
+  const built = buildAddon(torch);
+  info(built ? 'native addon built' : 'native addon up to date');
+} catch (e) {
+  log(`setup failed: ${e.message}`);
+  process.exit(1);
+}

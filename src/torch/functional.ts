@@ -1,0 +1,191 @@
+// Functional ops (torch.* / torch.nn.functional.*) that models and losses use.
+import { native } from './native.ts';
+import { op } from './ops.ts';
+import { callOp, Tensor, type TensorOrScalar } from './tensor.ts';
+
+const N = native;
+const ID = {
+  linear: op('aten::linear'),
+  layerNorm: op('aten::layer_norm'),
+  sdpa: op('aten::scaled_dot_product_attention'),
+  cat: op('aten::cat'),
+  gelu: op('aten::gelu'),
+  silu: op('aten::silu'),
+};
+const w = (h: unknown) => new Tensor(h as object);
+
+export type Reduction = 'none' | 'mean' | 'sum';
+const REDUCTION: Record<Reduction, number> = { none: 0, mean: 1, sum: 2 };
+
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  return w(N.call(ID.linear, x.h, weight.h, bias ? bias.h : null));
+}
+
+export function conv2d(
+  x: Tensor,
+  weight: Tensor,
+  bias?: Tensor | null,
+  opts: { stride?: number | number[]; padding?: number | number[]; dilation?: number | number[]; groups?: number } = {},
+): Tensor {
+  return callOp(
+    'aten::conv2d',
+    x,
+    weight,
+    bias ?? null,
+    opts.stride ?? 1,
+    opts.padding ?? 0,
+    opts.dilation ?? 1,
+    opts.groups ?? 1,
+  );
+}
+
+export function layerNorm(x: Tensor, shape: number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
+  return w(N.call(ID.layerNorm, x.h, shape, weight ? weight.h : null, bias ? bias.h : null, eps));
+}
+
+export function groupNorm(x: Tensor, groups: number, weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
+  return callOp('aten::group_norm', x, groups, weight ?? null, bias ?? null, eps);
+}
+
+/** RMSNorm over the last dims, as LlamaGen computes it: x * rsqrt(mean(x^2) + eps) * weight (in float32). */
+export function rmsNorm(x: Tensor, shape: number[], weight?: Tensor | null, eps = 1e-5): Tensor {
+  return callOp('aten::rms_norm', x, shape, weight ?? null, eps);
+}
+
+export function scaledDotProductAttention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  opts: { mask?: Tensor | null; dropoutP?: number; isCausal?: boolean; scale?: number | null } = {},
+): Tensor {
+  return w(
+    N.call(
+      ID.sdpa,
+      q.h,
+      k.h,
+      v.h,
+      opts.mask ? opts.mask.h : null,
+      opts.dropoutP ?? 0,
+      opts.isCausal ?? false,
+      opts.scale ?? null,
+    ),
+  );
+}
+
+export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
+  return w(N.call(ID.gelu, x.h, approximate));
+}
+export function silu(x: Tensor): Tensor {
+  return w(N.call(ID.silu, x.h));
+}
+export function relu(x: Tensor): Tensor {
+  return x.relu();
+}
+export function leakyRelu(x: Tensor, slope = 0.01): Tensor {
+  return callOp('aten::leaky_relu', x, slope);
+}
+export function softmax(x: Tensor, dim: number): Tensor {
+  return x.softmax(dim);
+}
+export function logSoftmax(x: Tensor, dim: number): Tensor {
+  return x.logSoftmax(dim);
+}
+export function logsumexp(x: Tensor, dim: number | number[], keepdim = false): Tensor {
+  return callOp('aten::logsumexp', x, typeof dim === 'number' ? [dim] : dim, keepdim);
+}
+
+/** Cross-entropy over class logits [B, C] (or [B, C, ...]) and int64 targets. */
+export function crossEntropy(
+  logits: Tensor,
+  target: Tensor,
+  opts: { reduction?: Reduction; ignoreIndex?: number; labelSmoothing?: number; weight?: Tensor } = {},
+): Tensor {
+  return callOp(
+    'aten::cross_entropy_loss',
+    logits,
+    target,
+    opts.weight ?? null,
+    REDUCTION[opts.reduction ?? 'mean'],
+    opts.ignoreIndex ?? -100,
+    opts.labelSmoothing ?? 0,
+  );
+}
+export function mseLoss(a: Tensor, b: Tensor, reduction: Reduction = 'mean'): Tensor {
+  return callOp('aten::mse_loss', a, b, REDUCTION[reduction]);
+}
+export function l1Loss(a: Tensor, b: Tensor, reduction: Reduction = 'mean'): Tensor {
+  return callOp('aten::l1_loss', a, b, REDUCTION[reduction]);
+}
+
+export function embedding(weight: Tensor, indices: Tensor): Tensor {
+  return callOp('aten::embedding', weight, indices);
+}
+
+/** Dropout with the global generator (as torch.nn.functional.dropout). */
+export function dropout(x: Tensor, p: number, training: boolean): Tensor {
+  if (!training || p === 0) return x.view(...x.shape);
+  return callOp('aten::dropout', x, p, training);
+}
+
+export function cat(ts: Tensor[], dim = 0): Tensor {
+  return w(
+    N.call(
+      ID.cat,
+      ts.map((t) => t.h),
+      dim,
+    ),
+  );
+}
+export function stack(ts: Tensor[], dim = 0): Tensor {
+  return callOp('aten::stack', ts, dim);
+}
+export function where(cond: Tensor, a: TensorOrScalar, b: TensorOrScalar): Tensor {
+  if (typeof a === 'number' && typeof b === 'number') return callOp('aten::where.Scalar', cond, a, b);
+  if (typeof a === 'number') return callOp('aten::where.ScalarSelf', cond, a, b);
+  if (typeof b === 'number') return callOp('aten::where.ScalarOther', cond, a, b);
+  return callOp('aten::where.self', cond, a, b);
+}
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  return a.matmul(b);
+}
+export function bmm(a: Tensor, b: Tensor): Tensor {
+  return callOp('aten::bmm', a, b);
+}
+export function outer(a: Tensor, b: Tensor): Tensor {
+  return callOp('aten::outer', a, b);
+}
+export function einsum(eq: string, ...ts: Tensor[]): Tensor {
+  return callOp('aten::einsum', eq, ts, null);
+}
+
+/** Nearest-neighbour upsampling by an integer factor ([B, C, H, W]). */
+export function upsampleNearest(x: Tensor, scale: number): Tensor {
+  const [, , h, wd] = x.shape;
+  return callOp('aten::upsample_nearest2d', x, [h * scale, wd * scale], scale, scale);
+}
+export function interpolateBilinear(x: Tensor, size: [number, number], alignCorners = false): Tensor {
+  return callOp('aten::upsample_bilinear2d', x, size, alignCorners, null, null);
+}
+export function avgPool2d(x: Tensor, kernel: number, stride?: number, padding = 0): Tensor {
+  return callOp('aten::avg_pool2d', x, kernel, stride ?? kernel, padding);
+}
+export function maxPool2d(x: Tensor, kernel: number, stride?: number, padding = 0): Tensor {
+  return callOp('aten::max_pool2d', x, kernel, stride ?? kernel, padding);
+}
+export function adaptiveAvgPool2d(x: Tensor, size: number | number[]): Tensor {
+  return callOp('aten::adaptive_avg_pool2d', x, size);
+}
+/** Constant padding; `pad` lists (before, after) pairs starting from the last dim. */
+export function pad(x: Tensor, p: number[], value = 0): Tensor {
+  return callOp('aten::constant_pad_nd', x, p, value);
+}
+/** Pairwise p-norm distances between rows of a [.., P, M] and b [.., R, M]. */
+export function cdist(a: Tensor, b: Tensor, p = 2): Tensor {
+  return callOp('aten::cdist', a, b, p, null);
+}
+export function erf(x: Tensor): Tensor {
+  return callOp('aten::erf', x);
+}
+export function clampMin(x: Tensor, min: number): Tensor {
+  return x.clamp(min, null);
+}

@@ -1,0 +1,86 @@
+// Deterministic disposal of native tensors. `tidy(fn)` disposes every tensor created inside
+// `fn` except what it returns (those move to the enclosing scope). The native handle's own
+// GC finalizer is the safety net for anything that escapes. Native bytes are reported to V8.
+import { native } from './native.ts';
+
+/** What a scope can track: anything with a dispose and a scope slot (Tensor). */
+export interface Scoped {
+  _scope: Scope | null;
+  dispose(): void;
+  readonly isDisposed: boolean;
+}
+
+export class Scope {
+  readonly items: Scoped[] = [];
+  constructor(readonly parent: Scope | null) {}
+}
+
+let current: Scope | null = null;
+
+export function track(t: Scoped): void {
+  if (current !== null) {
+    t._scope = current;
+    current.items.push(t);
+  }
+}
+
+/** Runs `fn` in a new scope; tensors it creates are disposed when it returns, except its result. */
+export function tidy<T>(fn: () => T): T {
+  const scope = new Scope(current);
+  current = scope;
+  let result: T;
+  try {
+    result = fn();
+    if (result instanceof Promise) throw new Error('tidy(fn): fn must be synchronous (got a Promise)');
+  } finally {
+    current = scope.parent;
+  }
+  // The result survives: move it to the parent scope before disposing the rest.
+  visit(result, (t) => {
+    if (t._scope === scope) {
+      t._scope = scope.parent;
+      scope.parent?.items.push(t);
+    }
+  });
+  for (const t of scope.items) if (t._scope === scope && !t.isDisposed) t.dispose();
+  return result;
+}
+
+/** Takes tensors out of every scope: the caller disposes them (or the GC does). */
+export function keep<T>(value: T): T {
+  visit(value, (t) => {
+    t._scope = null;
+  });
+  return value;
+}
+
+/** Disposes every tensor found in `value` (a tensor, an array, or a plain object of them). */
+export function dispose(value: unknown): void {
+  visit(value, (t) => t.dispose());
+}
+
+function isScoped(v: unknown): v is Scoped {
+  return typeof v === 'object' && v !== null && '_scope' in v && typeof (v as Scoped).dispose === 'function';
+}
+
+function visit(value: unknown, f: (t: Scoped) => void, depth = 0): void {
+  if (value === null || typeof value !== 'object' || depth > 4) return;
+  if (isScoped(value)) {
+    f(value);
+  } else if (Array.isArray(value)) {
+    for (const v of value) visit(v, f, depth + 1);
+  } else if (Object.getPrototypeOf(value) === Object.prototype || value instanceof Map) {
+    const vals = value instanceof Map ? [...value.values()] : Object.values(value);
+    for (const v of vals) visit(v, f, depth + 1);
+  }
+}
+
+/** Number of live native tensors (not yet disposed or collected). */
+export function liveTensors(): number {
+  return native.liveTensors();
+}
+
+/** Bytes held by live native tensors, as reported to V8. */
+export function liveBytes(): number {
+  return native.liveBytes();
+}

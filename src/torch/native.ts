@@ -1,0 +1,68 @@
+// Loads the native addon, building it first (scripts/setup.mjs) when it is missing.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** An opaque native handle (a tensor or a generator). */
+export type Handle = object;
+
+export interface Native {
+  op(name: string, overload: string): number;
+  call(id: number, ...args: unknown[]): unknown;
+  callVoid(id: number, ...args: unknown[]): void;
+  schema(id: number): string;
+  free(h: Handle): void;
+  isLive(h: Handle): boolean;
+  shape(h: Handle): number[];
+  strides(h: Handle): number[];
+  /** [dtype code, device, requiresGrad, isLeaf, ndim] */
+  meta(h: Handle): [number, string, boolean, boolean, number];
+  dtype(h: Handle): number;
+  isContiguous(h: Handle): boolean;
+  fromBuffer(data: ArrayBufferView | ArrayBuffer, shape: number[], dtype: number): Handle;
+  toBuffer(h: Handle): ArrayBuffer;
+  item(h: Handle): number | boolean;
+  setRequiresGrad(h: Handle, on: boolean): void;
+  grad(h: Handle): Handle | null;
+  setGrad(h: Handle, g: Handle | null): void;
+  retainGrad(h: Handle): void;
+  gradFnName(h: Handle): string | null;
+  backward(ts: Handle[], grads: (Handle | null)[] | null, retain: boolean | null, create: boolean): void;
+  autogradGrad(
+    outputs: Handle[],
+    inputs: Handle[],
+    gradOutputs: (Handle | null)[] | null,
+    retain: boolean | null,
+    create: boolean,
+    allowUnused: boolean,
+  ): (Handle | null)[];
+  setGradEnabled(on: boolean): boolean;
+  isGradEnabled(): boolean;
+  newGenerator(device: string, seed: number): Handle;
+  defaultGenerator(device: string): Handle;
+  generatorSeed(g: Handle, seed: number): void;
+  generatorGetState(g: Handle): Handle;
+  generatorSetState(g: Handle, state: Handle): void;
+  manualSeed(seed: number): void;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  cudaDeviceCount(): number;
+  liveTensors(): number;
+  liveBytes(): number;
+  version(): string;
+}
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const addonPath = join(root, 'native', 'build', 'Release', 'd2c_native.node');
+
+function load(): Native {
+  if (!existsSync(addonPath)) {
+    process.stderr.write('d2c: native addon missing, running scripts/setup.mjs\n');
+    execFileSync(process.execPath, [join(root, 'scripts', 'setup.mjs')], { stdio: ['ignore', 2, 2] });
+  }
+  return createRequire(import.meta.url)(addonPath) as Native;
+}
+
+export const native: Native = load();
