@@ -156,11 +156,16 @@ napi_value Op(napi_env env, napi_callback_info info) {
 
 std::string describeCall(napi_env env, const OpEntry& op, const Args& a) {
   std::string s = " (called with ";
-  for (size_t i = 1; i < a.argc; i++) s += (i > 1 ? ", " : "") + describeJs(env, a.argv[i]);
+  for (size_t i = 1; i < a.argc && i <= op.args.size(); i++) {
+    s += (i > 1 ? ", " : "") + describeArg(env, a.argv[i], op.args[i - 1]);
+  }
   return s + ")";
 }
 
+torch::jit::Stack g_stack;  // reused by every call: no allocation per call (calls never nest)
+
 napi_value callImpl(napi_env env, napi_callback_info info, bool wantResult) {
+  torch::jit::Stack& stack = g_stack;
   Args a(env, info);
   int32_t id = -1;
   napi_get_value_int32(env, a.argv[0], &id);
@@ -175,21 +180,28 @@ napi_value callImpl(napi_env env, napi_callback_info info, bool wantResult) {
     return nullptr;
   }
   try {
-    torch::jit::Stack stack;
-    stack.reserve(op.args.size());
+    stack.clear();
     for (size_t i = 0; i < op.args.size(); i++) stack.push_back(fromJs(env, a.argv[i + 1], op.args[i]));
     op.handle.callBoxed(stack);
-    if (!wantResult) return undefinedValue(env);
-    if (stack.size() == 1) return toJs(env, stack[0]);
-    napi_value arr;
-    napi_create_array_with_length(env, stack.size(), &arr);
-    for (size_t i = 0; i < stack.size(); i++) napi_set_element(env, arr, i, toJs(env, stack[i]));
-    return arr;
+    napi_value out;
+    if (!wantResult) {
+      out = undefinedValue(env);
+    } else if (stack.size() == 1) {
+      out = toJs(env, stack[0]);
+    } else {
+      napi_create_array_with_length(env, stack.size(), &out);
+      for (size_t i = 0; i < stack.size(); i++) napi_set_element(env, out, i, toJs(env, stack[i]));
+    }
+    stack.clear();  // release the results' references now, not at the next call
+    return out;
   } catch (const JsError& e) {
+    stack.clear();
     throwJs(env, op.name + ": " + e.message + describeCall(env, op, a));
   } catch (const c10::Error& e) {
+    stack.clear();
     throwJs(env, op.name + ": " + e.what_without_backtrace() + describeCall(env, op, a));
   } catch (const std::exception& e) {
+    stack.clear();
     throwJs(env, op.name + ": " + e.what() + describeCall(env, op, a));
   }
   return nullptr;
@@ -197,6 +209,24 @@ napi_value callImpl(napi_env env, napi_callback_info info, bool wantResult) {
 
 napi_value Call(napi_env env, napi_callback_info info) { return callImpl(env, info, true); }
 napi_value CallVoid(napi_env env, napi_callback_info info) { return callImpl(env, info, false); }
+
+// returnKinds(id) -> one letter per return: 't' tensor (or optional tensor), 'l' tensor list, 'o' other.
+napi_value ReturnKinds(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  int32_t id = -1;
+  napi_get_value_int32(env, a.argv[0], &id);
+  if (id < 0 || static_cast<size_t>(id) >= g_ops.size()) return nullptr;
+  std::string kinds;
+  for (const auto& r : g_ops[id].handle.schema().returns()) {
+    c10::TypePtr t = r.type();
+    if (t->kind() == c10::TypeKind::OptionalType) t = t->castRaw<c10::OptionalType>()->getElementType();
+    if (t->kind() == c10::TypeKind::TensorType) kinds += 't';
+    else if (t->kind() == c10::TypeKind::ListType &&
+             t->castRaw<c10::ListType>()->getElementType()->kind() == c10::TypeKind::TensorType) kinds += 'l';
+    else kinds += 'o';
+  }
+  return str(env, kinds);
+}
 
 napi_value Schema(napi_env env, napi_callback_info info) {
   Args a(env, info);
@@ -210,23 +240,21 @@ napi_value Schema(napi_env env, napi_callback_info info) {
 
 // ---- tensor handles --------------------------------------------------------------------
 
+// free(id) -> whether the id was live (a stale id is ignored: the GC safety net may race dispose).
 napi_value Free(napi_env env, napi_callback_info info) {
-  Args a(env, info);
-  TensorHolder* h = tensorHolder(env, a.argv[0]);
-  if (h && h->t.defined()) {
-    h->t.reset();
-    g_live_tensors--;
-    g_live_bytes -= h->bytes;
-    int64_t ignored;
-    napi_adjust_external_memory(env, -h->bytes, &ignored);
-  }
-  return undefinedValue(env);
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  double id = -1;
+  napi_get_value_double(env, argv[0], &id);
+  return boolean(env, freeTensor(env, id));
 }
 
 napi_value IsLive(napi_env env, napi_callback_info info) {
   Args a(env, info);
-  TensorHolder* h = tensorHolder(env, a.argv[0]);
-  return boolean(env, h && h->t.defined());
+  double id = -1;
+  napi_get_value_double(env, a.argv[0], &id);
+  return boolean(env, lookupTensor(id) != nullptr);
 }
 
 napi_value Shape(napi_env env, napi_callback_info info) {
@@ -567,7 +595,7 @@ NAPI_MODULE_INIT() {
     napi_callback cb;
   };
   const Fn fns[] = {
-      {"op", Op}, {"call", Call}, {"callVoid", CallVoid}, {"schema", Schema},
+      {"op", Op}, {"call", Call}, {"callVoid", CallVoid}, {"schema", Schema}, {"returnKinds", ReturnKinds},
       {"free", Free}, {"isLive", IsLive}, {"shape", Shape}, {"strides", Strides}, {"meta", Meta},
       {"dtype", Dtype}, {"isContiguous", IsContiguous}, {"fromBuffer", FromBuffer},
       {"toBuffer", ToBuffer}, {"item", Item}, {"setRequiresGrad", SetRequiresGrad}, {"grad", Grad},

@@ -8,15 +8,29 @@ namespace d2c {
 int64_t g_live_tensors = 0;
 int64_t g_live_bytes = 0;
 
-static void finalizeTensor(napi_env env, void* data, void*) {
-  auto* h = static_cast<TensorHolder*>(data);
-  if (h->t.defined()) {
-    g_live_tensors--;
-    g_live_bytes -= h->bytes;
-    int64_t ignored;
-    napi_adjust_external_memory(env, -h->bytes, &ignored);
-  }
-  delete h;
+namespace {
+struct Slot {
+  at::Tensor t;
+  uint32_t gen = 0;
+  int64_t bytes = 0;
+};
+std::vector<Slot> g_slots;
+std::vector<uint32_t> g_free_slots;
+// Native bytes not yet reported to V8; reported in chunks so the per-op cost stays tiny.
+int64_t g_pending_bytes = 0;
+constexpr int64_t kReportChunk = 1 << 22;
+
+void reportBytes(napi_env env, int64_t delta) {
+  g_live_bytes += delta;
+  g_pending_bytes += delta;
+  if (g_pending_bytes > kReportChunk || g_pending_bytes < -kReportChunk) flushExternalMemory(env);
+}
+}  // namespace
+
+void flushExternalMemory(napi_env env) {
+  int64_t ignored;
+  napi_adjust_external_memory(env, g_pending_bytes, &ignored);
+  g_pending_bytes = 0;
 }
 
 napi_value wrapTensor(napi_env env, at::Tensor t) {
@@ -25,23 +39,49 @@ napi_value wrapTensor(napi_env env, at::Tensor t) {
     napi_get_null(env, &out);
     return out;
   }
-  auto* h = new TensorHolder();
+  uint32_t idx;
+  if (!g_free_slots.empty()) {
+    idx = g_free_slots.back();
+    g_free_slots.pop_back();
+  } else {
+    idx = static_cast<uint32_t>(g_slots.size());
+    if (idx >= kSlotSpan) throw JsError{"too many live tensors (16M): dispose tensors or use tidy()"};
+    g_slots.emplace_back();
+  }
+  Slot& s = g_slots[idx];
   // Views share storage; counting their own extent keeps the report bounded and cheap.
-  h->bytes = static_cast<int64_t>(t.numel()) * static_cast<int64_t>(t.element_size());
-  h->t = std::move(t);
+  s.bytes = static_cast<int64_t>(t.numel()) * static_cast<int64_t>(t.element_size());
+  s.t = std::move(t);
   g_live_tensors++;
-  g_live_bytes += h->bytes;
-  int64_t ignored;
-  napi_adjust_external_memory(env, h->bytes, &ignored);
-  napi_create_external(env, h, finalizeTensor, nullptr, &out);
+  reportBytes(env, s.bytes);
+  napi_create_double(env, static_cast<double>(s.gen) * kSlotSpan + idx, &out);
   return out;
 }
 
-TensorHolder* tensorHolder(napi_env env, napi_value v) {
-  void* data = nullptr;
-  if (napi_get_value_external(env, v, &data) != napi_ok || data == nullptr) return nullptr;
-  auto* h = static_cast<TensorHolder*>(data);
-  return h->magic == kTensorMagic ? h : nullptr;
+static Slot* slotOf(double id) {
+  if (!(id >= 0) || id >= 9.007199254740992e15) return nullptr;
+  double gen = std::floor(id / kSlotSpan);
+  auto idx = static_cast<size_t>(id - gen * kSlotSpan);
+  if (idx >= g_slots.size()) return nullptr;
+  Slot& s = g_slots[idx];
+  if (s.gen != static_cast<uint32_t>(gen) || !s.t.defined()) return nullptr;
+  return &s;
+}
+
+const at::Tensor* lookupTensor(double id) {
+  Slot* s = slotOf(id);
+  return s ? &s->t : nullptr;
+}
+
+bool freeTensor(napi_env env, double id) {
+  Slot* s = slotOf(id);
+  if (!s) return false;
+  s->t.reset();
+  s->gen++;
+  g_live_tensors--;
+  reportBytes(env, -s->bytes);
+  g_free_slots.push_back(static_cast<uint32_t>(s - g_slots.data()));
+  return true;
 }
 
 GeneratorHolder* generatorHolder(napi_env env, napi_value v) {
@@ -52,10 +92,11 @@ GeneratorHolder* generatorHolder(napi_env env, napi_value v) {
 }
 
 const at::Tensor& tensorArg(napi_env env, napi_value v) {
-  TensorHolder* h = tensorHolder(env, v);
-  if (h == nullptr) throw JsError{"expected a tensor, got " + describeJs(env, v)};
-  if (!h->t.defined()) throw JsError{"tensor used after dispose"};
-  return h->t;
+  double id;
+  if (napi_get_value_double(env, v, &id) != napi_ok) throw JsError{"expected a tensor, got " + describeJs(env, v)};
+  const at::Tensor* t = lookupTensor(id);
+  if (t == nullptr) throw JsError{"tensor used after dispose"};
+  return *t;
 }
 
 static napi_valuetype typeOf(napi_env env, napi_value v) {
@@ -96,12 +137,7 @@ std::string describeJs(napi_env env, napi_value v) {
       return s.str();
     }
     case napi_string: return "string";
-    case napi_external: {
-      if (TensorHolder* h = tensorHolder(env, v)) {
-        return h->t.defined() ? "Tensor" + shapeString(h->t) : "Tensor(disposed)";
-      }
-      return generatorHolder(env, v) ? "Generator" : "external";
-    }
+    case napi_external: return generatorHolder(env, v) ? "Generator" : "external";
     case napi_object: {
       if (!isArray(env, v)) return "object";
       uint32_t n;
@@ -116,6 +152,30 @@ std::string describeJs(napi_env env, napi_value v) {
     }
     default: return "value";
   }
+}
+
+std::string describeArg(napi_env env, napi_value v, const ArgSpec& spec) {
+  napi_valuetype t = typeOf(env, v);
+  if (spec.kind == Kind::Tensor && t == napi_number) {
+    double id;
+    napi_get_value_double(env, v, &id);
+    const at::Tensor* tensor = lookupTensor(id);
+    return tensor ? "Tensor" + shapeString(*tensor) : "Tensor(disposed)";
+  }
+  if ((spec.kind == Kind::TensorList || spec.kind == Kind::OptTensorList) && isArray(env, v)) {
+    uint32_t n;
+    napi_get_array_length(env, v, &n);
+    std::string s = "[";
+    for (uint32_t i = 0; i < n && i < 8; i++) {
+      napi_value e;
+      napi_get_element(env, v, i, &e);
+      ArgSpec one = spec;
+      one.kind = Kind::Tensor;
+      s += (i ? ", " : "") + (typeOf(env, e) == napi_number ? describeArg(env, e, one) : describeJs(env, e));
+    }
+    return s + (n > 8 ? ", ...]" : "]");
+  }
+  return describeJs(env, v);
 }
 
 static Kind kindOf(const c10::TypePtr& type, bool* optional, int64_t* len) {

@@ -9,16 +9,12 @@
 
 namespace d2c {
 
-constexpr uint32_t kTensorMagic = 0x7e45a0d1;
 constexpr uint32_t kGeneratorMagic = 0x6e4e7a01;
 
-// One JS-visible tensor handle. `t` is reset on dispose; the struct itself lives until the
-// JS external is garbage-collected, so a disposed handle is detected instead of crashing.
-struct TensorHolder {
-  uint32_t magic = kTensorMagic;
-  at::Tensor t;
-  int64_t bytes = 0;
-};
+// Tensors live in a slot table; JS holds a number id = generation * 2^24 + slot. A number is
+// far cheaper to create than an external with a finalizer, and the generation makes a stale
+// id (used after dispose, slot reused) an error instead of a silent alias.
+constexpr double kSlotSpan = 16777216.0;  // 2^24
 
 struct GeneratorHolder {
   uint32_t magic = kGeneratorMagic;
@@ -51,15 +47,18 @@ struct JsError {
   std::string message;
 };
 
-TensorHolder* tensorHolder(napi_env env, napi_value v);  // nullptr if not a tensor handle
+const at::Tensor* lookupTensor(double id);                 // nullptr if not a live id
 const at::Tensor& tensorArg(napi_env env, napi_value v);  // throws JsError
+bool freeTensor(napi_env env, double id);                 // false if not live
+void flushExternalMemory(napi_env env);
 GeneratorHolder* generatorHolder(napi_env env, napi_value v);
 
-napi_value wrapTensor(napi_env env, at::Tensor t);  // null for an undefined tensor
+napi_value wrapTensor(napi_env env, at::Tensor t);  // the new id; null for an undefined tensor
 napi_value toJs(napi_env env, const c10::IValue& v);
 c10::IValue fromJs(napi_env env, napi_value v, const ArgSpec& spec);
 std::vector<ArgSpec> specsFromSchema(const c10::FunctionSchema& schema);
 std::string describeJs(napi_env env, napi_value v);
+std::string describeArg(napi_env env, napi_value v, const ArgSpec& spec);
 
 extern int64_t g_live_tensors;
 extern int64_t g_live_bytes;

@@ -4,7 +4,7 @@
 // `python3` on PATH (>= 2.1, CPU or CUDA), the project's .venv, else `.venv` + `pip install torch`.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -101,11 +101,18 @@ function buildAddon(torch) {
     throw new Error(`Node headers not found under ${nodedir}/include/node (needed to build the addon offline)`);
   }
   log(`building the native addon against ${torch.source} (about a minute)`);
+  // Build in a staging folder and rename the result into place, so processes that load the
+  // addon meanwhile never see a missing or half-written file.
+  const staging = join(root, 'native', 'build-staging');
+  mkdirSync(staging, { recursive: true });
+  for (const f of readdirSync(join(root, 'native'))) {
+    if (/\.(cc|h|gyp)$/.test(f)) copyFileSync(join(root, 'native', f), join(staging, f));
+  }
   run(
     process.execPath,
     [join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), 'rebuild', `--nodedir=${nodedir}`, '-j', '2'],
     {
-      cwd: join(root, 'native'),
+      cwd: staging,
       stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'inherit'],
       env: {
         ...process.env,
@@ -115,6 +122,10 @@ function buildAddon(torch) {
       },
     },
   );
+  mkdirSync(dirname(addon), { recursive: true });
+  const tmp = `${addon}.tmp-${process.pid}`;
+  copyFileSync(join(staging, 'build', 'Release', 'd2c_native.node'), tmp);
+  renameSync(tmp, addon);
   mkdirSync(dirname(stampFile), { recursive: true });
   writeFileSync(stampFile, JSON.stringify({ hash, ...torch }, null, 2));
   return true;

@@ -12,7 +12,7 @@ const ID = {
   gelu: op('aten::gelu'),
   silu: op('aten::silu'),
 };
-const w = (h: unknown) => new Tensor(h as object);
+const w = (h: unknown) => new Tensor(h as number);
 
 export type Reduction = 'none' | 'mean' | 'sum';
 const REDUCTION: Record<Reduction, number> = { none: 0, mean: 1, sum: 2 };

@@ -8,6 +8,8 @@ export interface Scoped {
   _scope: Scope | null;
   dispose(): void;
   readonly isDisposed: boolean;
+  /** Called when the object leaves all scopes: from now on the GC safety net watches it. */
+  _unscoped(): void;
 }
 
 export class Scope {
@@ -17,11 +19,12 @@ export class Scope {
 
 let current: Scope | null = null;
 
-export function track(t: Scoped): void {
-  if (current !== null) {
-    t._scope = current;
-    current.items.push(t);
-  }
+/** Puts a new object in the current scope; false when there is none (the caller is unscoped). */
+export function track(t: Scoped): boolean {
+  if (current === null) return false;
+  t._scope = current;
+  current.items.push(t);
+  return true;
 }
 
 /** Runs `fn` in a new scope; tensors it creates are disposed when it returns, except its result. */
@@ -32,24 +35,35 @@ export function tidy<T>(fn: () => T): T {
   try {
     result = fn();
     if (result instanceof Promise) throw new Error('tidy(fn): fn must be synchronous (got a Promise)');
-  } finally {
+  } catch (e) {
     current = scope.parent;
+    disposeScope(scope);
+    throw e;
   }
+  current = scope.parent;
   // The result survives: move it to the parent scope before disposing the rest.
   visit(result, (t) => {
     if (t._scope === scope) {
       t._scope = scope.parent;
-      scope.parent?.items.push(t);
+      if (scope.parent) scope.parent.items.push(t);
+      else t._unscoped();
     }
   });
-  for (const t of scope.items) if (t._scope === scope && !t.isDisposed) t.dispose();
+  disposeScope(scope);
   return result;
+}
+
+function disposeScope(scope: Scope): void {
+  for (const t of scope.items) if (t._scope === scope && !t.isDisposed) t.dispose();
 }
 
 /** Takes tensors out of every scope: the caller disposes them (or the GC does). */
 export function keep<T>(value: T): T {
   visit(value, (t) => {
-    t._scope = null;
+    if (t._scope !== null) {
+      t._scope = null;
+      t._unscoped();
+    }
   });
   return value;
 }

@@ -5,15 +5,19 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** An opaque native handle (a tensor or a generator). */
-export type Handle = object;
+/** A tensor id in the addon's slot table (generation * 2^24 + slot). */
+export type Handle = number;
+/** An opaque native generator. */
+export type GeneratorHandle = object;
 
 export interface Native {
   op(name: string, overload: string): number;
   call(id: number, ...args: unknown[]): unknown;
   callVoid(id: number, ...args: unknown[]): void;
   schema(id: number): string;
-  free(h: Handle): void;
+  /** One letter per return: 't' tensor, 'l' tensor list, 'o' other. */
+  returnKinds(id: number): string;
+  free(h: Handle): boolean;
   isLive(h: Handle): boolean;
   shape(h: Handle): number[];
   strides(h: Handle): number[];
@@ -40,11 +44,11 @@ export interface Native {
   ): (Handle | null)[];
   setGradEnabled(on: boolean): boolean;
   isGradEnabled(): boolean;
-  newGenerator(device: string, seed: number): Handle;
-  defaultGenerator(device: string): Handle;
-  generatorSeed(g: Handle, seed: number): void;
-  generatorGetState(g: Handle): Handle;
-  generatorSetState(g: Handle, state: Handle): void;
+  newGenerator(device: string, seed: number): GeneratorHandle;
+  defaultGenerator(device: string): GeneratorHandle;
+  generatorSeed(g: GeneratorHandle, seed: number): void;
+  generatorGetState(g: GeneratorHandle): Handle;
+  generatorSetState(g: GeneratorHandle, state: Handle): void;
   manualSeed(seed: number): void;
   setNumThreads(n: number): void;
   getNumThreads(): number;

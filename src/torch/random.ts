@@ -1,10 +1,10 @@
 // Seeded random generators. Pass one explicitly for reproducible sampling (DESIGN: one seeded
 // generator, the same seed gives the same image); `manualSeed` seeds the global default.
-import { type Handle, native } from './native.ts';
+import { type GeneratorHandle, native } from './native.ts';
 import { Tensor } from './tensor.ts';
 
 export class Generator {
-  readonly generatorHandle: Handle;
+  readonly generatorHandle: GeneratorHandle;
   readonly device: string;
 
   constructor(seed = 0, device = 'cpu') {

@@ -62,17 +62,30 @@ export function toArg(a: unknown): unknown {
   return a;
 }
 
-/** Wraps a native result: handles become Tensors, arrays are mapped. */
-export function fromResult(r: unknown): unknown {
-  if (r === null || r === undefined) return r;
-  if (Array.isArray(r)) return r.map(fromResult);
-  if (typeof r === 'object') return new Tensor(r);
-  return r;
+const returnKinds: string[] = [];
+
+function wrapKind(r: unknown, kind: string): unknown {
+  if (r === null || r === undefined || kind === 'o') return r;
+  if (kind === 'l') return (r as number[]).map((h) => new Tensor(h));
+  return new Tensor(r as number);
+}
+
+/** Wraps a native result by the op's return kinds: tensor ids become Tensors. */
+export function fromResult(id: number, r: unknown): unknown {
+  let kinds = returnKinds[id];
+  if (kinds === undefined) {
+    kinds = N.returnKinds(id);
+    returnKinds[id] = kinds;
+  }
+  if (kinds.length === 1) return wrapKind(r, kinds);
+  if (kinds.length === 0) return undefined;
+  return (r as unknown[]).map((x, i) => wrapKind(x, kinds[i]));
 }
 
 /** Calls any ATen operator by qualified name; tensors in and out are converted. */
 export function callOp<T = Tensor>(qualified: string, ...args: unknown[]): T {
-  return fromResult(N.call(op(qualified), ...args.map(toArg))) as T;
+  const id = op(qualified);
+  return fromResult(id, N.call(id, ...args.map(toArg))) as T;
 }
 
 /** Calls an in-place or void operator by qualified name, discarding its result. */
@@ -82,13 +95,25 @@ export function callOpVoid(qualified: string, ...args: unknown[]): void {
 
 const w = (h: unknown) => new Tensor(h as Handle);
 
+// The safety net: a tensor outside every scope is freed when its JS object is collected.
+// Scoped tensors are not registered (their scope frees them), which keeps creation cheap.
+const registry = new FinalizationRegistry<Handle>((h) => N.free(h));
+
 export class Tensor implements Scoped {
   private _h: Handle | null;
   _scope: Scope | null = null;
+  private _watched = false;
 
   constructor(h: Handle) {
     this._h = h;
-    track(this);
+    if (!track(this)) this._unscoped();
+  }
+
+  _unscoped(): void {
+    if (!this._watched && this._h !== null) {
+      registry.register(this, this._h, this);
+      this._watched = true;
+    }
   }
 
   /** The native handle; throws once disposed. */
@@ -105,6 +130,10 @@ export class Tensor implements Scoped {
     if (this._h !== null) {
       N.free(this._h);
       this._h = null;
+      if (this._watched) {
+        registry.unregister(this);
+        this._watched = false;
+      }
     }
   }
 
@@ -114,9 +143,14 @@ export class Tensor implements Scoped {
    */
   _replaceWith(other: Tensor): void {
     const h = other.h;
+    if (other._watched) registry.unregister(other);
+    other._watched = false;
     other._h = null;
     if (this._h !== null) N.free(this._h);
+    if (this._watched) registry.unregister(this);
+    this._watched = false;
     this._h = h;
+    if (this._scope === null) this._unscoped();
   }
 
   [Symbol.dispose](): void {
