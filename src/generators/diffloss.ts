@@ -1,0 +1,251 @@
+// MAR's diffusion head: a small MLP with AdaLN (`SimpleMLPAdaLN`) that denoises one token's
+// latent conditioned on the transformer's output z for that token, trained with the per-token
+// diffusion loss and sampled by ancestral steps of the respaced schedule.
+// Reference: LTH14/mar models/diffloss.py (DiT's timestep embedder, AdaLN-zero blocks).
+
+import { normal_, xavierUniform_, zeros_ } from '../nn/init.ts';
+import { LayerNorm, Linear } from '../nn/layers.ts';
+import { Module, ModuleList } from '../nn/module.ts';
+import type { Generator, Tensor } from '../torch/index.ts';
+import * as torch from '../torch/index.ts';
+import { createDiffusion, type DenoiseFn, type GaussianDiffusion } from './diffusion.ts';
+
+const modulate = (x: Tensor, shift: Tensor, scale: Tensor) => x.mul(scale.add(1)).add(shift);
+
+/** `nn.Sequential(Linear, SiLU, Linear)` with the Linears at indices 0 and 2, as the reference names them. */
+class SiluMlp extends Module {
+  readonly l0: Linear;
+  readonly l2: Linear;
+  constructor(inDim: number, dim: number) {
+    super();
+    this.l0 = this.registerModule('0', new Linear(inDim, dim));
+    this.l2 = this.registerModule('2', new Linear(dim, dim));
+  }
+  forward(x: Tensor): Tensor {
+    return this.l2.forward(torch.F.silu(this.l0.forward(x)));
+  }
+}
+
+/** `nn.Sequential(SiLU, Linear)`: the AdaLN modulation, its Linear at index 1. */
+class AdaLNModulation extends Module {
+  readonly l1: Linear;
+  constructor(dim: number, outDim: number) {
+    super();
+    this.l1 = this.registerModule('1', new Linear(dim, outDim));
+  }
+  forward(y: Tensor): Tensor {
+    return this.l1.forward(torch.F.silu(y));
+  }
+}
+
+/** Sinusoidal features of (possibly fractional) timesteps [N] -> [N, dim]: cos half, then sin half. */
+export function timestepEmbedding(t: Tensor, dim: number, maxPeriod = 10000): Tensor {
+  const half = Math.floor(dim / 2);
+  const freqs = torch
+    .arange(0, half, 1, { dtype: 'float32', device: t.device })
+    .mul(-Math.log(maxPeriod) / half)
+    .exp();
+  const args = t.float().unsqueeze(1).mul(freqs.unsqueeze(0)); // [N, half]
+  const emb = torch.cat([args.cos(), args.sin()], -1);
+  return dim % 2 ? torch.cat([emb, torch.zeros([t.shape[0], 1], { device: t.device })], -1) : emb;
+}
+
+export class TimestepEmbedder extends Module {
+  readonly mlp: SiluMlp;
+  constructor(
+    readonly dim: number,
+    readonly freqDim = 256,
+  ) {
+    super();
+    this.mlp = this.registerModule('mlp', new SiluMlp(freqDim, dim));
+  }
+  forward(t: Tensor): Tensor {
+    return this.mlp.forward(timestepEmbedding(t, this.freqDim));
+  }
+}
+
+/** x + gate · MLP(modulate(LN(x), shift, scale)), with (shift, scale, gate) from the condition y. */
+export class ResBlock extends Module {
+  readonly in_ln: LayerNorm;
+  readonly mlp: SiluMlp;
+  readonly adaLN_modulation: AdaLNModulation;
+  constructor(readonly channels: number) {
+    super();
+    this.in_ln = this.registerModule('in_ln', new LayerNorm(channels, 1e-6));
+    this.mlp = this.registerModule('mlp', new SiluMlp(channels, channels));
+    this.adaLN_modulation = this.registerModule('adaLN_modulation', new AdaLNModulation(channels, 3 * channels));
+  }
+  forward(x: Tensor, y: Tensor): Tensor {
+    const [shift, scale, gate] = this.adaLN_modulation.forward(y).chunk(3, -1);
+    const h = this.mlp.forward(modulate(this.in_ln.forward(x), shift, scale));
+    return x.add(gate.mul(h));
+  }
+}
+
+/** DiT's final layer: modulated affine-free LayerNorm, then the output projection. */
+export class FinalLayer extends Module {
+  readonly linear: Linear;
+  readonly adaLN_modulation: AdaLNModulation;
+  constructor(
+    readonly channels: number,
+    outChannels: number,
+  ) {
+    super();
+    this.linear = this.registerModule('linear', new Linear(channels, outChannels));
+    this.adaLN_modulation = this.registerModule('adaLN_modulation', new AdaLNModulation(channels, 2 * channels));
+  }
+  forward(x: Tensor, c: Tensor): Tensor {
+    const [shift, scale] = this.adaLN_modulation.forward(c).chunk(2, -1);
+    const h = torch.F.layerNorm(x, [this.channels], null, null, 1e-6);
+    return this.linear.forward(modulate(h, shift, scale));
+  }
+}
+
+export interface SimpleMLPAdaLNConfig {
+  inChannels: number;
+  modelChannels: number;
+  outChannels: number;
+  zChannels: number;
+  numResBlocks: number;
+}
+
+/** The denoiser: x [N, C], t [N], c [N, Z] -> [N, 2C] (ε and the σ interpolation fraction). */
+export class SimpleMLPAdaLN extends Module {
+  readonly time_embed: TimestepEmbedder;
+  readonly cond_embed: Linear;
+  readonly input_proj: Linear;
+  readonly res_blocks: ModuleList<ResBlock>;
+  readonly final_layer: FinalLayer;
+
+  constructor(
+    readonly cfg: SimpleMLPAdaLNConfig,
+    generator?: Generator,
+  ) {
+    super();
+    const W = cfg.modelChannels;
+    this.time_embed = this.registerModule('time_embed', new TimestepEmbedder(W));
+    this.cond_embed = this.registerModule('cond_embed', new Linear(cfg.zChannels, W));
+    this.input_proj = this.registerModule('input_proj', new Linear(cfg.inChannels, W));
+    this.res_blocks = this.registerModule(
+      'res_blocks',
+      new ModuleList(Array.from({ length: cfg.numResBlocks }, () => new ResBlock(W))),
+    );
+    this.final_layer = this.registerModule('final_layer', new FinalLayer(W, cfg.outChannels));
+    this.initWeights(generator);
+  }
+
+  /** Xavier Linears, N(0, 0.02) time MLP, and AdaLN-zero: every block starts as the identity. */
+  private initWeights(g?: Generator): void {
+    for (const [, m] of this.namedModules()) {
+      if (m instanceof Linear) {
+        xavierUniform_(m.weight, 1, g);
+        if (m.bias) zeros_(m.bias);
+      }
+    }
+    normal_(this.time_embed.mlp.l0.weight, 0, 0.02, g);
+    normal_(this.time_embed.mlp.l2.weight, 0, 0.02, g);
+    const zero = [...this.res_blocks].map((b) => b.adaLN_modulation.l1);
+    zero.push(this.final_layer.adaLN_modulation.l1, this.final_layer.linear);
+    for (const l of zero) {
+      zeros_(l.weight);
+      if (l.bias) zeros_(l.bias);
+    }
+  }
+
+  forward(x: Tensor, t: Tensor, c: Tensor): Tensor {
+    let h = this.input_proj.forward(x);
+    const y = this.time_embed.forward(t).add(this.cond_embed.forward(c));
+    for (const block of this.res_blocks) h = block.forward(h, y);
+    return this.final_layer.forward(h, y);
+  }
+
+  /**
+   * Classifier-free guidance: rows [0, N/2) are conditional, [N/2, N) unconditional, and both
+   * halves carry the same x (the first half's). ε = ε_u + s(ε_c − ε_u) is returned for both
+   * halves; the σ channels are each row's own.
+   */
+  forwardWithCfg(x: Tensor, t: Tensor, c: Tensor, cfgScale: number): Tensor {
+    const n = x.shape[0];
+    if (n % 2 !== 0) throw new Error(`forwardWithCfg: batch ${n} must be even (conditional half, then unconditional)`);
+    const half = x.narrow(0, 0, n / 2);
+    const out = this.forward(torch.cat([half, half], 0), t, c);
+    const C = this.cfg.inChannels;
+    const eps = out.narrow(1, 0, C);
+    const rest = out.narrow(1, C, out.shape[1] - C);
+    const [cond, uncond] = eps.split(n / 2, 0);
+    const guided = uncond.add(cond.sub(uncond).mul(cfgScale));
+    return torch.cat([torch.cat([guided, guided], 0), rest], 1);
+  }
+}
+
+export interface DiffLossConfig {
+  targetChannels: number;
+  zChannels: number;
+  depth: number;
+  width: number;
+  /** Respacing of the 1000-step schedule used for sampling ("100" in MAR). */
+  numSamplingSteps: string;
+}
+
+export class DiffLoss extends Module {
+  readonly net: SimpleMLPAdaLN;
+  readonly trainDiffusion: GaussianDiffusion;
+  readonly genDiffusion: GaussianDiffusion;
+
+  constructor(
+    readonly cfg: DiffLossConfig,
+    generator?: Generator,
+  ) {
+    super();
+    this.net = this.registerModule(
+      'net',
+      new SimpleMLPAdaLN(
+        {
+          inChannels: cfg.targetChannels,
+          modelChannels: cfg.width,
+          outChannels: 2 * cfg.targetChannels, // ε and σ, for the VLB term
+          zChannels: cfg.zChannels,
+          numResBlocks: cfg.depth,
+        },
+        generator,
+      ),
+    );
+    this.trainDiffusion = createDiffusion('');
+    this.genDiffusion = createDiffusion(cfg.numSamplingSteps);
+  }
+
+  /**
+   * Mean diffusion loss over tokens of target [N, C] given z [N, Z], one random timestep and
+   * noise draw per token; with `mask` [N] only masked tokens count.
+   */
+  forward(target: Tensor, z: Tensor, mask: Tensor | null, generator?: Generator): Tensor {
+    const n = target.shape[0];
+    const t = torch.randint(0, this.trainDiffusion.numTimesteps, [n], { generator, device: target.device });
+    const noise = torch.randn(target.shape, { generator, dtype: target.dtype, device: target.device });
+    const { loss } = this.trainDiffusion.trainingLosses((x, tt) => this.net.forward(x, tt, z), target, t, noise);
+    if (mask === null) return loss.mean();
+    return loss.mul(mask).sum().div(mask.sum());
+  }
+
+  /**
+   * Draws one latent per row of z [N, Z]. With cfg ≠ 1, z holds conditional rows then
+   * unconditional rows, and both halves start from the same noise.
+   */
+  sample(z: Tensor, opts: { temperature?: number; cfg?: number; generator?: Generator } = {}): Tensor {
+    const cfg = opts.cfg ?? 1;
+    const C = this.cfg.targetChannels;
+    const n = z.shape[0];
+    const gen = { generator: opts.generator, dtype: z.dtype, device: z.device };
+    let noise: Tensor;
+    let model: DenoiseFn;
+    if (cfg !== 1) {
+      const half = torch.randn([n / 2, C], gen);
+      noise = torch.cat([half, half], 0);
+      model = (x, t) => this.net.forwardWithCfg(x, t, z, cfg);
+    } else {
+      noise = torch.randn([n, C], gen);
+      model = (x, t) => this.net.forward(x, t, z);
+    }
+    return this.genDiffusion.pSampleLoop(model, noise, { temperature: opts.temperature, generator: opts.generator });
+  }
+}

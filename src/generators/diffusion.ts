@@ -1,0 +1,277 @@
+// Gaussian diffusion for MAR's per-token diffusion head: cosine schedule, learned-range σ
+// (MSE on ε plus the VLB term), timestep respacing and ancestral sampling with temperature.
+// Reference: LTH14/mar diffusion/gaussian_diffusion.py, respace.py, diffusion_utils.py (from
+// DiT / IDDPM). Schedules are float64 as in the reference; per-step coefficients are gathered by
+// timestep and cast to float32 before they touch the model's tensors (`_extract_into_tensor`).
+
+import type { Generator, Tensor } from '../torch/index.ts';
+import * as torch from '../torch/index.ts';
+
+/** A denoiser: `(x_t [N, C], t [N] int64 in the original 0..T-1 scale) -> [N, 2C]` (ε and σ fraction). */
+export type DenoiseFn = (x: Tensor, t: Tensor) => Tensor;
+
+/** IDDPM's cosine ᾱ(t) (s = 0.008), discretised into betas capped at `maxBeta`. */
+export function cosineBetas(numSteps: number, maxBeta = 0.999): Float64Array {
+  const alphaBar = (t: number) => Math.cos(((t + 0.008) / 1.008) * (Math.PI / 2)) ** 2;
+  const betas = new Float64Array(numSteps);
+  for (let i = 0; i < numSteps; i++) {
+    betas[i] = Math.min(1 - alphaBar((i + 1) / numSteps) / alphaBar(i / numSteps), maxBeta);
+  }
+  return betas;
+}
+
+/** Python's round(): halves go to the even neighbour (respace.py rounds with it). */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * The original timesteps kept by a respacing such as "100", "10" or "10,15,20" (sections of
+ * equal length, each strided evenly with its own count) or "ddim50"; sorted ascending.
+ */
+export function spaceTimesteps(numTimesteps: number, spec: string): number[] {
+  if (spec === '') return Array.from({ length: numTimesteps }, (_, i) => i);
+  if (spec.startsWith('ddim')) {
+    const want = Number(spec.slice(4));
+    for (let stride = 1; stride < numTimesteps; stride++) {
+      const count = Math.ceil(numTimesteps / stride);
+      if (count === want) return Array.from({ length: count }, (_, i) => i * stride);
+    }
+    throw new Error(`spaceTimesteps: cannot make exactly ${want} ddim steps from ${numTimesteps}`);
+  }
+  const counts = spec.split(',').map((s) => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`spaceTimesteps: bad section count '${s}' in '${spec}'`);
+    return n;
+  });
+  const sizePer = Math.floor(numTimesteps / counts.length);
+  const extra = numTimesteps % counts.length;
+  const steps = new Set<number>();
+  let start = 0;
+  counts.forEach((count, i) => {
+    const size = sizePer + (i < extra ? 1 : 0);
+    if (size < count) throw new Error(`spaceTimesteps: cannot take ${count} steps from a section of ${size}`);
+    const stride = count <= 1 ? 1 : (size - 1) / (count - 1);
+    // Accumulate by addition, as respace.py does, so rounding ties fall the same way.
+    let cur = 0;
+    for (let k = 0; k < count; k++) {
+      steps.add(start + roundHalfEven(cur));
+      cur += stride;
+    }
+    start += size;
+  });
+  return [...steps].sort((a, b) => a - b);
+}
+
+const LN2 = Math.log(2);
+
+export class GaussianDiffusion {
+  readonly numTimesteps: number;
+  readonly betas: Float64Array;
+  /** Respaced index -> original timestep (what the network is conditioned on). */
+  readonly timestepMap: number[];
+  readonly alphasCumprod: Float64Array;
+  private readonly coef: Record<string, Float64Array>;
+  private readonly cache = new Map<string, Tensor>();
+
+  constructor(betas: Float64Array, timestepMap?: number[]) {
+    const T = betas.length;
+    if (T === 0 || betas.some((b) => !(b > 0 && b <= 1))) throw new Error('GaussianDiffusion: betas must lie in (0, 1]');
+    this.numTimesteps = T;
+    this.betas = betas;
+    this.timestepMap = timestepMap ?? Array.from({ length: T }, (_, i) => i);
+    const ac = new Float64Array(T);
+    let prod = 1;
+    for (let i = 0; i < T; i++) {
+      prod *= 1 - betas[i];
+      ac[i] = prod;
+    }
+    this.alphasCumprod = ac;
+    const acPrev = Float64Array.from({ length: T }, (_, i) => (i === 0 ? 1 : ac[i - 1]));
+    const postVar = Float64Array.from({ length: T }, (_, i) => (betas[i] * (1 - acPrev[i])) / (1 - ac[i]));
+    const f = (fn: (i: number) => number) => Float64Array.from({ length: T }, (_, i) => fn(i));
+    this.coef = {
+      sqrtAc: f((i) => Math.sqrt(ac[i])),
+      sqrt1mAc: f((i) => Math.sqrt(1 - ac[i])),
+      sqrtRecipAc: f((i) => Math.sqrt(1 / ac[i])),
+      sqrtRecipm1Ac: f((i) => Math.sqrt(1 / ac[i] - 1)),
+      // The posterior variance is 0 at t = 0: its log is clipped to the value at t = 1.
+      postLogVarClipped: f((i) => (T > 1 ? Math.log(postVar[i === 0 ? 1 : i]) : Number.NaN)),
+      postMeanCoef1: f((i) => (betas[i] * Math.sqrt(acPrev[i])) / (1 - ac[i])),
+      postMeanCoef2: f((i) => ((1 - acPrev[i]) * Math.sqrt(1 - betas[i])) / (1 - ac[i])),
+      logBetas: f((i) => Math.log(betas[i])),
+    };
+  }
+
+  /** `coef[name][t]` as float32 [N, 1, ...] to broadcast against `like`. */
+  private extract(name: string, t: Tensor, like: Tensor): Tensor {
+    const key = `${name}@${t.device}`;
+    let table = this.cache.get(key);
+    if (!table) {
+      table = torch.keep(torch.tensor(this.coef[name], { device: t.device }));
+      this.cache.set(key, table);
+    }
+    let v = table.index([t]).float();
+    while (v.ndim < like.ndim) v = v.unsqueeze(-1);
+    return v;
+  }
+
+  /** Original-scale timesteps for respaced indices (respace.py's _WrappedModel). */
+  mapTimesteps(t: Tensor): Tensor {
+    const key = `map@${t.device}`;
+    let table = this.cache.get(key);
+    if (!table) {
+      table = torch.keep(torch.tensor(BigInt64Array.from(this.timestepMap.map(BigInt)), { device: t.device }));
+      this.cache.set(key, table);
+    }
+    return table.index([t]);
+  }
+
+  /** x_t ~ q(x_t | x_0) with the given noise. */
+  qSample(xStart: Tensor, t: Tensor, noise: Tensor): Tensor {
+    return this.extract('sqrtAc', t, xStart)
+      .mul(xStart)
+      .add(this.extract('sqrt1mAc', t, xStart).mul(noise));
+  }
+
+  /** Mean and clipped log-variance of q(x_{t-1} | x_t, x_0). */
+  qPosterior(xStart: Tensor, xT: Tensor, t: Tensor): { mean: Tensor; logVariance: Tensor } {
+    const mean = this.extract('postMeanCoef1', t, xT)
+      .mul(xStart)
+      .add(this.extract('postMeanCoef2', t, xT).mul(xT));
+    return { mean, logVariance: this.extract('postLogVarClipped', t, xT).expand(...xT.shape) };
+  }
+
+  /**
+   * p(x_{t-1} | x_t) from a network output [N, 2C] (ε, v): the log-variance interpolates between
+   * the posterior's and β_t's with frac = (v + 1) / 2 (IDDPM's LEARNED_RANGE); no clipping of x_0.
+   */
+  pMeanVarianceFromOutput(
+    out: Tensor,
+    x: Tensor,
+    t: Tensor,
+  ): { mean: Tensor; logVariance: Tensor; predXstart: Tensor; eps: Tensor } {
+    const C = x.shape[1];
+    if (out.shape[1] !== 2 * C) throw new Error(`p_mean_variance: model output has ${out.shape[1]} channels, expected ${2 * C}`);
+    const [eps, v] = out.split(C, 1);
+    const minLog = this.extract('postLogVarClipped', t, x);
+    const maxLog = this.extract('logBetas', t, x);
+    const frac = v.add(1).div(2);
+    const logVariance = frac.mul(maxLog).add(frac.rsub(1).mul(minLog));
+    const predXstart = this.extract('sqrtRecipAc', t, x)
+      .mul(x)
+      .sub(this.extract('sqrtRecipm1Ac', t, x).mul(eps));
+    const { mean } = this.qPosterior(predXstart, x, t);
+    return { mean, logVariance, predXstart, eps };
+  }
+
+  /** `p_mean_variance` with `t` a respaced index; the model sees the original timestep. */
+  pMeanVariance(model: DenoiseFn, x: Tensor, t: Tensor): { mean: Tensor; logVariance: Tensor; predXstart: Tensor } {
+    return this.pMeanVarianceFromOutput(model(x, this.mapTimesteps(t)), x, t);
+  }
+
+  /** One ancestral step x_t -> x_{t-1}; the noise is scaled by `temperature` (MAR's addition). */
+  pSample(model: DenoiseFn, x: Tensor, t: Tensor, opts: { temperature?: number; generator?: Generator } = {}): Tensor {
+    const { mean, logVariance } = this.pMeanVariance(model, x, t);
+    const noise = torch.randn(x.shape, { generator: opts.generator, dtype: x.dtype, device: x.device });
+    const nonzero = t
+      .ne(0)
+      .to(x.dtype)
+      .view(-1, ...Array(x.ndim - 1).fill(1)); // no noise at t = 0
+    return mean.add(
+      nonzero
+        .mul(logVariance.mul(0.5).exp())
+        .mul(noise)
+        .mul(opts.temperature ?? 1),
+    );
+  }
+
+  /** Runs every respaced step from `noise` down to t = 0 (no autograd); returns x_0. */
+  pSampleLoop(model: DenoiseFn, noise: Tensor, opts: { temperature?: number; generator?: Generator } = {}): Tensor {
+    return torch.noGrad(() => {
+      let img = noise;
+      const N = noise.shape[0];
+      for (let i = this.numTimesteps - 1; i >= 0; i--) {
+        const prev = img;
+        img = torch.tidy(() => this.pSample(model, prev, torch.full([N], i, { dtype: 'int64', device: noise.device }), opts));
+        if (prev !== noise) prev.dispose();
+      }
+      return img;
+    });
+  }
+
+  /**
+   * The training loss of one draw (`training_losses`, loss type MSE with learned-range σ):
+   * mse = mean((ε - ε̂)²), vb = the VLB term in bits with ε̂ frozen, loss = mse + vb. All [N].
+   */
+  trainingLosses(model: DenoiseFn, xStart: Tensor, t: Tensor, noise: Tensor): { loss: Tensor; mse: Tensor; vb: Tensor } {
+    const xT = this.qSample(xStart, t, noise);
+    const out = model(xT, this.mapTimesteps(t));
+    const C = xStart.shape[1];
+    const [eps, v] = out.split(C, 1);
+    // The VLB trains σ only: the mean goes through it detached (IDDPM, "hybrid" objective).
+    const frozen = torch.cat([eps.detach(), v], 1);
+    const vb = this.vbTermsBpd(frozen, xStart, xT, t);
+    const mse = noise.sub(eps).square().mean(1);
+    return { loss: mse.add(vb), mse, vb };
+  }
+
+  /** KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)) in bits, or the decoder NLL at t = 0. [N] */
+  private vbTermsBpd(out: Tensor, xStart: Tensor, xT: Tensor, t: Tensor): Tensor {
+    const truth = this.qPosterior(xStart, xT, t);
+    const p = this.pMeanVarianceFromOutput(out, xT, t);
+    const kl = normalKl(truth.mean, truth.logVariance, p.mean, p.logVariance).mean(1).div(LN2);
+    const nll = discretizedGaussianLogLikelihood(xStart, p.mean, p.logVariance.mul(0.5)).neg().mean(1).div(LN2);
+    return torch.where(t.eq(0), nll, kl);
+  }
+}
+
+/** KL divergence between two diagonal Gaussians given by mean and log-variance (elementwise). */
+export function normalKl(mean1: Tensor, logvar1: Tensor, mean2: Tensor, logvar2: Tensor): Tensor {
+  return logvar2
+    .sub(1)
+    .sub(logvar1)
+    .add(logvar1.sub(logvar2).exp())
+    .add(mean1.sub(mean2).square().mul(logvar2.neg().exp()))
+    .mul(0.5);
+}
+
+/** Φ(x) through the tanh approximation that diffusion_utils.py uses. */
+function approxStandardNormalCdf(x: Tensor): Tensor {
+  return x
+    .add(x.pow(3).mul(0.044715))
+    .mul(Math.sqrt(2 / Math.PI))
+    .tanh()
+    .add(1)
+    .mul(0.5);
+}
+
+/** Log-likelihood of x (8-bit data in [-1, 1]) under a Gaussian discretised into bins of 2/255. */
+export function discretizedGaussianLogLikelihood(x: Tensor, means: Tensor, logScales: Tensor): Tensor {
+  const centered = x.sub(means);
+  const invStdv = logScales.neg().exp();
+  const cdfPlus = approxStandardNormalCdf(invStdv.mul(centered.add(1 / 255)));
+  const cdfMin = approxStandardNormalCdf(invStdv.mul(centered.sub(1 / 255)));
+  const logCdfPlus = cdfPlus.clamp(1e-12).log();
+  const logOneMinusCdfMin = cdfMin.rsub(1).clamp(1e-12).log();
+  const logDelta = cdfPlus.sub(cdfMin).clamp(1e-12).log();
+  return torch.where(x.lt(-0.999), logCdfPlus, torch.where(x.gt(0.999), logOneMinusCdfMin, logDelta));
+}
+
+/**
+ * A cosine diffusion as MAR's `create_diffusion(respacing, "cosine")`: "" keeps all `steps`
+ * (training); "100", "10", … keep that many, with betas recomputed from ᾱ of the kept steps.
+ */
+export function createDiffusion(respacing = '', steps = 1000): GaussianDiffusion {
+  const base = new GaussianDiffusion(cosineBetas(steps));
+  const keep = spaceTimesteps(steps, respacing);
+  if (keep.length === steps) return base;
+  const betas = new Float64Array(keep.length);
+  let last = 1;
+  keep.forEach((s, i) => {
+    betas[i] = 1 - base.alphasCumprod[s] / last;
+    last = base.alphasCumprod[s];
+  });
+  return new GaussianDiffusion(betas, keep);
+}
