@@ -3,7 +3,7 @@
 import type { DType, Generator, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 import { defaultUniform_, normal_, ones_, zeros_ } from './init.ts';
-import { Module } from './module.ts';
+import { Module, ModuleList } from './module.ts';
 
 export interface InitOpts {
   generator?: Generator;
@@ -142,6 +142,127 @@ export class RMSNorm extends Module {
   forward(x: Tensor): Tensor {
     return torch.F.rmsNorm(x, [this.dim], this.weight, this.eps);
   }
+}
+
+/** Nearest-neighbour upsampling by an integer factor, [B, C, H, W] -> [B, C, sH, sW] (nn.Upsample). */
+export class Upsample extends Module {
+  constructor(readonly scale = 2) {
+    super();
+    if (!Number.isInteger(scale) || scale < 1) throw new Error(`Upsample: scale must be a positive integer, got ${scale}`);
+  }
+
+  forward(x: Tensor): Tensor {
+    if (x.ndim !== 4) throw new Error(`Upsample: expected [B, C, H, W], got [${x.shape}]`);
+    return torch.F.upsampleNearest(x, this.scale);
+  }
+}
+
+function checkP(name: string, p: number): void {
+  if (!(p >= 0 && p < 1)) throw new Error(`${name}: drop probability must be in [0, 1), got ${p}`);
+}
+
+/**
+ * Elementwise dropout (training only), scaled by 1/(1-p). Draws from `generator` when given, so a
+ * seeded run is reproducible; otherwise from the global generator, as torch.nn.Dropout.
+ */
+export class Dropout extends Module {
+  constructor(
+    readonly p = 0.5,
+    readonly generator?: Generator,
+  ) {
+    super();
+    checkP('Dropout', p);
+  }
+
+  forward(x: Tensor): Tensor {
+    if (!this.training || this.p === 0) return x;
+    if (!this.generator) return torch.F.dropout(x, this.p, true);
+    const keep = 1 - this.p;
+    return torch.tidy(() => x.mul(bernoulliLike(x, keep, this.generator).div(keep)));
+  }
+}
+
+/**
+ * Stochastic depth per sample (timm `DropPath`): during training each sample's residual branch is
+ * zeroed with probability p and the survivors scaled by 1/(1-p) (timm/layers/drop.py).
+ */
+export class DropPath extends Module {
+  constructor(
+    readonly p = 0,
+    readonly generator?: Generator,
+  ) {
+    super();
+    checkP('DropPath', p);
+  }
+
+  forward(x: Tensor): Tensor {
+    if (!this.training || this.p === 0) return x;
+    const keep = 1 - this.p;
+    return torch.tidy(() => {
+      // One draw per sample, broadcast over the remaining dims: [B, 1, 1, ...]
+      const shape = [x.shape[0], ...x.shape.slice(1).map(() => 1)];
+      const m = torch.empty(shape, { dtype: x.dtype, device: x.device });
+      torch.callOpVoid('aten::bernoulli_.float', m, keep, this.generator ?? null);
+      return x.mul(m.div_(keep));
+    });
+  }
+}
+
+function bernoulliLike(x: Tensor, p: number, generator?: Generator): Tensor {
+  const m = torch.emptyLike(x);
+  torch.callOpVoid('aten::bernoulli_.float', m, p, generator ?? null);
+  return m;
+}
+
+/** nn.GELU: exact (erf) by default, or the tanh approximation. */
+export class GELU extends Module {
+  constructor(readonly approximate: 'none' | 'tanh' = 'none') {
+    super();
+  }
+
+  forward(x: Tensor): Tensor {
+    return torch.F.gelu(x, this.approximate);
+  }
+}
+
+export class SiLU extends Module {
+  forward(x: Tensor): Tensor {
+    return torch.F.silu(x);
+  }
+}
+
+export class Identity extends Module {
+  forward(x: Tensor): Tensor {
+    return x;
+  }
+}
+
+/** A module with a one-tensor forward, for Sequential. */
+export interface Layer extends Module {
+  forward(x: Tensor): Tensor;
+}
+
+/**
+ * nn.Sequential: children named 0, 1, … so reference names such as MAR's
+ * `adaLN_modulation.1.weight` (SiLU at 0, Linear at 1) line up.
+ */
+export class Sequential extends ModuleList<Layer> {
+  forward(x: Tensor): Tensor {
+    let h = x;
+    for (const m of this.items) h = m.forward(h);
+    return h;
+  }
+}
+
+/**
+ * AdaLN modulation as in DiT/MAR (`modulate` in LTH14/mar models/diffloss.py):
+ * x [B, D] or [B, L, D]; shift, scale [B, D] (broadcast over L).
+ */
+export function modulate(x: Tensor, shift: Tensor, scale: Tensor): Tensor {
+  return torch.tidy(() => {
+    const [sh, sc] = x.ndim === 3 && shift.ndim === 2 ? [shift.unsqueeze(1), scale.unsqueeze(1)] : [shift, scale];
+    return x.mul(sc.add(1)).add(sh);
+  });
 }
 
 export { ones_, zeros_ };
