@@ -183,40 +183,13 @@ export class AdamW {
 
   /** Restores hyper-parameters and state; every mismatch is named in one error, nothing changes on error. */
   loadStateDict(sd: OptimizerState): void {
-    const problems: string[] = [];
-    if (sd.groups.length !== this.groups.length) {
-      problems.push(`${sd.groups.length} param groups in the state, ${this.groups.length} in the optimizer`);
-    }
-    const flat = this.groups.flatMap((g) => g.params.map((p, j) => ({ p, name: g.names[j], amsgrad: g.amsgrad })));
-    sd.groups.forEach((sg, gi) => {
-      const g = this.groups[gi];
-      if (g && sg.names.length !== g.params.length) {
-        problems.push(`group ${gi} has ${sg.names.length} params in the state, ${g.params.length} in the optimizer`);
-      } else if (g) {
-        sg.names.forEach((n, j) => {
-          if (n !== g.names[j]) problems.push(`group ${gi} param ${j} is '${n}' in the state, '${g.names[j]}' in the optimizer`);
-        });
-      }
-    });
-    const known = new Set<string>();
-    flat.forEach(({ p, name }, i) => {
-      for (const k of ['exp_avg', 'exp_avg_sq']) {
-        const key = `state.${i}.${k}`;
-        const t = sd.tensors.get(key);
-        if (t) {
-          known.add(key);
-          if (!sameShape(t.shape, p.shape)) problems.push(`${key} (${name}): expected [${p.shape}], got [${t.shape}]`);
-        }
-      }
-      for (const k of ['step', 'max_exp_avg_sq']) if (sd.tensors.has(`state.${i}.${k}`)) known.add(`state.${i}.${k}`);
-    });
-    for (const k of sd.tensors.keys()) if (!known.has(k)) problems.push(`unexpected tensor ${k}`);
+    const problems = this.stateDictProblems(sd);
     if (problems.length > 0) throw new Error(`AdamW.loadStateDict: ${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
-
     sd.groups.forEach((sg, gi) => {
       const { names: _, ...hyper } = sg;
       Object.assign(this.groups[gi], hyper, { betas: [...sg.betas] });
     });
+    const flat = this.groups.flatMap((g) => g.params.map((p) => ({ p, amsgrad: g.amsgrad })));
     torch.noGrad(() => {
       flat.forEach(({ p, amsgrad }, i) => {
         const step = sd.tensors.get(`state.${i}.step`);
@@ -229,6 +202,41 @@ export class AdamW {
         if (s.maxExpAvgSq && m) s.maxExpAvgSq.copy_(m);
       });
     });
+  }
+
+  /** What `loadStateDict` would reject: group count, parameter names and shapes, unknown tensors. */
+  stateDictProblems(sd: OptimizerState): string[] {
+    const problems: string[] = [];
+    if (sd.groups.length !== this.groups.length) {
+      problems.push(`${sd.groups.length} param groups in the state, ${this.groups.length} in the optimizer`);
+    }
+    sd.groups.forEach((sg, gi) => {
+      const g = this.groups[gi];
+      if (g && sg.names.length !== g.params.length) {
+        problems.push(`group ${gi} has ${sg.names.length} params in the state, ${g.params.length} in the optimizer`);
+      } else if (g) {
+        sg.names.forEach((n, j) => {
+          if (n !== g.names[j]) problems.push(`group ${gi} param ${j} is '${n}' in the state, '${g.names[j]}' in the optimizer`);
+        });
+      }
+    });
+    const flat = this.groups.flatMap((g) => g.params.map((p, j) => ({ p, name: g.names[j] })));
+    const known = new Set<string>();
+    flat.forEach(({ p, name }, i) => {
+      const has = (k: string) => sd.tensors.has(`state.${i}.${k}`);
+      for (const k of ['exp_avg', 'exp_avg_sq']) {
+        const key = `state.${i}.${k}`;
+        const t = sd.tensors.get(key);
+        if (t) {
+          known.add(key);
+          if (!sameShape(t.shape, p.shape)) problems.push(`${key} (${name}): expected [${p.shape}], got [${t.shape}]`);
+        }
+      }
+      for (const k of ['step', 'max_exp_avg_sq']) if (has(k)) known.add(`state.${i}.${k}`);
+      if (has('step') !== (has('exp_avg') && has('exp_avg_sq'))) problems.push(`state.${i} (${name}) is incomplete`);
+    });
+    for (const k of sd.tensors.keys()) if (!known.has(k)) problems.push(`unexpected tensor ${k}`);
+    return problems;
   }
 
   /** Frees the state tensors. */

@@ -1,0 +1,314 @@
+// Checkpoint folders (DESIGN.md "Models: names, presets, configs"):
+//   config.json            model kind, preset, full config, training recipe (the caller's object)
+//   model.safetensors      the model's state dict, PyTorch names
+//   ema.safetensors        EMA weights, same names (optional)
+//   optimizer.safetensors  AdamW state `state.<i>.{step,exp_avg,exp_avg_sq}`, groups in metadata
+//   trainer.json           step, epoch, data position, RNG states (global CPU generator + named ones)
+// A save writes a complete folder next to the old one and swaps it in with renames, so an
+// interrupted save never leaves a half-written checkpoint where the last good one was.
+
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { StateDict } from '../nn/module.ts';
+import { Module } from '../nn/module.ts';
+import type { AdamW, OptimizerState } from '../optim/adamw.ts';
+import { EMA } from '../optim/ema.ts';
+import type { Generator, Tensor } from '../torch/index.ts';
+import * as torch from '../torch/index.ts';
+
+export const CHECKPOINT_FILES = ['config.json', 'model.safetensors', 'ema.safetensors', 'optimizer.safetensors', 'trainer.json'];
+
+export interface TrainerProgress {
+  step: number;
+  epoch: number;
+  /** The data loader's position (JSON-serialisable), restored as is. */
+  data?: unknown;
+  /** Anything else the trainer wants back (JSON-serialisable). */
+  extra?: Record<string, unknown>;
+}
+
+export interface SaveCheckpointArgs {
+  config: Record<string, unknown>;
+  model: Module | StateDict;
+  ema?: EMA | StateDict;
+  optimizer?: AdamW;
+  trainer?: TrainerProgress & { generators?: Record<string, Generator> };
+}
+
+export interface LoadCheckpointArgs {
+  model?: Module;
+  ema?: EMA;
+  optimizer?: AdamW;
+  /** Explicit generators to restore, by the names they were saved under. */
+  generators?: Record<string, Generator>;
+  /** Restore the global CPU generator's state (default true when trainer.json is read). */
+  restoreGlobalRng?: boolean;
+}
+
+interface TrainerJson extends TrainerProgress {
+  format: 'd2c-trainer/1';
+  rng: { cpu: string; cuda?: string; generators: Record<string, string> };
+}
+
+/** Writes a checkpoint folder at `dir`, replacing any previous one atomically. */
+export function saveCheckpoint(dir: string, a: SaveCheckpointArgs): void {
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  try {
+    writeFileAtomic(join(tmp, 'config.json'), `${JSON.stringify(a.config, null, 2)}\n`);
+    saveTensors(join(tmp, 'model.safetensors'), a.model instanceof Module ? a.model.stateDict() : a.model);
+    if (a.ema) saveTensors(join(tmp, 'ema.safetensors'), a.ema instanceof EMA ? a.ema.stateDict() : a.ema);
+    if (a.optimizer) saveOptimizer(join(tmp, 'optimizer.safetensors'), a.optimizer.stateDict());
+    if (a.trainer) writeFileAtomic(join(tmp, 'trainer.json'), `${JSON.stringify(trainerJson(a.trainer), null, 2)}\n`);
+    swapIn(tmp, dir);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/**
+ * Reads a checkpoint folder into the given objects; returns its config and trainer progress.
+ * Every file is checked (present, complete, names and shapes) before anything is changed.
+ */
+export function loadCheckpoint(
+  dir: string,
+  a: LoadCheckpointArgs = {},
+): { config: Record<string, unknown>; trainer: TrainerProgress | null } {
+  const root = resolveCheckpointDir(dir);
+  const config = readJson(root, 'config.json') as Record<string, unknown>;
+  const need = (f: string) => {
+    if (!existsSync(join(root, f))) throw new Error(`checkpoint ${root}: ${f} is missing`);
+  };
+  const trainer = a.optimizer || a.generators || existsSync(join(root, 'trainer.json')) ? readTrainer(root) : null;
+  if (a.model) need('model.safetensors');
+  if (a.ema) need('ema.safetensors');
+  if (a.optimizer) need('optimizer.safetensors');
+
+  torch.tidy(() => {
+    const model = a.model ? loadTensors(root, 'model.safetensors') : null;
+    const ema = a.ema ? loadTensors(root, 'ema.safetensors') : null;
+    const opt = a.optimizer ? loadOptimizer(root) : null;
+    const gens = a.generators ? generatorStates(root, trainer as TrainerJson, a.generators) : null;
+    // Check everything before the first copy, so a bad file leaves the objects untouched.
+    const problems = [
+      ...(a.model ? stateDictProblems(a.model.stateDict(), model as StateDict).map((p) => `model.safetensors: ${p}`) : []),
+      ...(a.ema ? stateDictProblems(a.ema.stateDict(), ema as StateDict).map((p) => `ema.safetensors: ${p}`) : []),
+      ...(a.optimizer ? a.optimizer.stateDictProblems(opt as OptimizerState).map((p) => `optimizer.safetensors: ${p}`) : []),
+    ];
+    if (problems.length > 0) {
+      throw new Error(`checkpoint ${root}: ${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
+    }
+    at(root, 'model.safetensors', () => a.model?.loadStateDict(model as StateDict, true));
+    at(root, 'ema.safetensors', () => a.ema?.loadStateDict(ema as StateDict));
+    at(root, 'optimizer.safetensors', () => a.optimizer?.loadStateDict(opt as OptimizerState));
+    if (trainer && (a.restoreGlobalRng ?? true)) {
+      torch.setRngState(fromBase64(trainer.rng.cpu));
+      if (trainer.rng.cuda && torch.cudaIsAvailable()) torch.setRngState(fromBase64(trainer.rng.cuda), 'cuda');
+    }
+    if (gens) for (const [name, st] of gens) a.generators?.[name].setState(st);
+  });
+  return {
+    config,
+    trainer: trainer ? { step: trainer.step, epoch: trainer.epoch, data: trainer.data, extra: trainer.extra } : null,
+  };
+}
+
+/** config.json alone (e.g. to build the model before loading its weights). */
+export function readCheckpointConfig(dir: string): Record<string, unknown> {
+  return readJson(resolveCheckpointDir(dir), 'config.json') as Record<string, unknown>;
+}
+
+/**
+ * The folder to read: `dir`, or — when a save was interrupted between its two renames — the
+ * previous checkpoint parked as `dir.old-<pid>`, which is moved back.
+ */
+export function resolveCheckpointDir(dir: string): string {
+  if (existsSync(dir)) return dir;
+  const parent = dirname(dir);
+  const parked = existsSync(parent)
+    ? readdirSync(parent)
+        .filter((n) => n.startsWith(`${basename(dir)}.old-`))
+        .map((n) => join(parent, n))
+    : [];
+  if (parked.length === 1) {
+    renameSync(parked[0], dir);
+    return dir;
+  }
+  throw new Error(`checkpoint ${dir}: no such folder`);
+}
+
+// ---- writing --------------------------------------------------------------------------------
+
+/** CPU, contiguous copies, as safetensors needs them. */
+function saveTensors(path: string, sd: StateDict, metadata?: Record<string, string>): void {
+  torch.tidy(() => {
+    const cpu = new Map<string, Tensor>();
+    for (const [k, t] of sd) cpu.set(k, t.detach().to('cpu').contiguous());
+    torch.saveSafetensors(path, cpu, metadata);
+  });
+}
+
+function saveOptimizer(path: string, st: OptimizerState): void {
+  try {
+    saveTensors(path, st.tensors, { format: 'd2c-adamw/1', param_groups: JSON.stringify(st.groups) });
+  } finally {
+    torch.dispose([...st.tensors.values()]);
+  }
+}
+
+function trainerJson(t: NonNullable<SaveCheckpointArgs['trainer']>): TrainerJson {
+  const gens: Record<string, string> = {};
+  for (const [name, g] of Object.entries(t.generators ?? {})) gens[name] = stateBase64(g.getState());
+  return {
+    format: 'd2c-trainer/1',
+    step: t.step,
+    epoch: t.epoch,
+    data: t.data,
+    extra: t.extra,
+    rng: {
+      cpu: stateBase64(torch.getRngState()),
+      ...(torch.cudaIsAvailable() ? { cuda: stateBase64(torch.getRngState('cuda')) } : {}),
+      generators: gens,
+    },
+  };
+}
+
+/**
+ * Moves the finished temp folder to `dir`. Files in the old folder that are not checkpoint
+ * files (logs, sample grids written next to it) are carried over first; then the old folder is
+ * parked, the new one renamed in, and the parked one removed.
+ */
+function swapIn(tmp: string, dir: string): void {
+  fsyncDir(tmp);
+  if (!existsSync(dir)) {
+    mkdirSync(dirname(dir), { recursive: true });
+    renameSync(tmp, dir);
+    fsyncDir(dirname(dir));
+    return;
+  }
+  if (!statSync(dir).isDirectory()) throw new Error(`checkpoint ${dir}: exists and is not a folder`);
+  const ours = new Set(CHECKPOINT_FILES);
+  for (const name of readdirSync(dir)) {
+    if (!ours.has(name) && !existsSync(join(tmp, name))) renameSync(join(dir, name), join(tmp, name));
+  }
+  const parked = `${dir}.old-${process.pid}`;
+  rmSync(parked, { recursive: true, force: true });
+  renameSync(dir, parked);
+  renameSync(tmp, dir);
+  fsyncDir(dirname(dir));
+  rmSync(parked, { recursive: true, force: true });
+}
+
+// ---- reading --------------------------------------------------------------------------------
+
+function at<T>(root: string, file: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw new Error(`checkpoint ${root}: ${file}: ${(e as Error).message}`);
+  }
+}
+
+function readJson(root: string, file: string): unknown {
+  const path = join(root, file);
+  if (!existsSync(path)) throw new Error(`checkpoint ${root}: ${file} is missing`);
+  const text = readFileSync(path, 'utf8');
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`checkpoint ${root}: ${file} is not valid JSON (${(e as Error).message}; ${text.length} bytes, truncated?)`);
+  }
+}
+
+function loadTensors(root: string, file: string): StateDict {
+  return at(root, file, () => torch.loadSafetensors(join(root, file)));
+}
+
+function loadOptimizer(root: string): OptimizerState {
+  const file = 'optimizer.safetensors';
+  return at(root, file, () => {
+    const path = join(root, file);
+    const meta = torch.readHeader(path).metadata;
+    if (meta.format !== 'd2c-adamw/1' || !meta.param_groups) {
+      throw new Error(`not an AdamW state (metadata format '${meta.format ?? ''}')`);
+    }
+    return { tensors: torch.loadSafetensors(path), groups: JSON.parse(meta.param_groups) };
+  });
+}
+
+function readTrainer(root: string): TrainerJson {
+  const t = readJson(root, 'trainer.json') as TrainerJson;
+  if (t.format !== 'd2c-trainer/1' || typeof t.step !== 'number' || !t.rng?.cpu) {
+    throw new Error(`checkpoint ${root}: trainer.json is not a d2c trainer state (format '${t.format}')`);
+  }
+  return t;
+}
+
+function generatorStates(root: string, t: TrainerJson, want: Record<string, Generator>): [string, Tensor][] {
+  const missing = Object.keys(want).filter((n) => !(n in t.rng.generators));
+  if (missing.length > 0) {
+    throw new Error(
+      `checkpoint ${root}: trainer.json has no state for generator(s) ${missing.join(', ')} (saved: ${Object.keys(t.rng.generators).join(', ') || 'none'})`,
+    );
+  }
+  return Object.keys(want).map((n) => [n, fromBase64(t.rng.generators[n])]);
+}
+
+/** Missing and unexpected names and shape mismatches of `src` against `own`. */
+export function stateDictProblems(own: StateDict, src: StateDict): string[] {
+  const out: string[] = [];
+  for (const [k, t] of own) {
+    const s = src.get(k);
+    if (!s) out.push(`missing key ${k}`);
+    else if (s.shape.join(',') !== t.shape.join(',')) out.push(`shape mismatch ${k}: expected [${t.shape}], got [${s.shape}]`);
+  }
+  for (const k of src.keys()) if (!own.has(k)) out.push(`unexpected key ${k}`);
+  return out;
+}
+
+/** Writes a file through a temp file + fsync + rename: readers see the old or the new file, whole. */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function stateBase64(state: Tensor): string {
+  const s = Buffer.from((state.toTypedArray() as Uint8Array).buffer).toString('base64');
+  state.dispose();
+  return s;
+}
+
+function fromBase64(s: string): Tensor {
+  const buf = Buffer.from(s, 'base64');
+  return torch.fromBuffer(Uint8Array.from(buf), [buf.length], 'uint8');
+}
