@@ -1,0 +1,86 @@
+// `npm run bench [-- NAME_FILTER]`: runs every bench/cases/*.ts case, then its PyTorch-eager twin
+// bench/torch/<name>.py with the project's Python, and prints one JSON line per case:
+// {"name", "d2c_<unit>", "torch_<unit>", "ratio"} with ratio = d2c / torch (lower is better).
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export interface BenchCase {
+  name: string;
+  unit: 'ms' | 'us';
+  run(): number;
+}
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const casesDir = join(root, 'bench', 'cases');
+const torchDir = join(root, 'bench', 'torch');
+
+/** The Python whose torch the addon was built against (native/build/stamp.json), else the venv's, else python3. */
+export function projectPython(): string {
+  const stamp = join(root, 'native', 'build', 'stamp.json');
+  if (existsSync(stamp)) {
+    const python = (JSON.parse(readFileSync(stamp, 'utf8')) as { python?: string }).python;
+    if (python && existsSync(python)) return python;
+  }
+  const venv = join(root, '.venv', 'bin', 'python');
+  return existsSync(venv) ? venv : 'python3';
+}
+
+function isCase(c: unknown): c is BenchCase {
+  const b = c as BenchCase;
+  return (
+    typeof b === 'object' &&
+    b !== null &&
+    typeof b.name === 'string' &&
+    (b.unit === 'ms' || b.unit === 'us') &&
+    typeof b.run === 'function'
+  );
+}
+
+/** Runs the PyTorch twin; its last output line is the figure. Null when there is none or it fails. */
+function torchFigure(name: string, python: string): { value: number | null; error?: string } {
+  const script = join(torchDir, `${name}.py`);
+  if (!existsSync(script)) return { value: null, error: `no ${join('bench', 'torch', `${name}.py`)}` };
+  try {
+    const out = execFileSync(python, [script], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const last = out.trim().split('\n').pop() ?? '';
+    const value = Number(last);
+    return Number.isFinite(value) ? { value } : { value: null, error: `${name}.py printed '${last}', not a number` };
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    return { value: null, error: `${name}.py failed: ${(err.stderr || err.message).trim().split('\n').pop()}` };
+  }
+}
+
+const round = (x: number | null) => (x === null ? null : Number(x.toPrecision(4)));
+
+async function main(): Promise<void> {
+  const filter = process.argv[2];
+  const files = readdirSync(casesDir)
+    .filter((f) => f.endsWith('.ts'))
+    .sort();
+  const python = projectPython();
+  let ran = 0;
+  for (const file of files) {
+    if (filter && !file.replace(/\.ts$/, '').includes(filter)) continue;
+    const mod = (await import(pathToFileURL(join(casesDir, file)).href)) as { default?: unknown };
+    if (!isCase(mod.default))
+      throw new Error(`bench/cases/${file}: default export must be { name, unit: 'ms' | 'us', run(): number }`);
+    const c = mod.default;
+    const ours = c.run();
+    const theirs = torchFigure(c.name, python);
+    if (theirs.error) process.stderr.write(`bench ${c.name}: ${theirs.error}\n`);
+    const ratio = theirs.value === null ? null : round(ours / theirs.value);
+    console.log(
+      JSON.stringify({ name: c.name, [`d2c_${c.unit}`]: round(ours), [`torch_${c.unit}`]: round(theirs.value), ratio }),
+    );
+    ran++;
+  }
+  if (ran === 0) throw new Error(`no benchmark case matches '${filter}' (cases: ${files.join(', ')})`);
+}
+
+main().catch((e: Error) => {
+  process.stderr.write(`${e.message}\n`);
+  process.exit(1);
+});
