@@ -23,6 +23,8 @@ export interface ArrayImageSet extends ImageSetInfo {
 export interface FileImageSet extends ImageSetInfo {
   readonly kind: 'files';
   readonly files: readonly string[];
+  /** A file that fails to decode: replaced by another of its class with a warning (default), or an error. */
+  readonly onCorrupt?: 'skip' | 'error';
 }
 
 export type ImageSet = ArrayImageSet | FileImageSet;
