@@ -5,6 +5,8 @@ import * as torch from '../src/torch/index.ts';
 import { gradcheck, gradgradcheck } from './helpers/gradcheck.ts';
 
 const F = torch.F;
+// Thousands of tiny ops: intra-op threads only add contention on a shared machine.
+torch.setNumThreads(1);
 const gen = new torch.Generator(1234);
 const randn = (...shape: number[]) => torch.keep(torch.randn(shape, { dtype: 'float64', generator: gen }));
 /** Uniform in [lo, hi): for ops defined only on part of the line (log, sqrt, pow). */
