@@ -76,7 +76,9 @@ export async function encodePng(batch: Uint8Batch, index = 0): Promise<Buffer> {
   const src = batch.data.subarray(index * C * plane, (index + 1) * C * plane);
   const hwc = Buffer.alloc(C * plane);
   for (let c = 0; c < C; c++) for (let p = 0; p < plane; p++) hwc[p * C + c] = src[c * plane + p];
-  return sharp(hwc, { raw: { width: W, height: H, channels: C as 1 | 3 } })
+  const img = sharp(hwc, { raw: { width: W, height: H, channels: C as 1 | 3 } });
+  // Without b-w, sharp would write a single-channel input as RGB.
+  return (C === 1 ? img.toColourspace('b-w') : img)
     .png({ compressionLevel: 9, adaptiveFiltering: false, palette: false })
     .toBuffer();
 }
