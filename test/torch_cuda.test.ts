@@ -70,3 +70,7 @@ describe('cuda', { skip }, () => {
 test('cudaDeviceCount agrees with cudaIsAvailable', () => {
   assert.equal(torch.cudaDeviceCount() > 0, torch.cudaIsAvailable());
 });
+
+test('without CUDA, moving a tensor there is an error, not a crash', { skip: !skip && 'a CUDA device is present' }, () => {
+  assert.throws(() => torch.ones([2]).to('cuda'), /aten::to\.device: .*cuda/);
+});

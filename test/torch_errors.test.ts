@@ -49,6 +49,27 @@ describe('out-of-range indices', () => {
   });
 });
 
+describe('bad buffers, sizes and autograd state', () => {
+  test('short buffers, bad sizes, huge allocations, multi-element item', () => {
+    assert.throws(() => torch.tensor(new Float32Array(3), { shape: [2, 2] }), /needs 16 bytes, got 12/);
+    assert.throws(() => torch.fromBuffer(new Uint8Array(3), [4], 'float32'), /needs 16 bytes, got 3/);
+    assert.throws(() => torch.zeros([-1, 2]), /aten::zeros: .*non-negative/);
+    assert.throws(() => torch.zeros([2.5]), /must be an integer, got 2\.5/);
+    assert.throws(() => torch.empty([1e12, 1e6]), /aten::empty\.memory_format: .*allocate/);
+    assert.throws(() => torch.ones([3]).item(), /3 elements cannot be converted to a number/);
+    assert.throws(() => torch.ones([2, 3]).t().view(6), /aten::view: .*Use \.reshape/);
+    assert.throws(() => torch.cat([]), /aten::cat: .*non-empty list/);
+    assert.throws(() => new torch.Generator(0).setState(torch.ones([3])), /ByteTensor/);
+  });
+  test('second backward through a freed graph, in-place on a leaf that requires grad', () => {
+    const x = torch.ones([2], { requiresGrad: true });
+    const y = x.exp().sum();
+    y.backward();
+    assert.throws(() => y.backward(), /backward through the graph a second time/);
+    assert.throws(() => x.add_(1), /aten::add_\.Scalar: a leaf Variable that requires grad/);
+  });
+});
+
 describe('use after dispose', () => {
   test('methods, metadata and arguments of a disposed tensor throw', () => {
     const t = torch.ones([2]);
