@@ -67,3 +67,48 @@ test('zeros_, ones_, constant_ and seeded default Linear init', () => {
     assert.ok(a.weight.toArray().every((v) => Math.abs(v) <= 0.25));
   });
 });
+
+test('the same seed gives the same values as torch.nn.init in torch 2.13 (values recorded from PyTorch)', () => {
+  torch.tidy(() => {
+    const g = () => new torch.Generator(1);
+    // torch.nn.init.trunc_normal_(torch.empty(6), mean, std, a, b, generator=Generator().manual_seed(1))
+    const cases: [number, number, number, number, number[]][] = [
+      [
+        0,
+        1,
+        -1,
+        1,
+        [
+          0.6613521575927734, 0.266924113035202, 0.06167725846171379, 0.6213173270225525, -0.4519059658050537,
+          -0.16613022983074188,
+        ],
+      ],
+      [
+        0,
+        1,
+        1,
+        3,
+        [1.3535802364349365, 1.4208643436431885, 1.038611888885498, 1.9099726676940918, 1.0585631132125854, 1.3364189863204956],
+      ],
+      [
+        0.5,
+        0.02,
+        -2,
+        2,
+        [0.5132270455360413, 0.5053384900093079, 0.5012335181236267, 0.5124263763427734, 0.49096187949180603, 0.4966773986816406],
+      ],
+    ];
+    for (const [m, s, a, b, want] of cases) {
+      assert.deepEqual(truncNormal_(torch.empty([6]), m, s, a, b, g()).toArray(), want, `trunc_normal_(${m}, ${s}, ${a}, ${b})`);
+    }
+    assert.deepEqual(
+      normal_(torch.empty([4]), 0, 0.02, g()).toArray(),
+      [0.01322704367339611, 0.005338482093065977, 0.0012335451319813728, 0.01242634654045105],
+    );
+    assert.deepEqual(
+      xavierUniform_(torch.empty([2, 2]), 1, g()).toArray(),
+      [0.6310659646987915, -0.5405757427215576, -0.2374308705329895, 0.574857234954834],
+    );
+    assert.throws(() => truncNormal_(torch.empty([2]), 0, 1, 1, -1), /need std > 0 and a < b/);
+  });
+});

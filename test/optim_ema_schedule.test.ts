@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Linear } from '../src/nn/layers.ts';
-import { AdamW, EMA, lrAt } from '../src/optim/index.ts';
+import { AdamW, clipGradNorm_, EMA, lrAt } from '../src/optim/index.ts';
 import * as torch from '../src/torch/index.ts';
 
 test('EMA after n updates with constant params: e_n = p + d^n (e_0 − p)', () => {
@@ -90,4 +90,23 @@ test('lrAt: linear warm-up, then constant or half-cosine to minLr (MAR adjust_le
   const opt = new AdamW([{ params: [p], lrScale: 0.5 }]);
   opt.setLr(lrAt(5, s));
   assert.equal(opt.groups[0].lr, 2.5e-4);
+});
+
+test('a loop of step + clip + AdamW + EMA keeps the live-tensor count flat', () => {
+  const m = new Linear(8, 8, true, { generator: new torch.Generator(3) });
+  const opt = new AdamW(m.parameters(), { lr: 1e-3 });
+  const ema = new EMA(m, 0.999);
+  const x = torch.keep(torch.randn([4, 8], { generator: new torch.Generator(4) }));
+  const step = () => {
+    torch.tidy(() => m.forward(x).square().mean().backward());
+    clipGradNorm_(m.parameters(), 1);
+    opt.setLr(lrAt(1, { baseLr: 1e-3, warmup: 0, total: 10, kind: 'cosine' }));
+    opt.step();
+    opt.zeroGrad();
+    ema.update();
+  };
+  step();
+  const before = torch.liveTensors();
+  for (let i = 0; i < 50; i++) step();
+  assert.equal(torch.liveTensors(), before);
 });

@@ -11,25 +11,69 @@ export function normal_(t: Tensor, mean = 0, std = 1, generator?: Generator): Te
   return torch.noGrad(() => torch.normal_(t, mean, std, generator));
 }
 
-/** Normal(mean, std) truncated to [a, b] (absolute bounds, as torch.nn.init.trunc_normal_). */
+/**
+ * Normal(mean, std) truncated to [a, b] (absolute bounds), drawing exactly what
+ * torch.nn.init.trunc_normal_ draws in torch 2.13 (torch/nn/init.py `_no_grad_trunc_normal_`), so
+ * the same generator seed gives the same weights: rejection sampling from the normal when the
+ * interval holds more than 30% of the mass, else uniform proposals accepted by the density ratio.
+ */
 export function truncNormal_(t: Tensor, mean = 0, std = 1, a = -2, b = 2, generator?: Generator): Tensor {
-  // Inverse-CDF method, as PyTorch does it.
+  if (!(std > 0) || !(a < b)) throw new Error(`truncNormal_: need std > 0 and a < b, got std ${std}, [${a}, ${b}]`);
   const cdf = (x: number) => (1 + erf(x / Math.SQRT2)) / 2;
-  const l = cdf((a - mean) / std);
-  const u = cdf((b - mean) / std);
-  return torch.noGrad(() => {
-    torch.uniform_(t, 2 * l - 1, 2 * u - 1, generator);
-    torch.tidy(() => {
-      t.copy_(
-        torch
-          .callOp<Tensor>('aten::erfinv', t)
-          .mul(std * Math.SQRT2)
-          .add(mean),
-      );
-    });
-    t.clamp_(a, b);
-    return t;
-  });
+  const mass = cdf((b - mean) / std) - cdf((a - mean) / std);
+  torch.noGrad(() =>
+    torch.tidy(() =>
+      mass > 0.3 ? truncByRejection(t, mean, std, a, b, generator) : truncByUniform(t, mean, std, a, b, generator),
+    ),
+  );
+  return t;
+}
+
+const anyTrue = (m: Tensor) => torch.callOp<Tensor>('aten::any', m).item() !== 0;
+
+function truncByRejection(t: Tensor, mean: number, std: number, a: number, b: number, g?: Generator): void {
+  // Bounds rounded to the tensor's dtype, so the test agrees with the stored values.
+  const [lo, hi] = t.dtype === 'float32' ? [Math.fround(a), Math.fround(b)] : [a, b];
+  torch.normal_(t, mean, std, g);
+  let result = t;
+  for (;;) {
+    const out = result.lt(lo).logicalOr(result.gt(hi));
+    if (!anyTrue(out)) break;
+    result = torch.where(out, torch.normal_(torch.emptyLike(result), mean, std, g), result);
+  }
+  if (result !== t) t.copy_(result);
+}
+
+function truncByUniform(t: Tensor, mean: number, std: number, a: number, b: number, g?: Generator): void {
+  const mode = Math.max(a, Math.min(mean, b));
+  const logPeak = -0.5 * ((mode - mean) / std) ** 2;
+  const candidates = torch.emptyLike(t);
+  const accept = torch.emptyLike(t);
+  // log of the density ratio to the peak, computed with the same in-place ops as PyTorch.
+  const logRatio = () => {
+    torch.callOpVoid('aten::sub_.Scalar', candidates, mean, 1);
+    candidates.div_(std);
+    torch.callOpVoid('aten::pow_.Scalar', candidates, 2);
+    candidates.mul_(-0.5);
+    torch.callOpVoid('aten::sub_.Scalar', candidates, logPeak, 1);
+  };
+  const rejected = () => {
+    torch.uniform_(accept, 0, 1, g);
+    torch.callOpVoid('aten::log_', accept);
+    return accept.gt(candidates);
+  };
+  torch.uniform_(t, a, b, g);
+  candidates.copy_(t);
+  logRatio();
+  let pending = rejected();
+  let result = t;
+  while (anyTrue(pending)) {
+    torch.uniform_(candidates, a, b, g);
+    result = torch.where(pending, candidates, result);
+    logRatio();
+    pending = torch.where(pending, rejected(), pending);
+  }
+  if (result !== t) t.copy_(result);
 }
 
 export function zeros_(t: Tensor): Tensor {
