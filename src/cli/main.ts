@@ -1,0 +1,35 @@
+// The `d2c` program. Each subcommand lives in commands/<name>.ts and exports
+// `register(program)`; to add one, import it and append it to COMMANDS.
+import { Command } from 'commander';
+import * as data from './commands/data.ts';
+import { reportError } from './errors.ts';
+
+const COMMANDS: { register(program: Command): void }[] = [data];
+
+export function buildProgram(): Command {
+  const program = new Command('d2c')
+    .description('D2C: two-stage class-conditional image generation (discrete GPT → continuous MAR)')
+    .option('--verbose', 'print stack traces of unexpected errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({
+      // Commander's own parse errors ("error: unknown option …") get the same `d2c:` prefix.
+      outputError: (str, write) => write(`d2c: ${str.replace(/^error: /, '')}`),
+    });
+  for (const c of COMMANDS) c.register(program);
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (e) {
+    return reportError(e, argv.includes('--verbose'));
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('src/cli/main.ts')) {
+  const code = await main();
+  // Decode workers and sharp may hold the event loop; the command is done.
+  process.exit(code);
+}
