@@ -1,0 +1,185 @@
+// The evaluation core of `d2c eval`: class-balanced samples from a sampler callback, their
+// features through a FeatureNetwork, and FID/KID/IS/precision/recall (+ the classifier's
+// agreement with the requested class) against a reference image set, as a JSON report and a
+// sample grid. The D2C pipeline plugs in as the sampler; real images give the floor.
+
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ArrayImageSet } from '../data/dataset.ts';
+import { saveImageGrid } from '../data/png.ts';
+import type { Tensor } from '../torch/index.ts';
+import * as torch from '../torch/index.ts';
+import { type Embeddings, embed, type FeatureNetwork, uint8ToUnit } from './feature_network.ts';
+import { featureStats, frechetDistance } from './frechet.ts';
+import { inceptionScore, kernelDistance, precisionRecall } from './metrics.ts';
+
+/** Generates images [B, C, H, W] in [-1, 1] for the given class labels; `seed` fixes the draw. */
+export type Sampler = (classes: number[], seed: number) => Promise<Tensor>;
+
+export interface EvaluateOptions {
+  net: FeatureNetwork;
+  /** Reference images (the Fashion-MNIST test split for generators; the train split for the real floor). */
+  reference: ArrayImageSet;
+  /** Number of samples; rounded to whole batches, classes cycle 0..K-1 so every class gets n/K. */
+  n: number;
+  numClasses: number;
+  batchSize?: number;
+  seed?: number;
+  kidSubsets?: number;
+  kidSubsetSize?: number;
+  isSplits?: number;
+  /** k of the k-NN manifolds (Kynkäänniemi et al.: 3). */
+  k?: number;
+  /** Where report.json and samples.png go; nothing is written without it. */
+  outDir?: string;
+  /** Extra fields for the report (model, sampler settings, ...). */
+  meta?: Record<string, unknown>;
+  onProgress?: (stage: 'sample' | 'reference' | 'metrics', done: number, total: number) => void;
+}
+
+export interface EvaluationReport {
+  network: string;
+  n: number;
+  referenceName: string;
+  referenceN: number;
+  metrics: Record<string, number>;
+  seconds: { sampling: number; total: number };
+  meta?: Record<string, unknown>;
+}
+
+/** The class of the i-th sample: 0, 1, ..., K-1, 0, 1, ... (class-balanced in every prefix of K). */
+export function balancedClasses(start: number, count: number, numClasses: number): number[] {
+  return Array.from({ length: count }, (_, i) => (start + i) % numClasses);
+}
+
+/** Features of a uint8 image set through the network (in batches). */
+export function embedImageSet(net: FeatureNetwork, set: ArrayImageSet, onProgress?: (d: number, t: number) => void): Embeddings {
+  const per = set.channels * set.size * set.size;
+  const n = set.labels.length;
+  return embed(
+    net,
+    n,
+    (s, e) =>
+      uint8ToUnit(torch.fromBuffer(set.pixels.slice(s * per, e * per), [e - s, set.channels, set.size, set.size], 'uint8')),
+    { onProgress },
+  );
+}
+
+/** A sampler that returns real images of the requested classes, in set order per class (the floor). */
+export function realImageSampler(set: ArrayImageSet): Sampler {
+  const byClass: number[][] = set.classes.map(() => []);
+  set.labels.forEach((l, i) => {
+    byClass[l].push(i);
+  });
+  const cursor = byClass.map(() => 0);
+  const per = set.channels * set.size * set.size;
+  return async (classes) => {
+    const buf = new Uint8Array(classes.length * per);
+    classes.forEach((c, j) => {
+      const list = byClass[c];
+      if (!list || list.length === 0) throw new Error(`realImageSampler: ${set.name} has no image of class ${c}`);
+      const i = list[cursor[c]++ % list.length];
+      buf.set(set.pixels.subarray(i * per, (i + 1) * per), j * per);
+    });
+    return torch.tidy(() => uint8ToUnit(torch.fromBuffer(buf, [classes.length, set.channels, set.size, set.size], 'uint8')));
+  };
+}
+
+/** Draws class-balanced samples and computes the metrics against the reference set. */
+export async function evaluateSamples(sampler: Sampler, o: EvaluateOptions): Promise<EvaluationReport> {
+  const t0 = performance.now();
+  const bs = o.batchSize ?? 100;
+  const seed = o.seed ?? 0;
+  if (!Number.isInteger(o.n) || o.n < 2) throw new Error(`evaluateSamples: n must be an integer ≥ 2, got ${o.n}`);
+  const { net, reference: ref } = o;
+  const [c, s] = [ref.channels, ref.size];
+
+  // 1. Samples: batch b gets seed + b, so a run is reproducible and batches are independent.
+  const feats: Tensor[] = [];
+  const probs: Tensor[] = [];
+  const agree: number[] = [];
+  let grid: Tensor | null = null;
+  const gridCount = Math.min(o.n, o.numClasses * 10);
+  for (let start = 0, b = 0; start < o.n; start += bs, b++) {
+    const classes = balancedClasses(start, Math.min(bs, o.n - start), o.numClasses);
+    const images = await sampler(classes, seed + b);
+    const e = torch.tidy(() => {
+      if (JSON.stringify(images.shape) !== JSON.stringify([classes.length, c, s, s]))
+        throw new Error(`evaluateSamples: sampler returned [${images.shape}], expected [${classes.length}, ${c}, ${s}, ${s}]`);
+      const x = images.detach().to('float32').clamp(-1, 1);
+      return embed(net, classes.length, () => x, { batchSize: classes.length });
+    });
+    if (start < gridCount) {
+      const g = torch.tidy(() =>
+        images
+          .detach()
+          .to('float32')
+          .narrow(0, 0, Math.min(classes.length, gridCount - start)),
+      );
+      const prev: Tensor | null = grid;
+      grid = torch.keep(prev ? torch.tidy(() => torch.cat([prev, g], 0)) : g);
+      if (prev) torch.dispose([prev, g]);
+    }
+    images.dispose();
+    feats.push(torch.keep(e.features));
+    if (e.probs) {
+      probs.push(torch.keep(e.probs));
+      agree.push(torch.tidy(() => e.probs!.argmax(-1).eq(torch.tensor(classes).to('int64')).sum().item()));
+    }
+    o.onProgress?.('sample', Math.min(o.n, start + bs), o.n);
+  }
+  const samplingSeconds = (performance.now() - t0) / 1000;
+
+  // 2. Reference features.
+  const refEmb = embedImageSet(net, ref, (d, t) => o.onProgress?.('reference', d, t));
+
+  // 3. Metrics.
+  o.onProgress?.('metrics', 0, 1);
+  const metrics = torch.tidy(() => {
+    const fake = torch.cat(feats, 0);
+    const m: Record<string, number> = {};
+    const name = net.name;
+    m[`fid_${name}`] = frechetDistance(featureStats(refEmb.features), featureStats(fake)).fid;
+    const kid = kernelDistance(refEmb.features, fake, {
+      subsets: o.kidSubsets ?? 100,
+      subsetSize: o.kidSubsetSize ?? 1000,
+      generator: new torch.Generator(seed),
+    });
+    m[`kid_${name}`] = kid.mean;
+    m[`kid_${name}_std`] = kid.std;
+    if (probs.length > 0) {
+      const is = inceptionScore(torch.cat(probs, 0), Math.min(o.isSplits ?? 10, o.n));
+      m[`is_${name}`] = is.mean;
+      m[`is_${name}_std`] = is.std;
+      m[`class_agreement_${name}`] = agree.reduce((a, v) => a + v, 0) / o.n;
+    }
+    // Equal-size sets, as Kynkäänniemi et al. compare them: the first n reference features.
+    const realPr = refEmb.features.narrow(0, 0, Math.min(o.n, refEmb.features.shape[0]));
+    const pr = precisionRecall(realPr, fake, o.k ?? 3);
+    m[`precision_${name}`] = pr.precision;
+    m[`recall_${name}`] = pr.recall;
+    return m;
+  });
+  o.onProgress?.('metrics', 1, 1);
+  torch.dispose([feats, probs, refEmb]);
+
+  const report: EvaluationReport = {
+    network: net.name,
+    n: o.n,
+    referenceName: ref.name,
+    referenceN: ref.labels.length,
+    metrics,
+    seconds: { sampling: samplingSeconds, total: (performance.now() - t0) / 1000 },
+    meta: o.meta,
+  };
+  if (o.outDir) {
+    mkdirSync(o.outDir, { recursive: true });
+    const tmp = join(o.outDir, `report.json.tmp-${process.pid}`);
+    writeFileSync(tmp, `${JSON.stringify(report, null, 2)}\n`);
+    renameSync(tmp, join(o.outDir, 'report.json'));
+    // One column per class: samples were drawn cycling through the classes.
+    if (grid) await saveImageGrid(grid, join(o.outDir, 'samples.png'), { nrow: o.numClasses });
+  }
+  torch.dispose(grid);
+  return report;
+}
