@@ -5,6 +5,9 @@ import { DiffLoss } from '../src/generators/diffloss.ts';
 import { createDiffusion, spaceTimesteps } from '../src/generators/diffusion.ts';
 import * as torch from '../src/torch/index.ts';
 
+// Tiny models: one thread avoids OpenMP oversubscription on the shared 2-core runner (10x here).
+torch.setNumThreads(1);
+
 const DIR = new URL('./fixtures/reference/', import.meta.url).pathname;
 const io = torch.loadSafetensors(`${DIR}mar_tiny.io.safetensors`);
 const weights = torch.loadSafetensors(`${DIR}mar_tiny.weights.safetensors`);

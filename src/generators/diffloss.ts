@@ -4,7 +4,7 @@
 // Reference: LTH14/mar models/diffloss.py (DiT's timestep embedder, AdaLN-zero blocks).
 
 import { normal_, xavierUniform_, zeros_ } from '../nn/init.ts';
-import { LayerNorm, Linear } from '../nn/layers.ts';
+import { type InitOpts, LayerNorm, Linear } from '../nn/layers.ts';
 import { Module, ModuleList } from '../nn/module.ts';
 import type { Generator, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
@@ -16,10 +16,10 @@ const modulate = (x: Tensor, shift: Tensor, scale: Tensor) => x.mul(scale.add(1)
 class SiluMlp extends Module {
   readonly l0: Linear;
   readonly l2: Linear;
-  constructor(inDim: number, dim: number) {
+  constructor(inDim: number, dim: number, o: InitOpts) {
     super();
-    this.l0 = this.registerModule('0', new Linear(inDim, dim));
-    this.l2 = this.registerModule('2', new Linear(dim, dim));
+    this.l0 = this.registerModule('0', new Linear(inDim, dim, true, o));
+    this.l2 = this.registerModule('2', new Linear(dim, dim, true, o));
   }
   forward(x: Tensor): Tensor {
     return this.l2.forward(torch.F.silu(this.l0.forward(x)));
@@ -29,9 +29,9 @@ class SiluMlp extends Module {
 /** `nn.Sequential(SiLU, Linear)`: the AdaLN modulation, its Linear at index 1. */
 class AdaLNModulation extends Module {
   readonly l1: Linear;
-  constructor(dim: number, outDim: number) {
+  constructor(dim: number, outDim: number, o: InitOpts) {
     super();
-    this.l1 = this.registerModule('1', new Linear(dim, outDim));
+    this.l1 = this.registerModule('1', new Linear(dim, outDim, true, o));
   }
   forward(y: Tensor): Tensor {
     return this.l1.forward(torch.F.silu(y));
@@ -54,10 +54,11 @@ export class TimestepEmbedder extends Module {
   readonly mlp: SiluMlp;
   constructor(
     readonly dim: number,
+    o: InitOpts = {},
     readonly freqDim = 256,
   ) {
     super();
-    this.mlp = this.registerModule('mlp', new SiluMlp(freqDim, dim));
+    this.mlp = this.registerModule('mlp', new SiluMlp(freqDim, dim, o));
   }
   forward(t: Tensor): Tensor {
     return this.mlp.forward(timestepEmbedding(t, this.freqDim));
@@ -69,11 +70,14 @@ export class ResBlock extends Module {
   readonly in_ln: LayerNorm;
   readonly mlp: SiluMlp;
   readonly adaLN_modulation: AdaLNModulation;
-  constructor(readonly channels: number) {
+  constructor(
+    readonly channels: number,
+    o: InitOpts = {},
+  ) {
     super();
-    this.in_ln = this.registerModule('in_ln', new LayerNorm(channels, 1e-6));
-    this.mlp = this.registerModule('mlp', new SiluMlp(channels, channels));
-    this.adaLN_modulation = this.registerModule('adaLN_modulation', new AdaLNModulation(channels, 3 * channels));
+    this.in_ln = this.registerModule('in_ln', new LayerNorm(channels, 1e-6, true, o));
+    this.mlp = this.registerModule('mlp', new SiluMlp(channels, channels, o));
+    this.adaLN_modulation = this.registerModule('adaLN_modulation', new AdaLNModulation(channels, 3 * channels, o));
   }
   forward(x: Tensor, y: Tensor): Tensor {
     const [shift, scale, gate] = this.adaLN_modulation.forward(y).chunk(3, -1);
@@ -89,10 +93,11 @@ export class FinalLayer extends Module {
   constructor(
     readonly channels: number,
     outChannels: number,
+    o: InitOpts = {},
   ) {
     super();
-    this.linear = this.registerModule('linear', new Linear(channels, outChannels));
-    this.adaLN_modulation = this.registerModule('adaLN_modulation', new AdaLNModulation(channels, 2 * channels));
+    this.linear = this.registerModule('linear', new Linear(channels, outChannels, true, o));
+    this.adaLN_modulation = this.registerModule('adaLN_modulation', new AdaLNModulation(channels, 2 * channels, o));
   }
   forward(x: Tensor, c: Tensor): Tensor {
     const [shift, scale] = this.adaLN_modulation.forward(c).chunk(2, -1);
@@ -119,19 +124,19 @@ export class SimpleMLPAdaLN extends Module {
 
   constructor(
     readonly cfg: SimpleMLPAdaLNConfig,
-    generator?: Generator,
+    o: InitOpts = {},
   ) {
     super();
     const W = cfg.modelChannels;
-    this.time_embed = this.registerModule('time_embed', new TimestepEmbedder(W));
-    this.cond_embed = this.registerModule('cond_embed', new Linear(cfg.zChannels, W));
-    this.input_proj = this.registerModule('input_proj', new Linear(cfg.inChannels, W));
+    this.time_embed = this.registerModule('time_embed', new TimestepEmbedder(W, o));
+    this.cond_embed = this.registerModule('cond_embed', new Linear(cfg.zChannels, W, true, o));
+    this.input_proj = this.registerModule('input_proj', new Linear(cfg.inChannels, W, true, o));
     this.res_blocks = this.registerModule(
       'res_blocks',
-      new ModuleList(Array.from({ length: cfg.numResBlocks }, () => new ResBlock(W))),
+      new ModuleList(Array.from({ length: cfg.numResBlocks }, () => new ResBlock(W, o))),
     );
-    this.final_layer = this.registerModule('final_layer', new FinalLayer(W, cfg.outChannels));
-    this.initWeights(generator);
+    this.final_layer = this.registerModule('final_layer', new FinalLayer(W, cfg.outChannels, o));
+    this.initWeights(o.generator);
   }
 
   /** Xavier Linears, N(0, 0.02) time MLP, and AdaLN-zero: every block starts as the identity. */
@@ -194,7 +199,7 @@ export class DiffLoss extends Module {
 
   constructor(
     readonly cfg: DiffLossConfig,
-    generator?: Generator,
+    o: InitOpts = {},
   ) {
     super();
     this.net = this.registerModule(
@@ -207,7 +212,7 @@ export class DiffLoss extends Module {
           zChannels: cfg.zChannels,
           numResBlocks: cfg.depth,
         },
-        generator,
+        o,
       ),
     );
     this.trainDiffusion = createDiffusion('');

@@ -1,0 +1,130 @@
+// D2C stage-2 conditioning on the stage-1 codes (DESIGN.md, "D2C stage 2 conditioning"): a
+// discrete encoder turns the VQ code grid into features F (one per grid position, the same grid
+// as MAR's latents); a fusion module brings F into MAR:
+//   crossattn — every MAR block cross-attends to F (the `cross_attn` sub-layer of vit.ts's Block);
+//   qformer   — learned queries (plus the class embedding) read F and fill MAR's buffer tokens;
+//   add       — F projected and added per position to the encoder input and the decoder's mask tokens;
+//   none      — plain MAR (LTH14/mar models/mar.py), which loads the official checkpoints.
+// For classifier-free guidance the condition is dropped per sample (independently of the class)
+// by swapping F for a learned null feature; training may corrupt a fraction of the codes to
+// mimic stage-1 errors.
+
+import { normal_, xavierUniform_, zeros_ } from '../nn/init.ts';
+import { Embedding, type InitOpts, LayerNorm, Linear } from '../nn/layers.ts';
+import { Module, ModuleList } from '../nn/module.ts';
+import type { Generator, Tensor } from '../torch/index.ts';
+import * as torch from '../torch/index.ts';
+import { Block } from './vit.ts';
+
+export const FUSIONS = ['none', 'crossattn', 'qformer', 'add'] as const;
+export type Fusion = (typeof FUSIONS)[number];
+
+export function checkFusion(f: string): Fusion {
+  if (!(FUSIONS as readonly string[]).includes(f)) throw new Error(`unknown fusion '${f}' (expected ${FUSIONS.join(' | ')})`);
+  return f as Fusion;
+}
+
+/** MAE-style init of what the D2C modules add: N(0, 0.02) embeddings, Xavier Linears, zero biases. */
+export function initVit(m: Module, g?: Generator): void {
+  for (const [, sub] of m.namedModules()) {
+    if (sub instanceof Linear) {
+      xavierUniform_(sub.weight, 1, g);
+      if (sub.bias) zeros_(sub.bias);
+    } else if (sub instanceof Embedding) {
+      normal_(sub.weight, 0, 0.02, g);
+    }
+  }
+}
+
+export interface DiscreteEncoderConfig {
+  codebookSize: number;
+  seqLen: number;
+  dim: number;
+  depth: number;
+  heads: number;
+  mlpRatio: number;
+}
+
+/** Codes [B, L] (int64) -> features F [B, L, D]: embedding + learned positions + bidirectional blocks. */
+export class DiscreteEncoder extends Module {
+  readonly code_emb: Embedding;
+  readonly pos_embed: Tensor; // [1, L, D]
+  readonly blocks: ModuleList<Block>;
+  readonly norm: LayerNorm;
+
+  constructor(
+    readonly cfg: DiscreteEncoderConfig,
+    o: InitOpts = {},
+  ) {
+    super();
+    const { dim } = cfg;
+    this.code_emb = this.registerModule('code_emb', new Embedding(cfg.codebookSize, dim, o));
+    this.pos_embed = this.registerParameter('pos_embed', torch.zeros([1, cfg.seqLen, dim], o));
+    normal_(this.pos_embed, 0, 0.02, o.generator);
+    const blocks = Array.from({ length: cfg.depth }, () => new Block(dim, cfg.heads, { ...o, mlpRatio: cfg.mlpRatio }));
+    this.blocks = this.registerModule('blocks', new ModuleList(blocks));
+    this.norm = this.registerModule('norm', new LayerNorm(dim, 1e-6, true, o));
+    initVit(this, o.generator);
+  }
+
+  forward(codes: Tensor): Tensor {
+    const [, L] = codes.shape;
+    if (L !== this.cfg.seqLen) throw new Error(`DiscreteEncoder: ${L} codes per image, expected ${this.cfg.seqLen}`);
+    let x = this.code_emb.forward(codes).add(this.pos_embed); // [B, L, D]
+    for (const blk of this.blocks) x = blk.forward(x);
+    return this.norm.forward(x);
+  }
+}
+
+export interface QFormerConfig {
+  numQueries: number;
+  dim: number;
+  ctxDim: number;
+  depth: number;
+  heads: number;
+  mlpRatio: number;
+}
+
+/**
+ * A small Q-Former: learned queries [Q, D] plus the class embedding, then blocks of
+ * self-attention, cross-attention to F and MLP. Its outputs are MAR's buffer tokens.
+ */
+export class QFormer extends Module {
+  readonly queries: Tensor; // [1, Q, D]
+  readonly layers: ModuleList<Block>;
+  readonly norm: LayerNorm;
+
+  constructor(
+    readonly cfg: QFormerConfig,
+    o: InitOpts = {},
+  ) {
+    super();
+    this.queries = this.registerParameter('queries', torch.zeros([1, cfg.numQueries, cfg.dim], o));
+    normal_(this.queries, 0, 0.02, o.generator);
+    const mk = () => new Block(cfg.dim, cfg.heads, { ...o, mlpRatio: cfg.mlpRatio, crossDim: cfg.ctxDim });
+    this.layers = this.registerModule('layers', new ModuleList(Array.from({ length: cfg.depth }, mk)));
+    this.norm = this.registerModule('norm', new LayerNorm(cfg.dim, 1e-6, true, o));
+    initVit(this, o.generator);
+  }
+
+  /** classEmb [B, D], F [B, L, Dc] -> buffer tokens [B, Q, D] */
+  forward(classEmb: Tensor, F: Tensor): Tensor {
+    let q = this.queries.add(classEmb.unsqueeze(1)); // [B, Q, D]
+    for (const layer of this.layers) q = layer.forward(q, F);
+    return this.norm.forward(q);
+  }
+}
+
+/** Replaces each code by a uniformly random one with probability `rate` (training only). */
+export function corruptCodes(codes: Tensor, rate: number, codebookSize: number, generator?: Generator): Tensor {
+  if (rate <= 0) return codes;
+  const hit = torch.rand(codes.shape, { generator, device: codes.device }).lt(rate);
+  const random = torch.randint(0, codebookSize, codes.shape, { generator, device: codes.device });
+  return torch.where(hit, random, codes);
+}
+
+/** F [B, L, D] with the rows where `drop` [B] (bool) is set replaced by the null feature [1, 1, D]. */
+export function dropCondition(F: Tensor, nullFeature: Tensor, drop: Tensor): Tensor {
+  const [B, L, D] = F.shape;
+  return torch.where(drop.view(B, 1, 1), nullFeature.expand(B, L, D), F);
+}

@@ -1,0 +1,400 @@
+// MAR: masked autoregressive generation of continuous latents with a per-token diffusion head
+// (Li et al. 2024; LTH14/mar models/mar.py), with the D2C conditioning on stage-1 codes
+// (fusion.ts). Parameter names are the reference's, so the official checkpoints load with
+// fusion 'none'. Training: random order, a masking ratio from a truncated normal, masked tokens
+// dropped from the encoder (MAE), the decoder fills them with mask tokens, and the diffusion loss
+// is taken on the masked positions. Sampling lives in mar_sample.ts.
+
+import { normal_, xavierUniform_, zeros_ } from '../nn/init.ts';
+import { Embedding, type InitOpts, LayerNorm, Linear } from '../nn/layers.ts';
+import { Module, ModuleList } from '../nn/module.ts';
+import type { Generator, Tensor } from '../torch/index.ts';
+import * as torch from '../torch/index.ts';
+import { DiffLoss } from './diffloss.ts';
+import { checkFusion, corruptCodes, DiscreteEncoder, dropCondition, type Fusion, initVit, QFormer } from './fusion.ts';
+import { Block } from './vit.ts';
+
+export interface MARConfig {
+  imgSize: number;
+  vaeStride: number;
+  patchSize: number;
+  encoderEmbedDim: number;
+  encoderDepth: number;
+  encoderNumHeads: number;
+  decoderEmbedDim: number;
+  decoderDepth: number;
+  decoderNumHeads: number;
+  mlpRatio: number;
+  /** Channels of the KL latents (16 for KL-16, 4 for kl_fmnist); tokens have vaeEmbedDim·p² values. */
+  vaeEmbedDim: number;
+  maskRatioMin: number;
+  labelDropProb: number;
+  classNum: number;
+  attnDropout: number;
+  projDropout: number;
+  bufferSize: number;
+  difflossD: number;
+  difflossW: number;
+  numSamplingSteps: string;
+  diffusionBatchMul: number;
+  // ---- D2C conditioning (fusion.ts) ----
+  fusion: Fusion;
+  codebookSize: number;
+  discEmbedDim: number;
+  discDepth: number;
+  discNumHeads: number;
+  qformerDepth: number;
+  condDropProb: number;
+  codeCorruptProb: number;
+}
+
+const MAR_DEFAULTS: MARConfig = {
+  imgSize: 256,
+  vaeStride: 16,
+  patchSize: 1,
+  encoderEmbedDim: 1024,
+  encoderDepth: 16,
+  encoderNumHeads: 16,
+  decoderEmbedDim: 1024,
+  decoderDepth: 16,
+  decoderNumHeads: 16,
+  mlpRatio: 4,
+  vaeEmbedDim: 16,
+  maskRatioMin: 0.7,
+  labelDropProb: 0.1,
+  classNum: 1000,
+  attnDropout: 0.1,
+  projDropout: 0.1,
+  bufferSize: 64,
+  difflossD: 3,
+  difflossW: 1024,
+  numSamplingSteps: '100',
+  diffusionBatchMul: 4,
+  fusion: 'none',
+  codebookSize: 16384, // LlamaGen VQ-16
+  discEmbedDim: 768,
+  discDepth: 2,
+  discNumHeads: 12,
+  qformerDepth: 2,
+  condDropProb: 0.1,
+  codeCorruptProb: 0,
+};
+
+const backbone = (d: number, depth: number, heads: number, headD: number, headW: number): Partial<MARConfig> => ({
+  encoderEmbedDim: d,
+  encoderDepth: depth,
+  encoderNumHeads: heads,
+  decoderEmbedDim: d,
+  decoderDepth: depth,
+  decoderNumHeads: heads,
+  difflossD: headD,
+  difflossW: headW,
+  discEmbedDim: d,
+  discNumHeads: heads,
+});
+
+export const MAR_PRESETS = {
+  mar_base: { ...MAR_DEFAULTS, ...backbone(768, 12, 12, 6, 1024) }, // 208.3M (fusion none)
+  mar_large: { ...MAR_DEFAULTS, ...backbone(1024, 16, 16, 8, 1280) }, // 478.9M
+  mar_huge: { ...MAR_DEFAULTS, ...backbone(1280, 20, 16, 12, 1536) }, // 942.7M
+  // Fashion-MNIST: 32 px, KL stride 4 -> 8×8 tokens of kl_fmnist's 4 channels; codes of vq_fmnist (512).
+  mar_fmnist: {
+    ...MAR_DEFAULTS,
+    ...backbone(192, 2, 4, 3, 256),
+    imgSize: 32,
+    vaeStride: 4,
+    vaeEmbedDim: 4,
+    classNum: 10,
+    bufferSize: 16,
+    codebookSize: 512,
+    discDepth: 2,
+    qformerDepth: 1,
+  }, // 3.3M (fusion none)
+  // The reference fixture test/fixtures/reference/mar_tiny.json.
+  mar_tiny: {
+    ...MAR_DEFAULTS,
+    ...backbone(64, 2, 4, 2, 64),
+    imgSize: 64,
+    classNum: 10,
+    bufferSize: 4,
+    numSamplingSteps: '10',
+    codebookSize: 64,
+    discDepth: 1,
+    qformerDepth: 1,
+  }, // 0.26M (fusion none)
+} satisfies Record<string, MARConfig>;
+
+export type MARPresetName = keyof typeof MAR_PRESETS;
+
+/** A preset's config with overrides (e.g. `{ fusion: 'qformer' }`); unknown names and fields throw. */
+export function marConfig(preset: string, overrides: Partial<MARConfig> = {}): MARConfig {
+  const base = (MAR_PRESETS as Record<string, MARConfig>)[preset];
+  if (!base) throw new Error(`unknown MAR preset '${preset}' (known: ${Object.keys(MAR_PRESETS).join(', ')})`);
+  const bad = Object.keys(overrides).filter((k) => !(k in base));
+  if (bad.length > 0) throw new Error(`MAR preset ${preset}: unknown config field(s) ${bad.join(', ')}`);
+  const cfg = { ...base, ...overrides };
+  checkFusion(cfg.fusion);
+  return cfg;
+}
+
+/** Inverse standard normal CDF through erfinv (float64). */
+function normalCdf(x: number): number {
+  return 0.5 * (1 + erf(x / Math.SQRT2));
+}
+function erf(x: number): number {
+  return torch.tidy(() => torch.callOp<Tensor>('aten::erf', torch.tensor([x], { dtype: 'float64' })).item());
+}
+function normalPpf(p: number): number {
+  return (
+    torch.tidy(() => torch.callOp<Tensor>('aten::erfinv', torch.tensor([2 * p - 1], { dtype: 'float64' })).item()) * Math.SQRT2
+  );
+}
+
+export class MAR extends Module {
+  readonly seqH: number;
+  readonly seqLen: number;
+  readonly tokenEmbedDim: number;
+
+  readonly class_emb: Embedding;
+  readonly fake_latent: Tensor; // [1, De]
+  readonly z_proj: Linear;
+  readonly z_proj_ln: LayerNorm;
+  readonly encoder_pos_embed_learned: Tensor; // [1, buf + L, De]
+  readonly encoder_blocks: ModuleList<Block>;
+  readonly encoder_norm: LayerNorm;
+  readonly decoder_embed: Linear;
+  readonly mask_token: Tensor; // [1, 1, Dd]
+  readonly decoder_pos_embed_learned: Tensor; // [1, buf + L, Dd]
+  readonly decoder_blocks: ModuleList<Block>;
+  readonly decoder_norm: LayerNorm;
+  readonly diffusion_pos_embed_learned: Tensor; // [1, L, Dd]
+  readonly diffloss: DiffLoss;
+  // D2C (absent with fusion 'none')
+  readonly disc_encoder: DiscreteEncoder | null = null;
+  readonly null_cond: Tensor | null = null; // [1, 1, Dc]
+  readonly qformer: QFormer | null = null;
+  readonly fusion_enc_proj: Linear | null = null;
+  readonly fusion_dec_proj: Linear | null = null;
+
+  constructor(
+    readonly cfg: MARConfig,
+    o: InitOpts = {},
+  ) {
+    super();
+    const c = cfg;
+    checkFusion(c.fusion);
+    this.seqH = c.imgSize / c.vaeStride / c.patchSize;
+    if (!Number.isInteger(this.seqH)) throw new Error(`MAR: imgSize ${c.imgSize} is not a multiple of vaeStride·patchSize`);
+    this.seqLen = this.seqH * this.seqH;
+    this.tokenEmbedDim = c.vaeEmbedDim * c.patchSize ** 2;
+    const [De, Dd, Dc, L, buf] = [c.encoderEmbedDim, c.decoderEmbedDim, c.discEmbedDim, this.seqLen, c.bufferSize];
+    const g = o.generator;
+    const param = (name: string, shape: number[]) => {
+      const p = this.registerParameter(name, torch.zeros(shape, o));
+      normal_(p, 0, 0.02, g);
+      return p;
+    };
+    const crossDim = c.fusion === 'crossattn' ? Dc : undefined;
+    const blocks = (n: number, d: number, heads: number) =>
+      new ModuleList(
+        Array.from(
+          { length: n },
+          () => new Block(d, heads, { ...o, mlpRatio: c.mlpRatio, attnDrop: c.attnDropout, projDrop: c.projDropout, crossDim }),
+        ),
+      );
+
+    this.class_emb = this.registerModule('class_emb', new Embedding(c.classNum, De, o));
+    this.fake_latent = param('fake_latent', [1, De]);
+    this.z_proj = this.registerModule('z_proj', new Linear(this.tokenEmbedDim, De, true, o));
+    this.z_proj_ln = this.registerModule('z_proj_ln', new LayerNorm(De, 1e-6, true, o));
+    this.encoder_pos_embed_learned = param('encoder_pos_embed_learned', [1, L + buf, De]);
+    this.encoder_blocks = this.registerModule('encoder_blocks', blocks(c.encoderDepth, De, c.encoderNumHeads));
+    this.encoder_norm = this.registerModule('encoder_norm', new LayerNorm(De, 1e-6, true, o));
+    this.decoder_embed = this.registerModule('decoder_embed', new Linear(De, Dd, true, o));
+    this.mask_token = param('mask_token', [1, 1, Dd]);
+    this.decoder_pos_embed_learned = param('decoder_pos_embed_learned', [1, L + buf, Dd]);
+    this.decoder_blocks = this.registerModule('decoder_blocks', blocks(c.decoderDepth, Dd, c.decoderNumHeads));
+    this.decoder_norm = this.registerModule('decoder_norm', new LayerNorm(Dd, 1e-6, true, o));
+    this.diffusion_pos_embed_learned = param('diffusion_pos_embed_learned', [1, L, Dd]);
+    initVit(this, g); // Xavier Linears, zero biases, N(0, 0.02) class embedding (initialize_weights)
+
+    if (c.fusion !== 'none') {
+      const disc = {
+        codebookSize: c.codebookSize,
+        seqLen: L,
+        dim: Dc,
+        depth: c.discDepth,
+        heads: c.discNumHeads,
+        mlpRatio: c.mlpRatio,
+      };
+      this.disc_encoder = this.registerModule('disc_encoder', new DiscreteEncoder(disc, o));
+      this.null_cond = param('null_cond', [1, 1, Dc]);
+    }
+    if (c.fusion === 'qformer') {
+      const q = { numQueries: buf, dim: De, ctxDim: Dc, depth: c.qformerDepth, heads: c.encoderNumHeads, mlpRatio: c.mlpRatio };
+      this.qformer = this.registerModule('qformer', new QFormer(q, o));
+    }
+    if (c.fusion === 'add') {
+      this.fusion_enc_proj = this.registerModule('fusion_enc_proj', new Linear(Dc, De, true, o));
+      this.fusion_dec_proj = this.registerModule('fusion_dec_proj', new Linear(Dc, Dd, true, o));
+      for (const l of [this.fusion_enc_proj, this.fusion_dec_proj]) {
+        xavierUniform_(l.weight, 1, g);
+        zeros_(l.bias as Tensor);
+      }
+    }
+
+    // The diffusion head keeps its own init (created after MAR's initialize_weights in the reference).
+    this.diffloss = this.registerModule(
+      'diffloss',
+      new DiffLoss(
+        {
+          targetChannels: this.tokenEmbedDim,
+          zChannels: Dd,
+          width: c.difflossW,
+          depth: c.difflossD,
+          numSamplingSteps: c.numSamplingSteps,
+        },
+        o,
+      ),
+    );
+  }
+
+  /** Latents [B, C, H, W] -> tokens [B, L, C·p²] (row-major over the grid). */
+  patchify(x: Tensor): Tensor {
+    const [B, C, H, W] = x.shape;
+    const p = this.cfg.patchSize;
+    const h = x.reshape(B, C, H / p, p, W / p, p).permute(0, 2, 4, 1, 3, 5); // [B, h, w, C, p, p]
+    return h.reshape(B, (H / p) * (W / p), C * p * p);
+  }
+
+  /** Tokens [B, L, C·p²] -> latents [B, C, H, W]. */
+  unpatchify(x: Tensor): Tensor {
+    const B = x.shape[0];
+    const [p, C, h] = [this.cfg.patchSize, this.cfg.vaeEmbedDim, this.seqH];
+    const t = x.reshape(B, h, h, C, p, p).permute(0, 3, 1, 4, 2, 5); // [B, C, h, p, w, p]
+    return t.reshape(B, C, h * p, h * p);
+  }
+
+  /** A random generation order per row: [B, L] int64, each row a permutation of 0..L-1. */
+  sampleOrders(B: number, generator?: Generator): Tensor {
+    return torch.rand([B, this.seqLen], { generator, device: this.fake_latent.device }).argsort(-1);
+  }
+
+  /** The masking ratio: a normal centred on 1 with σ 0.25, truncated to [maskRatioMin, 1]. */
+  sampleMaskRatio(generator?: Generator): number {
+    const a = normalCdf((this.cfg.maskRatioMin - 1) / 0.25);
+    const u = torch.tidy(() => torch.rand([1], { generator, dtype: 'float64' }).item());
+    return 1 + 0.25 * normalPpf(a + u * (0.5 - a));
+  }
+
+  /** mask [B, L] float: 1 on the first ⌈L·ratio⌉ positions of each order (to predict), 0 elsewhere. */
+  randomMasking(orders: Tensor, ratio: number): Tensor {
+    const [B, L] = orders.shape;
+    const n = Math.ceil(L * ratio);
+    return maskByOrder(orders, n, B, L);
+  }
+
+  /** Stage-1 codes [B, L] -> features F [B, L, Dc], with corruption and condition dropout in training. */
+  encodeCondition(codes: Tensor | null, generator?: Generator): Tensor | null {
+    if (!this.disc_encoder || !this.null_cond) return null;
+    if (codes === null) throw new Error(`MAR: fusion '${this.cfg.fusion}' needs the stage-1 codes`);
+    const c = this.training ? corruptCodes(codes, this.cfg.codeCorruptProb, this.cfg.codebookSize, generator) : codes;
+    const F = this.disc_encoder.forward(c);
+    if (!this.training || this.cfg.condDropProb <= 0) return F;
+    const drop = torch.rand([codes.shape[0]], { generator, device: codes.device }).lt(this.cfg.condDropProb);
+    return dropCondition(F, this.null_cond, drop);
+  }
+
+  /** F for rows that drop the discrete condition (unconditional CFG branch): the null feature. */
+  nullCondition(B: number): Tensor | null {
+    if (!this.null_cond) return null;
+    return this.null_cond.expand(B, this.seqLen, this.cfg.discEmbedDim);
+  }
+
+  /** Tokens [B, L, C], mask [B, L], class embedding [B, De] -> encoded kept tokens [B, buf + kept, De]. */
+  forwardMaeEncoder(x: Tensor, mask: Tensor, classEmb: Tensor, F: Tensor | null = null, generator?: Generator): Tensor {
+    const B = mask.shape[0];
+    const De = this.cfg.encoderEmbedDim;
+    let h = this.z_proj.forward(x); // [B, L, De]
+    if (this.fusion_enc_proj && F) h = h.add(this.fusion_enc_proj.forward(F));
+    const cls = this.training ? this.dropClass(classEmb, generator) : classEmb;
+    const buffer = this.qformer && F ? this.qformer.forward(cls, F) : cls.unsqueeze(1).expand(B, this.cfg.bufferSize, De);
+    h = torch.cat([buffer, h], 1).add(this.encoder_pos_embed_learned); // [B, buf + L, De]
+    h = this.z_proj_ln.forward(h);
+    // MAE: only the buffer and the known tokens enter the encoder (every row keeps as many).
+    const keep = this.keepMask(mask);
+    h = h.index([keep]).view(B, -1, De); // [B, buf + kept, De]
+    for (const blk of this.encoder_blocks) h = blk.forward(h, F ?? undefined);
+    return this.encoder_norm.forward(h);
+  }
+
+  /** Encoded [B, buf + kept, De] -> per-position conditions z [B, L, Dd] for the diffusion head. */
+  forwardMaeDecoder(x: Tensor, mask: Tensor, F: Tensor | null = null): Tensor {
+    const [B, L] = mask.shape;
+    const [Dd, buf] = [this.cfg.decoderEmbedDim, this.cfg.bufferSize];
+    const h = this.decoder_embed.forward(x);
+    let pad = this.mask_token.expand(B, buf + L, Dd); // [B, buf + L, Dd]
+    if (this.fusion_dec_proj && F) {
+      const add = this.fusion_dec_proj.forward(F); // [B, L, Dd]
+      pad = torch.cat([pad.narrow(1, 0, buf), pad.narrow(1, buf, L).add(add)], 1);
+    }
+    const keep = this.keepMask(mask);
+    let y = torch.callOp<Tensor>('aten::index_put', pad, [keep], h.reshape(-1, Dd), false);
+    y = y.add(this.decoder_pos_embed_learned);
+    for (const blk of this.decoder_blocks) y = blk.forward(y, F ?? undefined);
+    y = this.decoder_norm.forward(y);
+    return y.narrow(1, buf, L).add(this.diffusion_pos_embed_learned);
+  }
+
+  /** Mean diffusion loss on masked tokens, each repeated `diffusionBatchMul` times with fresh t and noise. */
+  forwardLoss(z: Tensor, target: Tensor, mask: Tensor, generator?: Generator): Tensor {
+    const [B, L, C] = target.shape;
+    const k = this.cfg.diffusionBatchMul;
+    const t = target.reshape(B * L, C).repeat(k, 1); // [k·B·L, C]
+    const zz = z.reshape(B * L, -1).repeat(k, 1);
+    const m = mask.reshape(B * L).repeat(k);
+    return this.diffloss.forward(t, zz, m, generator);
+  }
+
+  /** Training loss for latents [B, C, H, W], labels [B] and (with a fusion) stage-1 codes [B, L]. */
+  forward(latents: Tensor, labels: Tensor, codes: Tensor | null = null, generator?: Generator): Tensor {
+    const classEmb = this.class_emb.forward(labels);
+    const x = this.patchify(latents);
+    const target = x.detach();
+    const orders = this.sampleOrders(x.shape[0], generator);
+    const mask = this.randomMasking(orders, this.sampleMaskRatio(generator));
+    const F = this.encodeCondition(codes, generator);
+    const enc = this.forwardMaeEncoder(x, mask, classEmb, F, generator);
+    const z = this.forwardMaeDecoder(enc, mask, F);
+    return this.forwardLoss(z, target, mask, generator);
+  }
+
+  /** Class embedding replaced by `fake_latent` with probability labelDropProb (for CFG). */
+  private dropClass(classEmb: Tensor, generator?: Generator): Tensor {
+    if (this.cfg.labelDropProb <= 0) return classEmb;
+    const drop = torch.rand([classEmb.shape[0], 1], { generator, device: classEmb.device }).lt(this.cfg.labelDropProb);
+    return torch.where(drop, this.fake_latent, classEmb);
+  }
+
+  /** [B, buf + L] bool: true for the buffer and the known (unmasked) tokens. */
+  private keepMask(mask: Tensor): Tensor {
+    const B = mask.shape[0];
+    const buf = torch.ones([B, this.cfg.bufferSize], { dtype: 'bool', device: mask.device });
+    return torch.cat([buf, mask.eq(0)], 1);
+  }
+}
+
+/** [B, L] float mask with ones at the first `n` positions of each row's order. */
+export function maskByOrder(orders: Tensor, n: number, B: number, L: number): Tensor {
+  const m = torch.zeros([B, L], { device: orders.device });
+  if (n <= 0) return m;
+  return m.scatter(-1, orders.narrow(1, 0, n), 1);
+}
+
+/** `{name: shape}` of a preset's state dict, built on the meta device (no weights allocated). */
+export function marStateDictShapes(preset: string, overrides: Partial<MARConfig> = {}): Record<string, number[]> {
+  const m = new MAR(marConfig(preset, overrides), { device: 'meta' });
+  const out: Record<string, number[]> = {};
+  for (const [k, t] of m.stateDict()) out[k] = t.shape;
+  return out;
+}

@@ -1,0 +1,56 @@
+// timm's ViT `Block` (pre-norm self-attention + MLP, both residual), the block of MAR's encoder
+// and decoder (LTH14/mar models/mar.py builds `timm.models.vision_transformer.Block` with
+// qkv_bias=True and LayerNorm eps 1e-6). D2C's `crossattn` fusion adds an optional pre-norm
+// cross-attention sub-layer between the two (DESIGN.md, "Fusion crossattn"): `norm_cross` +
+// `cross_attn`, so a block without it keeps exactly timm's parameter names.
+
+import { Attention, CrossAttention } from '../nn/attention.ts';
+import { type InitOpts, LayerNorm } from '../nn/layers.ts';
+import { Mlp } from '../nn/mlp.ts';
+import { Module } from '../nn/module.ts';
+import type { Tensor } from '../torch/index.ts';
+
+export interface BlockOpts extends InitOpts {
+  mlpRatio?: number;
+  attnDrop?: number;
+  projDrop?: number;
+  /** Width of a context to cross-attend to; absent = plain timm block. */
+  crossDim?: number;
+}
+
+export class Block extends Module {
+  readonly norm1: LayerNorm;
+  readonly attn: Attention;
+  readonly norm_cross: LayerNorm | null = null;
+  readonly cross_attn: CrossAttention | null = null;
+  readonly norm2: LayerNorm;
+  readonly mlp: Mlp;
+
+  constructor(
+    readonly dim: number,
+    heads: number,
+    o: BlockOpts = {},
+  ) {
+    super();
+    const init: InitOpts = { generator: o.generator, dtype: o.dtype, device: o.device };
+    const drop = { ...init, attnDrop: o.attnDrop ?? 0, projDrop: o.projDrop ?? 0 };
+    this.norm1 = this.registerModule('norm1', new LayerNorm(dim, 1e-6, true, init));
+    this.attn = this.registerModule('attn', new Attention(dim, heads, { qkvBias: true, ...drop }));
+    if (o.crossDim !== undefined) {
+      this.norm_cross = this.registerModule('norm_cross', new LayerNorm(dim, 1e-6, true, init));
+      this.cross_attn = this.registerModule('cross_attn', new CrossAttention(dim, o.crossDim, heads, { qkvBias: true, ...drop }));
+    }
+    this.norm2 = this.registerModule('norm2', new LayerNorm(dim, 1e-6, true, init));
+    this.mlp = this.registerModule('mlp', new Mlp(dim, Math.trunc(dim * (o.mlpRatio ?? 4)), { ...init, drop: o.projDrop ?? 0 }));
+  }
+
+  /** x [B, L, D]; ctx [B, Lc, Dc] (or its projected keys/values) when the block cross-attends. */
+  forward(x: Tensor, ctx?: Tensor | [Tensor, Tensor]): Tensor {
+    let h = x.add(this.attn.forward(this.norm1.forward(x)));
+    if (this.cross_attn && this.norm_cross) {
+      if (ctx === undefined) throw new Error('Block: this block cross-attends but no context was given');
+      h = h.add(this.cross_attn.forward(this.norm_cross.forward(h), ctx));
+    }
+    return h.add(this.mlp.forward(this.norm2.forward(h)));
+  }
+}
