@@ -1,10 +1,31 @@
 // The `d2c` program. Each subcommand lives in commands/<name>.ts and exports
 // `register(program)`; to add one, import it and append it to COMMANDS.
 import { Command } from 'commander';
+import * as cache from './commands/cache.ts';
 import * as data from './commands/data.ts';
+import * as demo from './commands/demo.ts';
+import * as evalReal from './commands/eval_real.ts';
+import * as fid from './commands/fid.ts';
+import * as info from './commands/info.ts';
+import * as pack from './commands/pack.ts';
+import * as sample from './commands/sample.ts';
+import * as train from './commands/train.ts';
+import * as trainClassifier from './commands/train_classifier.ts';
 import { reportError } from './errors.ts';
 
-const COMMANDS: { register(program: Command): void }[] = [data];
+// `train classifier` registers the shared `train` parent first; `train` adds tokenizer/stage1/stage2.
+const COMMANDS: { register(program: Command): void }[] = [
+  data,
+  trainClassifier,
+  train,
+  cache,
+  pack,
+  sample,
+  demo,
+  info,
+  fid,
+  evalReal,
+];
 
 export function buildProgram(): Command {
   const program = new Command('d2c')

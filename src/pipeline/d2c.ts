@@ -1,0 +1,165 @@
+// The two-stage D2C sampler behind a small transformers.js-style API:
+//   const d2c = D2C.fromPretrained('models/d2c-fmnist');
+//   const { images, preview } = d2c.generate({ classes: [7, 7], seed: 0 }, (p) => …);
+// Stage 1 (GPT) samples the VQ code grid; its VQ decoding is the coarse preview. Stage 2 (MAR +
+// diffusion head) samples KL latents conditioned on the class and those codes; the KL decoder
+// renders the image (DESIGN.md "What it is").
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { GPT } from '../generators/gpt.ts';
+import { generate as sampleCodes } from '../generators/gpt_sample.ts';
+import type { MAR } from '../generators/mar.ts';
+import { sampleTokens } from '../generators/mar_sample.ts';
+import type { AutoencoderKL } from '../tokenizers/kl.ts';
+import type { VQModel } from '../tokenizers/vq.ts';
+import type { DType, Tensor } from '../torch/index.ts';
+import * as torch from '../torch/index.ts';
+import { type LoadOptions, loadPart, type PartConfig } from './parts.ts';
+
+export interface Stage1Options {
+  cfg: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+}
+
+export interface Stage2Options {
+  cfg: number;
+  cfgSchedule: 'linear' | 'constant';
+  temperature: number;
+  /** Autoregressive steps of MAR. */
+  steps: number;
+}
+
+/** d2c.json: what the model folder holds beyond its four parts. */
+export interface D2CModelInfo {
+  format: 'd2c-model/1';
+  name: string;
+  classes: string[];
+  imageSize: number;
+  channels: number;
+  stage1: Stage1Options;
+  stage2: Stage2Options;
+}
+
+export interface GenerateOptions {
+  /** One class index per image. */
+  classes: number[];
+  seed?: number;
+  stage1?: Partial<Stage1Options>;
+  stage2?: Partial<Stage2Options>;
+}
+
+export interface GenerateProgress {
+  stage: 'stage1' | 'stage2' | 'decode';
+  step: number;
+  total: number;
+}
+
+export interface GenerateResult {
+  /** float32 [B, C, H, W] in [−1, 1] (the caller disposes). */
+  images: Tensor;
+  /** The stage-1 codes decoded by the VQ decoder, same shape. */
+  preview: Tensor;
+  /** Stage-1 codes [B, L] int64. */
+  codes: Tensor;
+}
+
+export const PART_DIRS = { vq: 'vq', kl: 'kl', stage1: 'stage1', stage2: 'stage2' } as const;
+
+export class D2C {
+  private constructor(
+    readonly info: D2CModelInfo,
+    readonly vq: VQModel,
+    readonly kl: AutoencoderKL,
+    readonly stage1: GPT,
+    readonly stage2: MAR,
+    readonly parts: Record<keyof typeof PART_DIRS, PartConfig>,
+  ) {}
+
+  /** Loads a model folder (d2c.json + vq/ kl/ stage1/ stage2/). */
+  static fromPretrained(dir: string, o: { device?: string; dtype?: DType } = {}): D2C {
+    const infoPath = join(dir, 'd2c.json');
+    if (!existsSync(infoPath)) {
+      throw new Error(`${dir} is not a d2c model folder: it has no d2c.json (expected d2c.json with vq/, kl/, stage1/, stage2/)`);
+    }
+    const info = JSON.parse(readFileSync(infoPath, 'utf8')) as D2CModelInfo;
+    if (info.format !== 'd2c-model/1') throw new Error(`${infoPath}: unknown format ${JSON.stringify(info.format)}`);
+    const lo: LoadOptions = { device: o.device, dtype: o.dtype };
+    const load = (sub: string, kind: string) => {
+      const r = loadPart(join(dir, sub), lo);
+      if (r.config.kind !== kind) throw new Error(`${join(dir, sub)} holds a ${r.config.kind} model, expected ${kind}`);
+      return r;
+    };
+    const vq = load(PART_DIRS.vq, 'vq');
+    const kl = load(PART_DIRS.kl, 'kl');
+    const s1 = load(PART_DIRS.stage1, 'gpt');
+    const s2 = load(PART_DIRS.stage2, 'mar');
+    return new D2C(info, vq.model as VQModel, kl.model as AutoencoderKL, s1.model as GPT, s2.model as MAR, {
+      vq: vq.config,
+      kl: kl.config,
+      stage1: s1.config,
+      stage2: s2.config,
+    });
+  }
+
+  get classes(): string[] {
+    return this.info.classes;
+  }
+
+  /** A class index from an index or a name (case-insensitive); throws naming the known classes. */
+  classIndex(c: string | number): number {
+    const n =
+      typeof c === 'number'
+        ? c
+        : /^\d+$/.test(c)
+          ? Number(c)
+          : this.classes.findIndex((k) => k.toLowerCase() === c.toLowerCase());
+    if (!Number.isInteger(n) || n < 0 || n >= this.classes.length) {
+      throw new Error(
+        `unknown class ${JSON.stringify(c)} (expected 0..${this.classes.length - 1} or one of: ${this.classes.join(', ')})`,
+      );
+    }
+    return n;
+  }
+
+  /** Samples one image per entry of `classes`; the same options and seed give the same images. */
+  generate(o: GenerateOptions, onProgress?: (p: GenerateProgress) => void): GenerateResult {
+    const s1 = { ...this.info.stage1, ...o.stage1 };
+    const s2 = { ...this.info.stage2, ...o.stage2 };
+    for (const c of o.classes) this.classIndex(c);
+    if (o.classes.length === 0) throw new Error('generate: classes is empty');
+    const B = o.classes.length;
+    const device = this.stage1.output.weight.device;
+    const g = new torch.Generator(o.seed ?? 0, device);
+    return torch.noGrad(() =>
+      torch.tidy(() => {
+        const labels = torch.tensor(o.classes, { dtype: 'int64', device });
+        onProgress?.({ stage: 'stage1', step: 0, total: 1 });
+        const codes = sampleCodes(this.stage1, labels, {
+          cfgScale: s1.cfg,
+          temperature: s1.temperature,
+          topK: s1.topK,
+          topP: s1.topP,
+          generator: g,
+        }); // [B, L]
+        onProgress?.({ stage: 'stage1', step: 1, total: 1 });
+        const latents = sampleTokens(this.stage2, B, {
+          labels,
+          codes,
+          numIter: s2.steps,
+          cfg: s2.cfg,
+          cfgSchedule: s2.cfgSchedule,
+          temperature: s2.temperature,
+          generator: g,
+          progress: (step, total) => onProgress?.({ stage: 'stage2', step, total }),
+        }); // [B, D, g, g] scaled
+        const side = Math.round(Math.sqrt(codes.shape[1]));
+        const images = this.kl.decodeLatents(latents).clamp(-1, 1);
+        const preview = this.vq.decodeCodes(codes.view(B, side, side)).clamp(-1, 1);
+        onProgress?.({ stage: 'decode', step: 1, total: 1 });
+        return { images, preview, codes };
+      }),
+    );
+  }
+}

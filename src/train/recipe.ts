@@ -1,0 +1,95 @@
+// What the generator trainings share: the recipe (optimizer, schedule, EMA, clipping, seed),
+// AdamW with the no-decay grouping, the EMA, and checkpoint save/load of all of it.
+import type { Module } from '../nn/module.ts';
+import { AdamW, paramGroupsNoDecay } from '../optim/adamw.ts';
+import { clipGradNorm_, gradNorm } from '../optim/clip.ts';
+import { EMA } from '../optim/ema.ts';
+import { type LrScheduleKind, lrAt } from '../optim/schedule.ts';
+import type { PartConfig } from '../pipeline/parts.ts';
+import type { Generator, Tensor } from '../torch/index.ts';
+import * as torch from '../torch/index.ts';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import type { TrainState } from './trainer.ts';
+
+export interface Recipe {
+  steps: number;
+  batchSize: number;
+  lr: number;
+  warmup: number;
+  schedule: LrScheduleKind;
+  minLr: number;
+  weightDecay: number;
+  betas: [number, number];
+  /** Global-norm clipping (0: off). */
+  gradClip: number;
+  emaDecay: number;
+  seed: number;
+}
+
+export function checkRecipe(r: Recipe): Recipe {
+  const pos = (k: keyof Recipe) => {
+    const v = r[k] as number;
+    if (!(typeof v === 'number' && v > 0 && Number.isFinite(v)))
+      throw new Error(`recipe: ${k} must be a positive number, got ${JSON.stringify(v)}`);
+  };
+  for (const k of ['steps', 'batchSize', 'lr'] as const) pos(k);
+  if (!Number.isInteger(r.steps) || !Number.isInteger(r.batchSize))
+    throw new Error('recipe: steps and batchSize must be integers');
+  if (!(r.emaDecay >= 0 && r.emaDecay < 1)) throw new Error(`recipe: emaDecay must be in [0, 1), got ${r.emaDecay}`);
+  if (r.schedule !== 'constant' && r.schedule !== 'cosine')
+    throw new Error(`recipe: schedule must be constant|cosine, got ${r.schedule}`);
+  return r;
+}
+
+/** Model + AdamW + EMA + the one seeded generator of a training run. */
+export class Optimization {
+  readonly opt: AdamW;
+  readonly ema: EMA;
+  readonly generator: Generator;
+
+  constructor(
+    readonly model: Module,
+    readonly recipe: Recipe,
+    readonly partConfig: PartConfig,
+  ) {
+    checkRecipe(recipe);
+    this.opt = new AdamW(paramGroupsNoDecay(model, recipe.weightDecay), { lr: recipe.lr, betas: recipe.betas });
+    this.ema = new EMA(model, recipe.emaDecay);
+    this.generator = new torch.Generator(recipe.seed);
+  }
+
+  /** zero grads → backward(loss) → clip → lr for `step` → AdamW → EMA; returns the grad norm. */
+  update(loss: Tensor, step: number): { gradNorm: number; lr: number } {
+    const r = this.recipe;
+    const lr = lrAt(step, { baseLr: r.lr, warmup: r.warmup, total: r.steps, kind: r.schedule, minLr: r.minLr });
+    this.opt.zeroGrad();
+    loss.backward();
+    const params = this.model.parameters();
+    const norm = r.gradClip > 0 ? clipGradNorm_(params, r.gradClip) : gradNorm(params);
+    this.opt.setLr(lr);
+    this.opt.step();
+    this.ema.update();
+    return { gradNorm: norm, lr };
+  }
+
+  save(dir: string, state: TrainState): void {
+    saveCheckpoint(dir, {
+      config: { ...this.partConfig, recipe: { ...this.partConfig.recipe, ...this.recipe } } as unknown as Record<string, unknown>,
+      model: this.model,
+      ema: this.ema,
+      optimizer: this.opt,
+      trainer: { step: state.step, epoch: state.epoch, data: state.data, generators: { main: this.generator } },
+    });
+  }
+
+  load(dir: string): TrainState {
+    const { trainer } = loadCheckpoint(dir, {
+      model: this.model,
+      ema: this.ema,
+      optimizer: this.opt,
+      generators: { main: this.generator },
+    });
+    if (!trainer) throw new Error(`${dir}: no trainer.json to resume from`);
+    return { step: trainer.step, epoch: trainer.epoch, data: trainer.data };
+  }
+}

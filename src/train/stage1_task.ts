@@ -1,0 +1,56 @@
+// `d2c train stage1`: the LlamaGen-style GPT on cached VQ codes (next-token cross-entropy with
+// class dropout for CFG), as LlamaGen's train_c2i.py on its extracted codes.
+import type { GPT } from '../generators/gpt.ts';
+import { loadTokenCache } from '../pipeline/cache.ts';
+import { buildPart, type PartConfig } from '../pipeline/parts.ts';
+import * as torch from '../torch/index.ts';
+import { CacheBatches, type CacheBatchState } from './cache_batches.ts';
+import { Optimization, type Recipe } from './recipe.ts';
+import type { Trainable, TrainState } from './trainer.ts';
+
+export const STAGE1_RECIPE: Recipe = {
+  steps: 6000,
+  batchSize: 64,
+  lr: 4e-4,
+  warmup: 300,
+  schedule: 'cosine',
+  minLr: 2e-5,
+  weightDecay: 0.05,
+  betas: [0.9, 0.95],
+  gradClip: 1,
+  emaDecay: 0.999,
+  seed: 0,
+};
+
+export function stage1Task(cacheDir: string, part: PartConfig, recipe: Recipe): Trainable & { model: GPT } {
+  const { meta, data } = loadTokenCache(cacheDir);
+  const cfg = part.config as { vocabSize: number; blockSize: number; numClasses: number };
+  if (cfg.vocabSize !== meta.codebookSize)
+    throw new Error(`stage1: vocabSize ${cfg.vocabSize} ≠ the cache's codebook size ${meta.codebookSize}`);
+  if (cfg.blockSize !== meta.grid * meta.grid)
+    throw new Error(`stage1: blockSize ${cfg.blockSize} ≠ the cache's ${meta.grid}×${meta.grid} grid`);
+  if (cfg.numClasses !== meta.classes.length)
+    throw new Error(`stage1: numClasses ${cfg.numClasses} ≠ the cache's ${meta.classes.length} classes`);
+  const model = buildPart('gpt', part.config) as GPT;
+  model.train();
+  const o = new Optimization(model, recipe, part);
+  const batches = new CacheBatches(data, recipe.batchSize, recipe.seed);
+  return {
+    model,
+    step(step: number) {
+      return torch.tidy(() => {
+        const b = batches.next();
+        const loss = model.loss(b.codes, b.labels, o.generator);
+        const { gradNorm, lr } = o.update(loss, step);
+        return { loss: loss.item(), grad_norm: gradNorm, lr };
+      });
+    },
+    save: (dir: string, s: TrainState) => o.save(dir, s),
+    load(dir: string) {
+      const s = o.load(dir);
+      batches.restore(s.data as CacheBatchState);
+      return s;
+    },
+    dataState: () => ({ epoch: batches.state().epoch, data: batches.state() }),
+  };
+}

@@ -1,0 +1,61 @@
+// `d2c train stage2`: MAR with its diffusion head on cached KL latents, conditioned on the class
+// and (with a fusion) on the ground-truth VQ codes of the same image (DESIGN: D2C stage 2).
+// Latents are drawn from the cached posterior each step and scaled, as MAR's main_mar.py does.
+import type { MAR } from '../generators/mar.ts';
+import { loadTokenCache } from '../pipeline/cache.ts';
+import { buildPart, type PartConfig } from '../pipeline/parts.ts';
+import * as torch from '../torch/index.ts';
+import { CacheBatches, type CacheBatchState } from './cache_batches.ts';
+import { Optimization, type Recipe } from './recipe.ts';
+import type { Trainable, TrainState } from './trainer.ts';
+
+export const STAGE2_RECIPE: Recipe = {
+  steps: 6000,
+  batchSize: 64,
+  lr: 4e-4,
+  warmup: 300,
+  schedule: 'cosine',
+  minLr: 2e-5,
+  weightDecay: 0.02,
+  betas: [0.9, 0.95],
+  gradClip: 3,
+  emaDecay: 0.999,
+  seed: 0,
+};
+
+export function stage2Task(cacheDir: string, part: PartConfig, recipe: Recipe): Trainable & { model: MAR } {
+  const { meta, data } = loadTokenCache(cacheDir);
+  const cfg = part.config as { vaeEmbedDim: number; codebookSize: number; classNum: number; fusion: string };
+  if (cfg.vaeEmbedDim !== meta.latentChannels)
+    throw new Error(`stage2: vaeEmbedDim ${cfg.vaeEmbedDim} ≠ the cache's ${meta.latentChannels} latent channels`);
+  if (cfg.fusion !== 'none' && cfg.codebookSize !== meta.codebookSize)
+    throw new Error(`stage2: codebookSize ${cfg.codebookSize} ≠ the cache's ${meta.codebookSize}`);
+  if (cfg.classNum !== meta.classes.length)
+    throw new Error(`stage2: classNum ${cfg.classNum} ≠ the cache's ${meta.classes.length} classes`);
+  const model = buildPart('mar', part.config) as MAR;
+  model.train();
+  const o = new Optimization(model, recipe, part);
+  const batches = new CacheBatches(data, recipe.batchSize, recipe.seed);
+  const scale = meta.scaleFactor;
+  return {
+    model,
+    step(step: number) {
+      return torch.tidy(() => {
+        const b = batches.next();
+        const eps = torch.randn(b.mean.shape, { generator: o.generator });
+        const latents = b.mean.add(b.std.mul(eps)).mul(scale); // a posterior sample, scaled
+        const codes = cfg.fusion === 'none' ? null : b.codes;
+        const loss = model.forward(latents, b.labels, codes, o.generator);
+        const { gradNorm, lr } = o.update(loss, step);
+        return { loss: loss.item(), grad_norm: gradNorm, lr };
+      });
+    },
+    save: (dir: string, s: TrainState) => o.save(dir, s),
+    load(dir: string) {
+      const s = o.load(dir);
+      batches.restore(s.data as CacheBatchState);
+      return s;
+    },
+    dataState: () => ({ epoch: batches.state().epoch, data: batches.state() }),
+  };
+}

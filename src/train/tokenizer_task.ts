@@ -1,0 +1,111 @@
+// `d2c train tokenizer --kind vq|kl`: the step functions of tokenizers/train_step.ts over the data
+// loader, plus an EMA of the weights, checkpoints, reconstruction grids and PSNR at log steps.
+// For KL, the latent scale factor (1/std of the latents, as MAR's 0.2325 for KL-16) is measured
+// with the EMA weights at every save and stored in the config, where the token cache reads it.
+import { join } from 'node:path';
+import type { ImageSet } from '../data/dataset.ts';
+import { DataLoader, type LoaderState } from '../data/loader.ts';
+import { saveImageGrid } from '../data/png.ts';
+import { EMA } from '../optim/ema.ts';
+import type { PartConfig } from '../pipeline/parts.ts';
+import { AutoencoderKL } from '../tokenizers/kl.ts';
+import { buildTokenizer, estimateScaleFactor } from '../tokenizers/presets.ts';
+import { createTokenizerTrainState, type TokenizerTrainOptions, tokenizerTrainStep } from '../tokenizers/train_step.ts';
+import type { Tensor } from '../torch/index.ts';
+import * as torch from '../torch/index.ts';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import type { Trainable, TrainState } from './trainer.ts';
+
+export interface TokenizerRecipe {
+  steps: number;
+  batchSize: number;
+  emaDecay: number;
+  seed: number;
+  hflip: boolean;
+  train: TokenizerTrainOptions;
+}
+
+export function tokenizerTask(set: ImageSet, part: PartConfig, recipe: TokenizerRecipe): Trainable {
+  if (part.kind !== 'vq' && part.kind !== 'kl') throw new Error(`tokenizer training: kind must be vq or kl, got ${part.kind}`);
+  const model = buildTokenizer(part.kind, part.preset, part.config as never);
+  const cfg = model.config;
+  if (cfg.inChannels !== set.channels) {
+    throw new Error(
+      `${part.preset} takes ${cfg.inChannels}-channel images but ${set.name} has ${set.channels} channels (--set inChannels=${set.channels} outChannels=${set.channels})`,
+    );
+  }
+  model.train();
+  const generator = new torch.Generator(recipe.seed);
+  const state = createTokenizerTrainState(model, recipe.train, generator);
+  const ema = new EMA(model, recipe.emaDecay);
+  const loader = new DataLoader(set, { batchSize: recipe.batchSize, seed: recipe.seed, hflip: recipe.hflip });
+  // A fixed batch of the first images for reconstruction grids and the scale factor.
+  const probe = torch.keep(
+    torch.tidy(() => {
+      const l = new DataLoader(set, { batchSize: Math.min(64, set.labels.length), seed: 1, workers: 0 });
+      const b = l.nextSync();
+      return b.images;
+    }),
+  );
+  const withEma = <T>(f: () => T): T => {
+    ema.swapIn();
+    model.eval();
+    try {
+      return torch.noGrad(f);
+    } finally {
+      model.train();
+      ema.swapOut();
+    }
+  };
+  const config = () => {
+    if (model instanceof AutoencoderKL) {
+      const scaleFactor = withEma(() => estimateScaleFactor(model, probe));
+      model.config.scaleFactor = scaleFactor;
+    }
+    return { ...part, config: model.config, recipe: { ...part.recipe, ...recipe } };
+  };
+  return {
+    async step() {
+      const b = set.kind === 'array' ? loader.nextSync() : await loader.next();
+      try {
+        const m = tokenizerTrainStep(state, b.images);
+        ema.update();
+        const { step: _s, ...rest } = m;
+        return Object.fromEntries(Object.entries(rest).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
+      } finally {
+        b.images.dispose();
+        b.labels.dispose();
+      }
+    },
+    async onLog(_step: number, dir: string) {
+      const { grid, psnr } = withEma(() =>
+        torch.tidy(() => {
+          const x = probe.narrow(0, 0, Math.min(16, probe.shape[0]));
+          const recon = (model.forward(x) as { recon: Tensor }).recon.clamp(-1, 1);
+          const mse = recon.sub(x).square().mean().item();
+          return { grid: torch.cat([x, recon], 0), psnr: 10 * Math.log10(4 / Math.max(mse, 1e-12)) };
+        }),
+      );
+      await saveImageGrid(grid, join(dir, 'recon.png'), { nrow: Math.min(16, probe.shape[0]) });
+      grid.dispose();
+      return { ema_psnr: psnr };
+    },
+    save(dir: string, s: TrainState) {
+      saveCheckpoint(dir, {
+        config: config() as unknown as Record<string, unknown>,
+        model,
+        ema,
+        optimizer: state.opt,
+        trainer: { step: s.step, epoch: s.epoch, data: s.data, generators: { main: generator } },
+      });
+    },
+    load(dir: string) {
+      const { trainer } = loadCheckpoint(dir, { model, ema, optimizer: state.opt, generators: { main: generator } });
+      if (!trainer) throw new Error(`${dir}: no trainer.json to resume from`);
+      loader.restore(trainer.data as LoaderState);
+      state.step = trainer.step;
+      return { step: trainer.step, epoch: trainer.epoch, data: trainer.data };
+    },
+    dataState: () => ({ epoch: loader.state().epoch, data: loader.state() }),
+  };
+}

@@ -1,0 +1,145 @@
+// The training loop every `d2c train …` command shares: steps, progress bar on a TTY, one
+// JSONL log line per logging step, periodic and final checkpoints, resume, Ctrl-C saves and
+// exits cleanly, and a NaN/Inf loss stops the run without touching the last good checkpoint.
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { resolveCheckpointDir } from './checkpoint.ts';
+
+/** Where a run is: saved in trainer.json so that resume continues exactly. */
+export interface TrainState {
+  step: number;
+  epoch: number;
+  /** The data loader's position and RNG state. */
+  data: unknown;
+}
+
+/** One kind of training (tokenizer, stage 1, stage 2, classifier) as the loop sees it. */
+export interface Trainable {
+  /** Runs one optimisation step (in its own tidy scope); returns scalars, `loss` included. */
+  step(step: number): Record<string, number> | Promise<Record<string, number>>;
+  /** Writes a complete checkpoint folder (atomically) for `state`. */
+  save(dir: string, state: TrainState): void;
+  /** Restores everything from a checkpoint folder and returns where it was. */
+  load(dir: string): TrainState;
+  /** The loader's current position/epoch, for the state saved next. */
+  dataState(): { epoch: number; data: unknown };
+  /** Optional work at logging steps (e.g. writing reconstruction grids). */
+  onLog?(step: number, dir: string): Promise<Record<string, number> | undefined>;
+}
+
+export interface TrainOptions {
+  steps: number;
+  outDir: string;
+  logEvery?: number;
+  saveEvery?: number;
+  resume?: boolean;
+  /** Shown before the progress bar, e.g. "stage2 mar_fmnist". */
+  label?: string;
+  /** For tests: stop as if Ctrl-C had been pressed after this step. */
+  interruptAfter?: number;
+  quiet?: boolean;
+}
+
+export interface TrainResult {
+  step: number;
+  interrupted: boolean;
+  last: Record<string, number>;
+}
+
+export class TrainingDiverged extends Error {}
+
+function fmtDuration(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = Math.floor(s % 60);
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(sec).padStart(2, '0')}s`;
+}
+
+export async function runTraining(task: Trainable, o: TrainOptions): Promise<TrainResult> {
+  const logEvery = o.logEvery ?? 50;
+  const saveEvery = o.saveEvery ?? 1000;
+  mkdirSync(o.outDir, { recursive: true });
+  let step = 0;
+  if (o.resume) {
+    // resolveCheckpointDir recovers the previous folder when a save died between its renames.
+    if (!existsSync(join(resolveCheckpointDir(o.outDir), 'trainer.json'))) {
+      throw new Error(`--resume: ${o.outDir} holds no checkpoint (no trainer.json)`);
+    }
+    step = task.load(o.outDir).step;
+    if (!o.quiet) process.stderr.write(`resumed from ${o.outDir} at step ${step}\n`);
+  }
+  const logPath = join(o.outDir, 'log.jsonl');
+  const tty = process.stderr.isTTY && !o.quiet;
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130); // a second Ctrl-C aborts without saving
+    interrupted = true;
+    process.stderr.write('\ninterrupt: finishing this step and saving a checkpoint (Ctrl-C again to abort)\n');
+  };
+  process.on('SIGINT', onSigint);
+  const save = () => {
+    const d = task.dataState();
+    task.save(o.outDir, { step, epoch: d.epoch, data: d.data });
+  };
+  const t0 = performance.now();
+  const firstStep = step;
+  let lastSaved = step;
+  let last: Record<string, number> = {};
+  try {
+    while (step < o.steps && !interrupted) {
+      last = await task.step(step);
+      for (const [k, v] of Object.entries(last)) {
+        if (!Number.isFinite(v)) {
+          throw new TrainingDiverged(
+            `${k} is ${v} at step ${step + 1}: training stopped. ` +
+              (lastSaved > 0
+                ? `The last good checkpoint (step ${lastSaved}) in ${o.outDir} is kept.`
+                : 'No checkpoint was written.'),
+          );
+        }
+      }
+      step++;
+      const elapsed = (performance.now() - t0) / 1000;
+      const itps = (step - firstStep) / Math.max(elapsed, 1e-9);
+      if (step % logEvery === 0 || step === o.steps) {
+        const extra = (await task.onLog?.(step, o.outDir)) ?? {};
+        const line = JSON.stringify({
+          step,
+          ...round(last),
+          ...round(extra),
+          it_s: +itps.toFixed(3),
+          elapsed_s: +elapsed.toFixed(1),
+        });
+        appendFileSync(logPath, `${line}\n`);
+        if (!o.quiet) process.stdout.write(`${line}\n`);
+      }
+      if (tty) {
+        const eta = (o.steps - step) / itps;
+        process.stderr.write(
+          `\r${o.label ?? 'train'} step ${step}/${o.steps} loss ${last.loss?.toFixed(4)} ${itps.toFixed(2)} it/s ETA ${fmtDuration(eta)}   `,
+        );
+      }
+      if (step % saveEvery === 0 && step < o.steps) {
+        save();
+        lastSaved = step;
+      }
+      if (o.interruptAfter !== undefined && step >= o.interruptAfter) interrupted = true;
+      await yieldToEventLoop(); // lets a pending SIGINT be seen between steps
+    }
+    save();
+    if (tty) process.stderr.write('\n');
+    if (!o.quiet) {
+      const how = interrupted ? `interrupted at step ${step}` : `finished ${step} steps`;
+      process.stderr.write(`${how} in ${fmtDuration((performance.now() - t0) / 1000)}; checkpoint saved to ${o.outDir}\n`);
+    }
+    return { step, interrupted, last };
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+function round(r: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Number.isInteger(v) ? v : +v.toPrecision(6)]));
+}
