@@ -320,10 +320,11 @@ export class GPT extends Module {
   // ---- KV-cache inference ------------------------------------------------------------------
 
   /** Allocates per-layer caches for `batch` rows and `seqLen` positions (class prefix + codes). */
-  setupCaches(batch: number, seqLen: number, dtype: DType = 'float32'): void {
+  setupCaches(batch: number, seqLen: number, dtype?: DType): void {
     this.clearCaches();
     const c = this.config;
     const device = this.output.weight.device;
+    dtype ??= this.output.weight.dtype;
     const shape = [batch, c.nHead, seqLen, c.dim / c.nHead];
     for (const layer of this.layers) {
       layer.attention.cache = torch.keep({ k: torch.zeros(shape, { dtype, device }), v: torch.zeros(shape, { dtype, device }) });

@@ -64,7 +64,9 @@ export function applyRope(x: Tensor, r: Rope2d): Tensor {
     .reshape(...shape.slice(0, -1), dh / 2, 2)
     .flip(-1)
     .view(...shape); // (x1, x0) per pair
-  return x.mul(r.cos).add(swapped.mul(r.sin));
+  const out = x.mul(r.cos).add(swapped.mul(r.sin));
+  // the tables stay float32 (as LlamaGen rotates in float32); give half-precision models their dtype back
+  return r.cos.dtype === x.dtype ? out : out.to(x.dtype);
 }
 
 /** Releases the tables' native memory. */
