@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { AutoencoderKL } from '../src/tokenizers/kl.ts';
-import { buildTokenizer } from '../src/tokenizers/presets.ts';
+import { tokenizerFromCheckpoint } from '../src/tokenizers/presets.ts';
 import type { VQModel } from '../src/tokenizers/vq.ts';
 import * as torch from '../src/torch/index.ts';
 
@@ -60,9 +60,7 @@ test('LlamaGen-style VQ checkpoint converts and loads strictly with the referenc
   });
   assert.equal(cfg.kind, 'vq');
   assert.equal(existsSync(join(dir, 'vq', 'ema.safetensors')), false);
-  const vq = buildTokenizer('vq', cfg.preset, cfg.config) as VQModel;
-  vq.loadStateDict(torch.loadSafetensors(join(dir, 'vq', 'model.safetensors')), true);
-  vq.eval();
+  const vq = tokenizerFromCheckpoint(cfg, torch.loadSafetensors(join(dir, 'vq', 'model.safetensors'))) as VQModel;
   const io = torch.loadSafetensors(`${REF}/llamagen_vq_tiny.io.safetensors`);
   const codes = torch.noGrad(() => vq.encodeCodes(io.get('image') as torch.Tensor));
   assert.equal(
@@ -83,9 +81,13 @@ test('MAR-style KL checkpoint: model + EMA, the loss discriminator dropped, scal
   assert.equal(cfg.config.scaleFactor, 0.2325);
   assert.equal(cfg.config.embedDim, 4);
   assert.deepEqual(cfg.config.chMult, [1, 2]);
-  const kl = buildTokenizer('kl', cfg.preset, cfg.config) as AutoencoderKL;
-  kl.loadStateDict(torch.loadSafetensors(join(dir, 'kl', 'model.safetensors')), true);
-  kl.eval();
+  const kl = tokenizerFromCheckpoint(cfg, torch.loadSafetensors(join(dir, 'kl', 'model.safetensors'))) as AutoencoderKL;
+  assert.equal(kl.config.scaleFactor, 0.2325);
+  assert.equal(kl.training, false);
+  assert.throws(
+    () => tokenizerFromCheckpoint({ ...cfg, kind: 'vq', preset: 'vq_tiny', config: {} }, kl.stateDict()),
+    /missing key quantize\.embedding\.weight/,
+  );
   const io = torch.loadSafetensors(`${REF}/mar_vae_tiny.io.safetensors`);
   torch.noGrad(() => {
     const mean = kl.encode(io.get('image') as torch.Tensor).mean;

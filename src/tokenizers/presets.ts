@@ -94,6 +94,29 @@ export function buildTokenizer(
   throw new Error(`unknown tokenizer kind '${kind}' (expected 'vq' or 'kl')`);
 }
 
+/** What a checkpoint folder's config.json says about a tokenizer (scripts/convert_checkpoint.py writes it). */
+export interface TokenizerCheckpointConfig {
+  kind: TokenizerKind;
+  preset: string;
+  config?: Partial<VQConfig> | Partial<KLConfig>;
+}
+
+/**
+ * A tokenizer from a checkpoint's parsed config.json and its weights (loaded with strict names, so a
+ * checkpoint of another architecture fails naming every differing key). The caller reads the files.
+ */
+export function tokenizerFromCheckpoint(
+  doc: TokenizerCheckpointConfig,
+  weights: Map<string, torch.Tensor>,
+  o: InitOpts = {},
+): Tokenizer {
+  if (doc.kind !== 'vq' && doc.kind !== 'kl')
+    throw new Error(`checkpoint kind '${doc.kind}' is not a tokenizer (expected 'vq' or 'kl')`);
+  const model = buildTokenizer(doc.kind, doc.preset, doc.config ?? {}, o);
+  model.loadStateDict(weights, true);
+  return model.eval();
+}
+
 /**
  * The state dict `{name: shape}` of a preset, built on the `meta` device so no weights are allocated
  * (vq16/kl16 are ~70M parameters).
