@@ -38,13 +38,19 @@ class AdaLNModulation extends Module {
   }
 }
 
-/** Sinusoidal features of (possibly fractional) timesteps [N] -> [N, dim]: cos half, then sin half. */
-export function timestepEmbedding(t: Tensor, dim: number, maxPeriod = 10000): Tensor {
+/** GLIDE's sinusoid frequencies exp(−ln(maxPeriod)·i/half), i < half = ⌊dim/2⌋. [half] */
+export function timestepFrequencies(dim: number, maxPeriod = 10000, o: InitOpts = {}): Tensor {
   const half = Math.floor(dim / 2);
-  const freqs = torch
-    .arange(0, half, 1, { dtype: 'float32', device: t.device })
-    .mul(-Math.log(maxPeriod) / half)
-    .exp();
+  return torch.tidy(() =>
+    torch
+      .arange(0, half, 1, { dtype: 'float32', device: o.device })
+      .mul(-Math.log(maxPeriod) / half)
+      .exp(),
+  );
+}
+
+/** Sinusoidal features of (possibly fractional) timesteps [N] -> [N, dim]: cos half, then sin half. */
+export function timestepEmbedding(t: Tensor, dim: number, freqs: Tensor): Tensor {
   const args = t.float().unsqueeze(1).mul(freqs.unsqueeze(0)); // [N, half]
   const emb = torch.cat([args.cos(), args.sin()], -1);
   return dim % 2 ? torch.cat([emb, torch.zeros([t.shape[0], 1], { device: t.device })], -1) : emb;
@@ -52,6 +58,8 @@ export function timestepEmbedding(t: Tensor, dim: number, maxPeriod = 10000): Te
 
 export class TimestepEmbedder extends Module {
   readonly mlp: SiluMlp;
+  readonly freqs: Tensor; // [freqDim / 2], a non-persistent buffer: computed once, not per call
+
   constructor(
     readonly dim: number,
     o: InitOpts = {},
@@ -59,9 +67,10 @@ export class TimestepEmbedder extends Module {
   ) {
     super();
     this.mlp = this.registerModule('mlp', new SiluMlp(freqDim, dim, o));
+    this.freqs = this.registerBuffer('freqs', timestepFrequencies(freqDim, 10000, o), false);
   }
   forward(t: Tensor): Tensor {
-    return this.mlp.forward(timestepEmbedding(t, this.freqDim));
+    return this.mlp.forward(timestepEmbedding(t, this.freqDim, this.freqs));
   }
 }
 
