@@ -8,7 +8,7 @@ import type { Module } from '../nn/module.ts';
 import { AutoencoderKL, type KLConfig } from '../tokenizers/kl.ts';
 import { klConfig, vqConfig } from '../tokenizers/presets.ts';
 import { type VQConfig, VQModel } from '../tokenizers/vq.ts';
-import type { DType } from '../torch/index.ts';
+import type { DType, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 
 export type PartKind = 'vq' | 'kl' | 'gpt' | 'mar';
@@ -99,20 +99,35 @@ export interface LoadOptions {
   ema?: boolean;
 }
 
+/**
+ * A part's weights by name: model.safetensors (parameters and buffers), with the EMA parameters
+ * of ema.safetensors laid over it when present and wanted (the EMA holds parameters only).
+ */
+export function partWeights(dir: string, preferEma = true): Map<string, Tensor> {
+  const emaPath = join(dir, 'ema.safetensors');
+  const modelPath = join(dir, 'model.safetensors');
+  const useEma = preferEma && existsSync(emaPath);
+  if (!existsSync(modelPath) && !useEma) throw new Error(`${dir} is not a d2c model part: it has no model.safetensors`);
+  const sd = existsSync(modelPath) ? torch.loadSafetensors(modelPath) : new Map<string, Tensor>();
+  if (useEma) {
+    for (const [k, t] of torch.loadSafetensors(emaPath)) {
+      sd.get(k)?.dispose();
+      sd.set(k, t);
+    }
+  }
+  return sd;
+}
+
 /** Loads a part folder: builds the module from config.json and loads its weights strictly. */
 export function loadPart<M extends Module = Module>(dir: string, o: LoadOptions = {}): { model: M; config: PartConfig } {
   const pc = readPartConfig(dir);
-  const emaPath = join(dir, 'ema.safetensors');
-  const modelPath = join(dir, 'model.safetensors');
-  const path = (o.ema ?? true) && existsSync(emaPath) ? emaPath : modelPath;
-  if (!existsSync(path)) throw new Error(`${dir} is not a d2c model part: it has no model.safetensors`);
   const model = buildPart(pc.kind, pc.config) as M;
   torch.tidy(() => {
-    const sd = torch.loadSafetensors(path);
+    const sd = partWeights(dir, o.ema ?? true);
     try {
       model.loadStateDict(sd);
     } catch (e) {
-      throw new Error(`${path}: ${(e as Error).message}`);
+      throw new Error(`${dir}: ${(e as Error).message}`);
     }
   });
   if (o.dtype) model.to(o.dtype);

@@ -31,6 +31,7 @@ export function stage1Task(cacheDir: string, part: PartConfig, recipe: Recipe): 
     throw new Error(`stage1: blockSize ${cfg.blockSize} ≠ the cache's ${meta.grid}×${meta.grid} grid`);
   if (cfg.numClasses !== meta.classes.length)
     throw new Error(`stage1: numClasses ${cfg.numClasses} ≠ the cache's ${meta.classes.length} classes`);
+  torch.manualSeed(recipe.seed); // the initial weights are part of the run: seeded
   const model = buildPart('gpt', part.config) as GPT;
   model.train();
   const o = new Optimization(model, recipe, part);

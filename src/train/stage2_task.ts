@@ -32,6 +32,7 @@ export function stage2Task(cacheDir: string, part: PartConfig, recipe: Recipe): 
     throw new Error(`stage2: codebookSize ${cfg.codebookSize} ≠ the cache's ${meta.codebookSize}`);
   if (cfg.classNum !== meta.classes.length)
     throw new Error(`stage2: classNum ${cfg.classNum} ≠ the cache's ${meta.classes.length} classes`);
+  torch.manualSeed(recipe.seed); // the initial weights are part of the run: seeded
   const model = buildPart('mar', part.config) as MAR;
   model.train();
   const o = new Optimization(model, recipe, part);

@@ -27,6 +27,7 @@ export interface TokenizerRecipe {
 
 export function tokenizerTask(set: ImageSet, part: PartConfig, recipe: TokenizerRecipe): Trainable {
   if (part.kind !== 'vq' && part.kind !== 'kl') throw new Error(`tokenizer training: kind must be vq or kl, got ${part.kind}`);
+  torch.manualSeed(recipe.seed); // the initial weights are part of the run: seeded
   const model = buildTokenizer(part.kind, part.preset, part.config as never);
   const cfg = model.config;
   if (cfg.inChannels !== set.channels) {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { readCacheMeta } from '../../pipeline/cache.ts';
 import { type D2CModelInfo, PART_DIRS } from '../../pipeline/d2c.ts';
-import { type PartConfig, partShapes, readPartConfig } from '../../pipeline/parts.ts';
+import { type PartConfig, partShapes, partWeights, readPartConfig } from '../../pipeline/parts.ts';
 import type { Tensor } from '../../torch/index.ts';
 import * as torch from '../../torch/index.ts';
 import { UsageError } from '../errors.ts';
@@ -41,13 +41,16 @@ function summarize(dir: string, kind: string): PartSummary {
   return { dir, config, steps: last.step, wallS: wallS + prev, last };
 }
 
+/** The part's EMA weights (over its buffers) as one model.safetensors, optionally float16. */
 function copyWeights(src: string, dst: string, fp16: boolean): void {
-  const file = existsSync(join(src, 'ema.safetensors')) ? 'ema.safetensors' : 'model.safetensors';
   torch.tidy(() => {
-    const sd = torch.loadSafetensors(join(src, file));
     const out = new Map<string, Tensor>();
-    for (const [k, t] of sd) out.set(k, fp16 && t.dtype === 'float32' ? t.to('float16') : t);
-    torch.saveSafetensors(join(dst, 'model.safetensors'), out, { source: `${src}/${file}`, dtype: fp16 ? 'float16' : 'float32' });
+    for (const [k, t] of partWeights(src, true)) out.set(k, fp16 && t.dtype === 'float32' ? t.to('float16') : t);
+    torch.saveSafetensors(join(dst, 'model.safetensors'), out, {
+      source: src,
+      weights: 'ema',
+      dtype: fp16 ? 'float16' : 'float32',
+    });
   });
 }
 
