@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import * as cache from './commands/cache.ts';
 import * as data from './commands/data.ts';
 import * as demo from './commands/demo.ts';
+import * as evalModel from './commands/eval.ts';
 import * as evalReal from './commands/eval_real.ts';
 import * as fid from './commands/fid.ts';
 import * as info from './commands/info.ts';
@@ -24,6 +25,7 @@ const COMMANDS: { register(program: Command): void }[] = [
   demo,
   info,
   fid,
+  evalModel,
   evalReal,
 ];
 

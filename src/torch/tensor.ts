@@ -99,10 +99,23 @@ const w = (h: unknown) => new Tensor(h as Handle);
 // Scoped tensors are not registered (their scope frees them), which keeps creation cheap.
 const registry = new FinalizationRegistry<Handle>((h) => N.free(h));
 
+// Registration is deferred to the next turn of the event loop: most unscoped tensors are disposed
+// before then (`x.add(1).dispose()`), and skipping their register/unregister halves the per-op
+// cost. Nothing is lost: the registry's callbacks only ever run between turns anyway.
+let pendingWatch: Tensor[] = [];
+let flushScheduled = false;
+function flushPendingWatch(): void {
+  flushScheduled = false;
+  const list = pendingWatch;
+  pendingWatch = [];
+  for (const t of list) t._register();
+}
+
 export class Tensor implements Scoped {
   private _h: Handle | null;
   _scope: Scope | null = null;
-  private _watched = false;
+  /** 0: not watched; 1: waiting for registration; 2: registered with the GC safety net. */
+  private _watch: 0 | 1 | 2 = 0;
 
   constructor(h: Handle) {
     this._h = h;
@@ -110,10 +123,26 @@ export class Tensor implements Scoped {
   }
 
   _unscoped(): void {
-    if (!this._watched && this._h !== null) {
-      registry.register(this, this._h, this);
-      this._watched = true;
+    if (this._watch === 0 && this._h !== null) {
+      this._watch = 1;
+      pendingWatch.push(this);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flushPendingWatch).unref();
+      }
     }
+  }
+
+  _register(): void {
+    if (this._watch === 1 && this._h !== null) {
+      registry.register(this, this._h, this);
+      this._watch = 2;
+    }
+  }
+
+  private _unwatch(): void {
+    if (this._watch === 2) registry.unregister(this);
+    this._watch = 0;
   }
 
   /** The native handle; throws once disposed. */
@@ -130,10 +159,7 @@ export class Tensor implements Scoped {
     if (this._h !== null) {
       N.free(this._h);
       this._h = null;
-      if (this._watched) {
-        registry.unregister(this);
-        this._watched = false;
-      }
+      this._unwatch();
     }
   }
 
@@ -143,12 +169,10 @@ export class Tensor implements Scoped {
    */
   _replaceWith(other: Tensor): void {
     const h = other.h;
-    if (other._watched) registry.unregister(other);
-    other._watched = false;
+    other._unwatch();
     other._h = null;
     if (this._h !== null) N.free(this._h);
-    if (this._watched) registry.unregister(this);
-    this._watched = false;
+    this._unwatch();
     this._h = h;
     if (this._scope === null) this._unscoped();
   }

@@ -26,6 +26,7 @@ interface CommonOpts {
   batchSize?: number;
   lr?: number;
   seed: number;
+  ema?: string;
   logEvery: number;
   saveEvery: number;
   resume: boolean;
@@ -42,6 +43,7 @@ function common(cmd: Command, preset: string): Command {
     .option('--batch-size <n>', 'batch size', positiveInt('--batch-size'))
     .option('--lr <x>', 'peak learning rate', numberOption('--lr', { gt: 0 }))
     .option('--seed <n>', 'seed of the run', intOption('--seed', { min: 0 }), 0)
+    .option('--ema <x>', 'EMA decay of the weights')
     .option('--log-every <n>', 'steps between log lines', positiveInt('--log-every'), 50)
     .option('--save-every <n>', 'steps between checkpoints', positiveInt('--save-every'), 500)
     .option('--resume', 'continue the checkpoint in --out', false)
@@ -68,6 +70,12 @@ function partConfig(kind: PartKind, o: CommonOpts, extra: Record<string, unknown
   }
 }
 
+function emaDecay(v: string): number {
+  const d = Number(v);
+  if (!(v.trim() !== '' && d >= 0 && d < 1)) throw new UsageError(`--ema must be a number in [0, 1), got "${v}"`);
+  return d;
+}
+
 function recipeFrom(base: Recipe, o: CommonOpts, pc: PartConfig): Recipe {
   const saved = (o.resume ? pc.recipe : {}) as Partial<Recipe>;
   const pick = <K extends keyof Recipe>(k: K, v: Recipe[K] | undefined) => v ?? saved[k] ?? base[k];
@@ -78,6 +86,7 @@ function recipeFrom(base: Recipe, o: CommonOpts, pc: PartConfig): Recipe {
     batchSize: pick('batchSize', o.batchSize),
     lr: pick('lr', o.lr),
     seed: o.resume ? (saved.seed ?? o.seed) : o.seed,
+    emaDecay: o.ema !== undefined ? emaDecay(o.ema) : (saved.emaDecay ?? base.emaDecay),
   };
 }
 
@@ -104,7 +113,6 @@ export function register(program: Command): void {
     .option('--channels <n>', 'channels (imagefolder, synthetic)', intOption('--channels', { min: 1, max: 3 }), 1)
     .option('--count <n>', 'synthetic: number of samples', positiveInt('--count'), 1000)
     .option('--gan-start <n>', 'first step of the PatchGAN hinge loss (default: off)', intOption('--gan-start', { min: 0 }))
-    .option('--ema <x>', 'EMA decay', numberOption('--ema', { min: 0, max: 1 }), 0.999)
     .action(
       async (
         o: CommonOpts & {
