@@ -121,10 +121,17 @@ export function embedding(weight: Tensor, indices: Tensor): Tensor {
   return callOp('aten::embedding', weight, indices);
 }
 
-/** Dropout with the global generator (as torch.nn.functional.dropout). */
-export function dropout(x: Tensor, p: number, training: boolean): Tensor {
+/**
+ * Dropout as torch.nn.functional.dropout; with a generator, the keep-mask is drawn from it (so a
+ * seeded run is reproducible), else from the global generator.
+ */
+export function dropout(x: Tensor, p: number, training: boolean, generator?: Generator): Tensor {
+  if (!(p >= 0 && p <= 1)) throw new Error(`dropout: p must be in [0, 1], got ${p}`);
   if (!training || p === 0) return x.view(...x.shape);
-  return callOp('aten::dropout', x, p, training);
+  if (!generator) return callOp('aten::dropout', x, p, training);
+  if (p === 1) return x.mul(0);
+  const keep = callOp<Tensor>('aten::bernoulli.p', callOp<Tensor>('aten::empty_like', x.detach()), 1 - p, generator);
+  return x.mul(keep).div(1 - p);
 }
 
 export function cat(ts: Tensor[], dim = 0): Tensor {

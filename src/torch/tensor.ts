@@ -298,6 +298,11 @@ export class Tensor implements Scoped {
   // ---- conversion ----------------------------------------------------------------------
   to(target: DType | Device, opts: { dtype?: DType; copy?: boolean } = {}): Tensor {
     if (isDType(target)) return w(N.call(ID.toDtype, this.h, dtypeCode(target), false, opts.copy ?? false));
+    if (!/^(cpu|cuda|meta|mps|xpu)(:\d+)?$/.test(target)) {
+      throw new Error(
+        `to: '${target}' is neither a dtype (float32, float16, bfloat16, float64, int64, int32, int16, int8, uint8, bool) nor a device (cpu, cuda, cuda:N, meta)`,
+      );
+    }
     const dtype = dtypeCode(opts.dtype ?? this.dtype);
     return w(N.call(ID.toDevice, this.h, target, dtype, false, opts.copy ?? false));
   }
@@ -394,6 +399,17 @@ export class Tensor implements Scoped {
   reciprocal(): Tensor {
     return callOp('aten::reciprocal', this);
   }
+  /** Python-style modulo (the sign of the divisor). */
+  remainder(o: TensorOrScalar): Tensor {
+    return callOp(typeof o === 'number' ? 'aten::remainder.Scalar' : 'aten::remainder.Tensor', this, o);
+  }
+  /** Lower triangle (elements above the `diagonal`-th diagonal zeroed). */
+  tril(diagonal = 0): Tensor {
+    return callOp('aten::tril', this, diagonal);
+  }
+  triu(diagonal = 0): Tensor {
+    return callOp('aten::triu', this, diagonal);
+  }
   clamp(min?: number | null, max?: number | null): Tensor {
     return callOp('aten::clamp', this, min ?? null, max ?? null);
   }
@@ -431,6 +447,16 @@ export class Tensor implements Scoped {
   }
   logicalOr(o: Tensor): Tensor {
     return callOp('aten::logical_or', this, o);
+  }
+  logicalXor(o: Tensor): Tensor {
+    return callOp('aten::logical_xor', this, o);
+  }
+  /** True where any element is (along `dim`, or over everything). */
+  any(dim?: number, keepdim = false): Tensor {
+    return dim === undefined ? callOp('aten::any', this) : callOp('aten::any.dim', this, dim, keepdim);
+  }
+  all(dim?: number, keepdim = false): Tensor {
+    return dim === undefined ? callOp('aten::all', this) : callOp('aten::all.dim', this, dim, keepdim);
   }
   isfinite(): Tensor {
     return callOp('aten::isfinite', this);
