@@ -5,7 +5,7 @@
 // how the encoder/decoder containers are named, which lives in vq.ts and kl.ts.
 
 import { Conv2d, GroupNorm, type InitOpts } from '../nn/layers.ts';
-import { Module } from '../nn/module.ts';
+import { Module, ModuleList } from '../nn/module.ts';
 import type { Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 
@@ -112,5 +112,52 @@ export class Downsample extends Module {
 
   forward(x: Tensor): Tensor {
     return this.conv.forward(torch.F.pad(x, [0, 1, 0, 1]));
+  }
+}
+
+/**
+ * One resolution level: ResnetBlocks (each followed by its AttnBlock where the level has attention),
+ * then an optional resampler. The references name the block list differently (`res` in LlamaGen's
+ * VQ, `block` in MAR's KL), hence `blocksName`.
+ */
+export class ResolutionLevel extends Module {
+  readonly blocks: ModuleList<ResnetBlock>;
+  readonly attn = new ModuleList<AttnBlock>();
+  downsample: Downsample | null = null;
+  upsample: Upsample | null = null;
+
+  constructor(blocksName: 'res' | 'block') {
+    super();
+    this.blocks = this.registerModule(blocksName, new ModuleList<ResnetBlock>());
+    this.registerModule('attn', this.attn);
+  }
+
+  forward(x: Tensor): Tensor {
+    let h = x;
+    for (let i = 0; i < this.blocks.length; i++) {
+      h = this.blocks.at(i).forward(h);
+      if (this.attn.length > 0) h = this.attn.at(i).forward(h);
+    }
+    if (this.downsample) h = this.downsample.forward(h);
+    if (this.upsample) h = this.upsample.forward(h);
+    return h;
+  }
+}
+
+/** The middle: ResnetBlock, AttnBlock, ResnetBlock, under the reference's three names. */
+export class MidBlock extends Module {
+  readonly block1: ResnetBlock;
+  readonly attn: AttnBlock;
+  readonly block2: ResnetBlock;
+
+  constructor(ch: number, dropout: number, o: InitOpts, names: [string, string, string]) {
+    super();
+    this.block1 = this.registerModule(names[0], new ResnetBlock(ch, ch, dropout, o));
+    this.attn = this.registerModule(names[1], new AttnBlock(ch, o));
+    this.block2 = this.registerModule(names[2], new ResnetBlock(ch, ch, dropout, o));
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.block2.forward(this.attn.forward(this.block1.forward(x)));
   }
 }

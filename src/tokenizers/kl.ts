@@ -8,7 +8,7 @@ import { Conv2d, type GroupNorm, type InitOpts } from '../nn/layers.ts';
 import { Module, ModuleList } from '../nn/module.ts';
 import type { Generator, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
-import { AttnBlock, Downsample, normalize, ResnetBlock, Upsample } from './conv_blocks.ts';
+import { AttnBlock, Downsample, MidBlock, normalize, ResnetBlock, ResolutionLevel, Upsample } from './conv_blocks.ts';
 
 export interface KLConfig {
   embedDim: number; // latent channels (16 for KL-16)
@@ -85,47 +85,10 @@ export class DiagonalGaussian {
   }
 }
 
-/** One level: `block.N` ResnetBlocks, `attn.N` AttnBlocks where the resolution asks for them, then a resampler. */
-class Level extends Module {
-  readonly block = this.registerModule('block', new ModuleList<ResnetBlock>());
-  readonly attn = this.registerModule('attn', new ModuleList<AttnBlock>());
-  downsample: Downsample | null = null;
-  upsample: Upsample | null = null;
-
-  forward(x: Tensor): Tensor {
-    let h = x;
-    for (let i = 0; i < this.block.length; i++) {
-      h = this.block.at(i).forward(h);
-      if (this.attn.length > 0) h = this.attn.at(i).forward(h);
-    }
-    if (this.downsample) h = this.downsample.forward(h);
-    if (this.upsample) h = this.upsample.forward(h);
-    return h;
-  }
-}
-
-/** `mid.block_1`, `mid.attn_1`, `mid.block_2`. */
-class Mid extends Module {
-  readonly block1: ResnetBlock;
-  readonly attn1: AttnBlock;
-  readonly block2: ResnetBlock;
-
-  constructor(ch: number, dropout: number, o: InitOpts) {
-    super();
-    this.block1 = this.registerModule('block_1', new ResnetBlock(ch, ch, dropout, o));
-    this.attn1 = this.registerModule('attn_1', new AttnBlock(ch, o));
-    this.block2 = this.registerModule('block_2', new ResnetBlock(ch, ch, dropout, o));
-  }
-
-  forward(x: Tensor): Tensor {
-    return this.block2.forward(this.attn1.forward(this.block1.forward(x)));
-  }
-}
-
 export class KLEncoder extends Module {
   readonly convIn: Conv2d;
-  readonly down = new ModuleList<Level>();
-  readonly mid: Mid;
+  readonly down = new ModuleList<ResolutionLevel>();
+  readonly mid: MidBlock;
   readonly normOut: GroupNorm;
   readonly convOut: Conv2d;
 
@@ -137,9 +100,9 @@ export class KLEncoder extends Module {
     let blockIn = ch;
     let res = c.resolution;
     mult.forEach((m, level) => {
-      const lv = new Level();
+      const lv = new ResolutionLevel('block');
       for (let i = 0; i < c.numResBlocks; i++) {
-        lv.block.push(new ResnetBlock(blockIn, ch * m, c.dropout, o));
+        lv.blocks.push(new ResnetBlock(blockIn, ch * m, c.dropout, o));
         blockIn = ch * m;
         if (c.attnResolutions.includes(res)) lv.attn.push(new AttnBlock(blockIn, o));
       }
@@ -149,7 +112,7 @@ export class KLEncoder extends Module {
       }
       this.down.push(lv);
     });
-    this.mid = this.registerModule('mid', new Mid(blockIn, c.dropout, o));
+    this.mid = this.registerModule('mid', new MidBlock(blockIn, c.dropout, o, ['block_1', 'attn_1', 'block_2']));
     this.normOut = this.registerModule('norm_out', normalize(blockIn, o));
     // double_z: mean and logvar for every latent channel.
     this.convOut = this.registerModule('conv_out', new Conv2d(blockIn, 2 * c.embedDim, 3, { padding: 1, ...o }));
@@ -165,8 +128,8 @@ export class KLEncoder extends Module {
 
 export class KLDecoder extends Module {
   readonly convIn: Conv2d;
-  readonly mid: Mid;
-  readonly up = new ModuleList<Level>();
+  readonly mid: MidBlock;
+  readonly up = new ModuleList<ResolutionLevel>();
   readonly normOut: GroupNorm;
   readonly convOut: Conv2d;
 
@@ -176,13 +139,13 @@ export class KLDecoder extends Module {
     let blockIn = ch * mult[mult.length - 1];
     let res = Math.floor(c.resolution / 2 ** (mult.length - 1));
     this.convIn = this.registerModule('conv_in', new Conv2d(c.embedDim, blockIn, 3, { padding: 1, ...o }));
-    this.mid = this.registerModule('mid', new Mid(blockIn, c.dropout, o));
+    this.mid = this.registerModule('mid', new MidBlock(blockIn, c.dropout, o, ['block_1', 'attn_1', 'block_2']));
     // Built from the lowest resolution up, but stored so that `up.N` is level N (the reference prepends).
-    const levels: Level[] = [];
+    const levels: ResolutionLevel[] = [];
     for (let level = mult.length - 1; level >= 0; level--) {
-      const lv = new Level();
+      const lv = new ResolutionLevel('block');
       for (let i = 0; i < c.numResBlocks + 1; i++) {
-        lv.block.push(new ResnetBlock(blockIn, ch * mult[level], c.dropout, o));
+        lv.blocks.push(new ResnetBlock(blockIn, ch * mult[level], c.dropout, o));
         blockIn = ch * mult[level];
         if (c.decoderAttnResolutions.includes(res)) lv.attn.push(new AttnBlock(blockIn, o));
       }

@@ -8,7 +8,7 @@ import { Conv2d, type GroupNorm, type InitOpts } from '../nn/layers.ts';
 import { Module, ModuleList } from '../nn/module.ts';
 import type { Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
-import { AttnBlock, Downsample, normalize, ResnetBlock, Upsample } from './conv_blocks.ts';
+import { AttnBlock, Downsample, MidBlock, normalize, ResnetBlock, ResolutionLevel, Upsample } from './conv_blocks.ts';
 import { type QuantizerOutput, VectorQuantizer } from './quantizer.ts';
 
 export interface VQConfig {
@@ -51,47 +51,10 @@ export function vqDownsample(c: VQConfig): number {
   return 2 ** (c.encoderChMult.length - 1);
 }
 
-/** One resolution level: `res.N` ResnetBlocks, `attn.N` AttnBlocks (the lowest level only), then a resampler. */
-class Level extends Module {
-  readonly res = this.registerModule('res', new ModuleList<ResnetBlock>());
-  readonly attn = this.registerModule('attn', new ModuleList<AttnBlock>());
-  downsample: Downsample | null = null;
-  upsample: Upsample | null = null;
-
-  forward(x: Tensor): Tensor {
-    let h = x;
-    for (let i = 0; i < this.res.length; i++) {
-      h = this.res.at(i).forward(h);
-      if (this.attn.length > 0) h = this.attn.at(i).forward(h);
-    }
-    if (this.downsample) h = this.downsample.forward(h);
-    if (this.upsample) h = this.upsample.forward(h);
-    return h;
-  }
-}
-
-/** `mid.0` ResnetBlock, `mid.1` AttnBlock, `mid.2` ResnetBlock (an nn.ModuleList in the reference). */
-class Mid extends Module {
-  readonly block1: ResnetBlock;
-  readonly attn: AttnBlock;
-  readonly block2: ResnetBlock;
-
-  constructor(ch: number, dropout: number, o: InitOpts) {
-    super();
-    this.block1 = this.registerModule('0', new ResnetBlock(ch, ch, dropout, o));
-    this.attn = this.registerModule('1', new AttnBlock(ch, o));
-    this.block2 = this.registerModule('2', new ResnetBlock(ch, ch, dropout, o));
-  }
-
-  forward(x: Tensor): Tensor {
-    return this.block2.forward(this.attn.forward(this.block1.forward(x)));
-  }
-}
-
 export class VQEncoder extends Module {
   readonly convIn: Conv2d;
-  readonly convBlocks = this.registerModule('conv_blocks', new ModuleList<Level>());
-  readonly mid: Mid;
+  readonly convBlocks = this.registerModule('conv_blocks', new ModuleList<ResolutionLevel>());
+  readonly mid: MidBlock;
   readonly normOut: GroupNorm;
   readonly convOut: Conv2d;
 
@@ -101,17 +64,17 @@ export class VQEncoder extends Module {
     this.convIn = this.registerModule('conv_in', new Conv2d(c.inChannels, ch, 3, { padding: 1, ...o }));
     let blockIn = ch;
     mult.forEach((m, level) => {
-      const lv = new Level();
+      const lv = new ResolutionLevel('res');
       const last = level === mult.length - 1;
       for (let i = 0; i < numResBlocks; i++) {
-        lv.res.push(new ResnetBlock(blockIn, ch * m, c.dropout, o));
+        lv.blocks.push(new ResnetBlock(blockIn, ch * m, c.dropout, o));
         blockIn = ch * m;
         if (last) lv.attn.push(new AttnBlock(blockIn, o));
       }
       if (!last) lv.downsample = lv.registerModule('downsample', new Downsample(blockIn, o));
       this.convBlocks.push(lv);
     });
-    this.mid = this.registerModule('mid', new Mid(blockIn, c.dropout, o));
+    this.mid = this.registerModule('mid', new MidBlock(blockIn, c.dropout, o, ['0', '1', '2']));
     this.normOut = this.registerModule('norm_out', normalize(blockIn, o));
     this.convOut = this.registerModule('conv_out', new Conv2d(blockIn, c.zChannels, 3, { padding: 1, ...o }));
   }
@@ -126,8 +89,8 @@ export class VQEncoder extends Module {
 
 export class VQDecoder extends Module {
   readonly convIn: Conv2d;
-  readonly mid: Mid;
-  readonly convBlocks = this.registerModule('conv_blocks', new ModuleList<Level>());
+  readonly mid: MidBlock;
+  readonly convBlocks = this.registerModule('conv_blocks', new ModuleList<ResolutionLevel>());
   readonly normOut: GroupNorm;
   readonly convOut: Conv2d;
 
@@ -136,12 +99,12 @@ export class VQDecoder extends Module {
     const { ch, decoderChMult: mult, numResBlocks } = c;
     let blockIn = ch * mult[mult.length - 1];
     this.convIn = this.registerModule('conv_in', new Conv2d(c.zChannels, blockIn, 3, { padding: 1, ...o }));
-    this.mid = this.registerModule('mid', new Mid(blockIn, c.dropout, o));
+    this.mid = this.registerModule('mid', new MidBlock(blockIn, c.dropout, o, ['0', '1', '2']));
     // conv_blocks.0 is the lowest resolution (the reference iterates reversed(range(levels))).
     for (let level = mult.length - 1; level >= 0; level--) {
-      const lv = new Level();
+      const lv = new ResolutionLevel('res');
       for (let i = 0; i < numResBlocks + 1; i++) {
-        lv.res.push(new ResnetBlock(blockIn, ch * mult[level], c.dropout, o));
+        lv.blocks.push(new ResnetBlock(blockIn, ch * mult[level], c.dropout, o));
         blockIn = ch * mult[level];
         if (level === mult.length - 1) lv.attn.push(new AttnBlock(blockIn, o));
       }

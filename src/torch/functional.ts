@@ -1,6 +1,7 @@
 // Functional ops (torch.* / torch.nn.functional.*) that models and losses use.
 import { native } from './native.ts';
 import { op } from './ops.ts';
+import type { Generator } from './random.ts';
 import { callOp, Tensor, type TensorOrScalar } from './tensor.ts';
 
 const N = native;
