@@ -8,8 +8,9 @@ import { type LrScheduleKind, lrAt } from '../optim/schedule.ts';
 import type { PartConfig } from '../pipeline/parts.ts';
 import type { Generator, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
+import type { CacheBatch, CacheBatches, CacheBatchState } from './cache_batches.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
-import type { TrainState } from './trainer.ts';
+import type { Trainable, TrainState } from './trainer.ts';
 
 export interface Recipe {
   steps: number;
@@ -92,4 +93,27 @@ export class Optimization {
     if (!trainer) throw new Error(`${dir}: no trainer.json to resume from`);
     return { step: trainer.step, epoch: trainer.epoch, data: trainer.data };
   }
+}
+
+/**
+ * The Trainable of a generator trained on a token cache: `loss(batch)` is the model's objective;
+ * optimisation, checkpoints and the batch position are shared by stage 1 and stage 2.
+ */
+export function cacheTrainable(o: Optimization, batches: CacheBatches, loss: (b: CacheBatch) => Tensor): Trainable {
+  return {
+    step(step: number) {
+      return torch.tidy(() => {
+        const l = loss(batches.next());
+        const { gradNorm, lr } = o.update(l, step);
+        return { loss: l.item(), grad_norm: gradNorm, lr };
+      });
+    },
+    save: (dir: string, s: TrainState) => o.save(dir, s),
+    load(dir: string) {
+      const s = o.load(dir);
+      batches.restore(s.data as CacheBatchState);
+      return s;
+    },
+    dataState: () => ({ epoch: batches.state().epoch, data: batches.state() }),
+  };
 }

@@ -4,9 +4,9 @@ import type { GPT } from '../generators/gpt.ts';
 import { loadTokenCache } from '../pipeline/cache.ts';
 import { buildPart, type PartConfig } from '../pipeline/parts.ts';
 import * as torch from '../torch/index.ts';
-import { CacheBatches, type CacheBatchState } from './cache_batches.ts';
-import { Optimization, type Recipe } from './recipe.ts';
-import type { Trainable, TrainState } from './trainer.ts';
+import { CacheBatches } from './cache_batches.ts';
+import { cacheTrainable, Optimization, type Recipe } from './recipe.ts';
+import type { Trainable } from './trainer.ts';
 
 export const STAGE1_RECIPE: Recipe = {
   steps: 6000,
@@ -38,20 +38,6 @@ export function stage1Task(cacheDir: string, part: PartConfig, recipe: Recipe): 
   const batches = new CacheBatches(data, recipe.batchSize, recipe.seed);
   return {
     model,
-    step(step: number) {
-      return torch.tidy(() => {
-        const b = batches.next();
-        const loss = model.loss(b.codes, b.labels, o.generator);
-        const { gradNorm, lr } = o.update(loss, step);
-        return { loss: loss.item(), grad_norm: gradNorm, lr };
-      });
-    },
-    save: (dir: string, s: TrainState) => o.save(dir, s),
-    load(dir: string) {
-      const s = o.load(dir);
-      batches.restore(s.data as CacheBatchState);
-      return s;
-    },
-    dataState: () => ({ epoch: batches.state().epoch, data: batches.state() }),
+    ...cacheTrainable(o, batches, (b) => model.loss(b.codes, b.labels, o.generator)),
   };
 }

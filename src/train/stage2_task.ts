@@ -5,9 +5,9 @@ import type { MAR } from '../generators/mar.ts';
 import { loadTokenCache } from '../pipeline/cache.ts';
 import { buildPart, type PartConfig } from '../pipeline/parts.ts';
 import * as torch from '../torch/index.ts';
-import { CacheBatches, type CacheBatchState } from './cache_batches.ts';
-import { Optimization, type Recipe } from './recipe.ts';
-import type { Trainable, TrainState } from './trainer.ts';
+import { CacheBatches } from './cache_batches.ts';
+import { cacheTrainable, Optimization, type Recipe } from './recipe.ts';
+import type { Trainable } from './trainer.ts';
 
 export const STAGE2_RECIPE: Recipe = {
   steps: 6000,
@@ -40,23 +40,10 @@ export function stage2Task(cacheDir: string, part: PartConfig, recipe: Recipe): 
   const scale = meta.scaleFactor;
   return {
     model,
-    step(step: number) {
-      return torch.tidy(() => {
-        const b = batches.next();
-        const eps = torch.randn(b.mean.shape, { generator: o.generator });
-        const latents = b.mean.add(b.std.mul(eps)).mul(scale); // a posterior sample, scaled
-        const codes = cfg.fusion === 'none' ? null : b.codes;
-        const loss = model.forward(latents, b.labels, codes, o.generator);
-        const { gradNorm, lr } = o.update(loss, step);
-        return { loss: loss.item(), grad_norm: gradNorm, lr };
-      });
-    },
-    save: (dir: string, s: TrainState) => o.save(dir, s),
-    load(dir: string) {
-      const s = o.load(dir);
-      batches.restore(s.data as CacheBatchState);
-      return s;
-    },
-    dataState: () => ({ epoch: batches.state().epoch, data: batches.state() }),
+    ...cacheTrainable(o, batches, (b) => {
+      const eps = torch.randn(b.mean.shape, { generator: o.generator });
+      const latents = b.mean.add(b.std.mul(eps)).mul(scale); // a posterior sample, scaled
+      return model.forward(latents, b.labels, cfg.fusion === 'none' ? null : b.codes, o.generator);
+    }),
   };
 }
