@@ -9,6 +9,7 @@ import * as evalReal from './commands/eval_real.ts';
 import * as fid from './commands/fid.ts';
 import * as info from './commands/info.ts';
 import * as pack from './commands/pack.ts';
+import * as recon from './commands/recon.ts';
 import * as sample from './commands/sample.ts';
 import * as train from './commands/train.ts';
 import * as trainClassifier from './commands/train_classifier.ts';
@@ -27,6 +28,7 @@ const COMMANDS: { register(program: Command): void }[] = [
   fid,
   evalModel,
   evalReal,
+  recon,
 ];
 
 export function buildProgram(): Command {

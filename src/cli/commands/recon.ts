@@ -1,0 +1,96 @@
+// `d2c recon --tokenizer DIR`: a tokenizer's reconstruction quality on Fashion-MNIST — PSNR,
+// rFID-FMNIST (reconstructions against the originals, in the classifier's features) and, for VQ,
+// the codebook usage over the whole set — and a grid of originals above reconstructions.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import type { ArrayImageSet } from '../../data/dataset.ts';
+import { FASHION_MNIST_DIR, loadFashionMnist } from '../../data/fashion_mnist.ts';
+import { saveImageGrid } from '../../data/png.ts';
+import { embed, uint8ToUnit } from '../../eval/feature_network.ts';
+import { classifierFeatureNetwork, DEFAULT_CLASSIFIER_DIR, loadClassifier } from '../../eval/fmnist_classifier.ts';
+import { featureStats, frechetDistance } from '../../eval/frechet.ts';
+import { loadPart } from '../../pipeline/parts.ts';
+import { AutoencoderKL } from '../../tokenizers/kl.ts';
+import { VQModel } from '../../tokenizers/vq.ts';
+import type { Tensor } from '../../torch/index.ts';
+import * as torch from '../../torch/index.ts';
+import { choiceOption, intOption, positiveInt } from '../options.ts';
+
+function batchOf(set: ArrayImageSet, s: number, e: number): Tensor {
+  const per = set.channels * set.size * set.size;
+  return uint8ToUnit(torch.fromBuffer(set.pixels.slice(s * per, e * per), [e - s, set.channels, set.size, set.size], 'uint8'));
+}
+
+export function register(program: Command): void {
+  program
+    .command('recon')
+    .description('reconstruction PSNR, rFID-FMNIST and (VQ) codebook usage of a tokenizer on Fashion-MNIST')
+    .requiredOption('--tokenizer <dir>', 'VQ or KL tokenizer checkpoint / part folder')
+    .option('--split <split>', 'Fashion-MNIST split', choiceOption('--split', ['train', 'test'] as const), 'test')
+    .option('--n <n>', 'images (the first n of the split)', intOption('--n', { min: 2 }), 10000)
+    .option('--data <dir>', 'Fashion-MNIST folder', FASHION_MNIST_DIR)
+    .option('--classifier <dir>', 'feature network checkpoint', DEFAULT_CLASSIFIER_DIR)
+    .option('--out <dir>', 'where report.json and recon.png go')
+    .option('--threads <n>', 'intra-op threads', positiveInt('--threads'), 2)
+    .action(async (o) => {
+      torch.setNumThreads(o.threads);
+      const { model, config } = loadPart(o.tokenizer);
+      if (!(model instanceof VQModel) && !(model instanceof AutoencoderKL))
+        throw new Error(`--tokenizer ${o.tokenizer} holds a ${config.kind} model`);
+      const set = loadFashionMnist(o.split, { dir: o.data });
+      const n = Math.min(o.n, set.labels.length);
+      const bs = 500;
+      let sqErr = 0;
+      const used = new Uint8Array(model instanceof VQModel ? model.config.codebookSize : 0);
+      const recon = (x: Tensor) => {
+        if (model instanceof VQModel) {
+          const codes = model.encodeCodes(x);
+          for (const c of codes.toArray()) used[c] = 1;
+          return model.decodeCodes(codes).clamp(-1, 1);
+        }
+        return model.decode(model.encode(x).mode()).clamp(-1, 1);
+      };
+      const net = classifierFeatureNetwork(loadClassifier(o.classifier).model);
+      const real = embed(net, n, (s, e) => batchOf(set, s, e), { batchSize: bs });
+      const fake = embed(
+        net,
+        n,
+        (s, e) => {
+          const x = batchOf(set, s, e);
+          const r = recon(x);
+          sqErr += r.sub(x).square().sum().item();
+          return r;
+        },
+        { batchSize: bs },
+      );
+      const mse = sqErr / (n * set.channels * set.size * set.size);
+      const report = {
+        tokenizer: o.tokenizer,
+        kind: config.kind,
+        preset: config.preset,
+        split: o.split,
+        n,
+        psnr: 10 * Math.log10(4 / mse), // images in [-1, 1]: peak-to-peak 2
+        rfid_fmnist: torch.tidy(() => frechetDistance(featureStats(real.features), featureStats(fake.features)).fid),
+        ...(model instanceof VQModel
+          ? { codebook_usage: used.reduce((a, b) => a + b, 0) / used.length, codebook_size: used.length }
+          : {}),
+        command: `d2c ${process.argv.slice(2).join(' ')}`,
+      };
+      torch.dispose([real, fake]);
+      if (o.out) {
+        mkdirSync(o.out, { recursive: true });
+        writeFileSync(join(o.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+        const grid = torch.noGrad(() =>
+          torch.tidy(() => {
+            const x = batchOf(set, 0, 16);
+            return torch.cat([x, recon(x)], 0);
+          }),
+        );
+        await saveImageGrid(grid, join(o.out, 'recon.png'), { nrow: 16 });
+        grid.dispose();
+      }
+      process.stdout.write(`${JSON.stringify(report)}\n`);
+    });
+}
