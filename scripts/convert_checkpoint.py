@@ -76,6 +76,10 @@ def clean(sd, kind, keep_dtype):
         if kind == "kl" and name.startswith("quantize."):
             dropped.append(name)
             continue
+        if kind == "gpt" and (".kv_cache." in name or name == "freqs_cis"):
+            # LlamaGen's inference caches, saved when setup_caches ran before torch.save
+            dropped.append(name)
+            continue
         t = t.detach().to("cpu")
         if t.is_floating_point() and not keep_dtype:
             t = t.float()

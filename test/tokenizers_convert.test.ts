@@ -111,3 +111,55 @@ test('the converter refuses what it cannot convert, naming the problem', { skip 
     /--config must be a JSON object/,
   );
 });
+
+test('LlamaGen GPT and MAR checkpoints convert (caches dropped, EMA kept) and load as d2c parts', { skip }, async () => {
+  const { loadPart } = await import('../src/pipeline/parts.ts');
+  const py = `
+import sys, torch
+from safetensors.torch import load_file
+gpt = load_file(sys.argv[1])
+torch.save({'model': {'module.' + k: v for k, v in gpt.items()}, 'steps': 5}, sys.argv[3])
+mar = load_file(sys.argv[2])
+torch.save({'model': mar, 'model_ema': {k: v * 2 for k, v in mar.items()}, 'epoch': 1}, sys.argv[4])
+`;
+  const gptPt = join(dir, 'gpt.pt');
+  const marPt = join(dir, 'mar.pt');
+  execFileSync(PY, [
+    '-c',
+    py,
+    `${REF}/llamagen_gpt_tiny.weights.safetensors`,
+    `${REF}/mar_tiny.weights.safetensors`,
+    gptPt,
+    marPt,
+  ]);
+  const ref = JSON.parse(readFileSync(`${REF}/llamagen_gpt_tiny.json`, 'utf8')).config;
+  const gptConfig = {
+    dim: ref.dim,
+    nLayer: ref.n_layer,
+    nHead: ref.n_head,
+    vocabSize: ref.vocab_size,
+    numClasses: ref.num_classes,
+    blockSize: ref.block_size,
+  };
+  convert(
+    '--kind',
+    'gpt',
+    '--preset',
+    'gpt_test',
+    '--config',
+    JSON.stringify({ ...gptConfig, multipleOf: 256 }),
+    gptPt,
+    join(dir, 'gpt'),
+  );
+  const gpt = loadPart(join(dir, 'gpt'));
+  assert.equal(gpt.config.kind, 'gpt');
+  assert.ok(gpt.model.numParameters() > 0);
+
+  convert('--kind', 'mar', '--preset', 'mar_tiny', marPt, join(dir, 'mar'));
+  const plain = loadPart(join(dir, 'mar'), { ema: false }).model.stateDict();
+  const ema = loadPart(join(dir, 'mar')).model.stateDict();
+  const w = torch.loadSafetensors(`${REF}/mar_tiny.weights.safetensors`);
+  const k = 'z_proj.weight';
+  assert.deepEqual(plain.get(k)?.toArray(), w.get(k)?.toArray());
+  assert.deepEqual(ema.get(k)?.toArray(), w.get(k)?.mul(2).toArray()); // model_ema is preferred
+});

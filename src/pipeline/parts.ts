@@ -120,7 +120,10 @@ export function partWeights(dir: string, preferEma = true): Map<string, Tensor> 
 
 /** Loads a part folder: builds the module from config.json and loads its weights strictly. */
 export function loadPart<M extends Module = Module>(dir: string, o: LoadOptions = {}): { model: M; config: PartConfig } {
-  const pc = readPartConfig(dir);
+  const saved = readPartConfig(dir);
+  // The saved config applies over its preset: d2c saves full configs, the converter of public
+  // checkpoints only the fields it could read off the weights.
+  const pc = { ...saved, config: resolveConfig(saved.kind, saved.preset, saved.config) };
   const model = buildPart(pc.kind, pc.config) as M;
   torch.tidy(() => {
     const sd = partWeights(dir, o.ema ?? true);
