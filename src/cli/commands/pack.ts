@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { readCacheMeta } from '../../pipeline/cache.ts';
 import { type D2CModelInfo, PART_DIRS } from '../../pipeline/d2c.ts';
 import { type PartConfig, partShapes, partWeights, readPartConfig } from '../../pipeline/parts.ts';
+import { type VQConfig, vqDownsample } from '../../tokenizers/vq.ts';
 import type { Tensor } from '../../torch/index.ts';
 import * as torch from '../../torch/index.ts';
 import { UsageError } from '../errors.ts';
@@ -54,7 +55,7 @@ function copyWeights(src: string, dst: string, fp16: boolean): void {
   });
 }
 
-function card(name: string, info: D2CModelInfo, parts: Record<string, PartSummary>): string {
+function card(name: string, info: D2CModelInfo, parts: Record<string, PartSummary>, fp16: boolean): string {
   const params = (p: PartSummary) =>
     Object.values(partShapes(p.config.kind, p.config.config)).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
   const rows = Object.entries(parts).map(([k, p]) => {
@@ -85,7 +86,7 @@ codes; the KL decoder renders the image.
 | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 
-Weights are the EMA weights${info.name.includes('fp16') ? '' : ''}, stored as float16; they load as float32.
+Weights are the EMA weights (over each part's buffers)${fp16 ? ', stored as float16; they load as float32' : ', float32'}.
 
 ## Sampling defaults (d2c.json)
 
@@ -144,7 +145,7 @@ export function register(program: Command): void {
         format: 'd2c-model/1',
         name: o.name,
         classes: meta.classes,
-        imageSize: Math.round(meta.grid * (32 / 8)),
+        imageSize: meta.grid * vqDownsample(parts.vq.config.config as unknown as VQConfig),
         channels: vqc.inChannels,
         stage1: { cfg: o.stage1Cfg, temperature: o.stage1Temperature, topK: o.topK, topP: o.topP },
         stage2: { cfg: o.stage2Cfg, cfgSchedule: o.cfgSchedule, temperature: o.stage2Temperature, steps: o.steps },
@@ -158,7 +159,7 @@ export function register(program: Command): void {
         copyWeights(p.dir, join(tmp, sub), o.fp16);
       }
       writeFileSync(join(tmp, 'd2c.json'), `${JSON.stringify(info, null, 2)}\n`);
-      writeFileSync(join(tmp, 'README.md'), card(o.name, info, parts));
+      writeFileSync(join(tmp, 'README.md'), card(o.name, info, parts, o.fp16));
       rmSync(o.out, { recursive: true, force: true });
       renameSync(tmp, o.out);
       process.stderr.write(`model folder written to ${o.out}\n`);
