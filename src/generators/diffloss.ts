@@ -245,7 +245,7 @@ export class DiffLoss extends Module {
    * Draws one latent per row of z [N, Z]. With cfg ≠ 1, z holds conditional rows then
    * unconditional rows, and both halves start from the same noise.
    */
-  sample(z: Tensor, opts: { temperature?: number; cfg?: number; generator?: Generator } = {}): Tensor {
+  sample(z: Tensor, opts: { temperature?: number; cfg?: number; generator?: Generator; clip?: number } = {}): Tensor {
     const cfg = opts.cfg ?? 1;
     const C = this.cfg.targetChannels;
     const n = z.shape[0];
@@ -260,6 +260,10 @@ export class DiffLoss extends Module {
       noise = torch.randn([n, C], gen);
       model = (x, t) => this.net.forward(x, t, z);
     }
-    return this.genDiffusion.pSampleLoop(model, noise, { temperature: opts.temperature, generator: opts.generator });
+    return this.genDiffusion.pSampleLoop(model, noise, {
+      temperature: opts.temperature,
+      generator: opts.generator,
+      clip: opts.clip,
+    });
   }
 }

@@ -66,6 +66,13 @@ export function spaceTimesteps(numTimesteps: number, spec: string): number[] {
 
 const LN2 = Math.log(2);
 
+export interface SampleStepOptions {
+  temperature?: number;
+  generator?: Generator;
+  /** Clamp x̂₀ to [−clip, clip] before the posterior mean (0: off, as the reference). */
+  clip?: number;
+}
+
 export class GaussianDiffusion {
   readonly numTimesteps: number;
   readonly betas: Float64Array;
@@ -151,6 +158,7 @@ export class GaussianDiffusion {
     out: Tensor,
     x: Tensor,
     t: Tensor,
+    clip = 0,
   ): { mean: Tensor; logVariance: Tensor; predXstart: Tensor; eps: Tensor } {
     const C = x.shape[1];
     if (out.shape[1] !== 2 * C) throw new Error(`p_mean_variance: model output has ${out.shape[1]} channels, expected ${2 * C}`);
@@ -159,21 +167,24 @@ export class GaussianDiffusion {
     const maxLog = this.extract('logBetas', t, x);
     const frac = v.add(1).div(2);
     const logVariance = frac.mul(maxLog).add(frac.rsub(1).mul(minLog));
-    const predXstart = this.extract('sqrtRecipAc', t, x)
+    let predXstart = this.extract('sqrtRecipAc', t, x)
       .mul(x)
       .sub(this.extract('sqrtRecipm1Ac', t, x).mul(eps));
+    // IDDPM's clip_denoised with a bound: near t = T, 1/√ᾱ_t ≈ 2·10⁴ amplifies any error of ε̂
+    // into x̂₀, which an under-trained head cannot afford. 0 (the reference's choice) disables it.
+    if (clip > 0) predXstart = predXstart.clamp(-clip, clip);
     const { mean } = this.qPosterior(predXstart, x, t);
     return { mean, logVariance, predXstart, eps };
   }
 
   /** `p_mean_variance` with `t` a respaced index; the model sees the original timestep. */
-  pMeanVariance(model: DenoiseFn, x: Tensor, t: Tensor): { mean: Tensor; logVariance: Tensor; predXstart: Tensor } {
-    return this.pMeanVarianceFromOutput(model(x, this.mapTimesteps(t)), x, t);
+  pMeanVariance(model: DenoiseFn, x: Tensor, t: Tensor, clip = 0): { mean: Tensor; logVariance: Tensor; predXstart: Tensor } {
+    return this.pMeanVarianceFromOutput(model(x, this.mapTimesteps(t)), x, t, clip);
   }
 
   /** One ancestral step x_t -> x_{t-1}; the noise is scaled by `temperature` (MAR's addition). */
-  pSample(model: DenoiseFn, x: Tensor, t: Tensor, opts: { temperature?: number; generator?: Generator } = {}): Tensor {
-    const { mean, logVariance } = this.pMeanVariance(model, x, t);
+  pSample(model: DenoiseFn, x: Tensor, t: Tensor, opts: SampleStepOptions = {}): Tensor {
+    const { mean, logVariance } = this.pMeanVariance(model, x, t, opts.clip ?? 0);
     const noise = torch.randn(x.shape, { generator: opts.generator, dtype: x.dtype, device: x.device });
     const nonzero = t
       .ne(0)
@@ -188,7 +199,7 @@ export class GaussianDiffusion {
   }
 
   /** Runs every respaced step from `noise` down to t = 0 (no autograd); returns x_0. */
-  pSampleLoop(model: DenoiseFn, noise: Tensor, opts: { temperature?: number; generator?: Generator } = {}): Tensor {
+  pSampleLoop(model: DenoiseFn, noise: Tensor, opts: SampleStepOptions = {}): Tensor {
     return torch.noGrad(() => {
       let img = noise;
       const N = noise.shape[0];

@@ -20,6 +20,8 @@ export interface SampleOpts {
   /** What the unconditional CFG branch drops: the class, the codes, or both (default). */
   cfgDrop?: 'both' | 'class' | 'codes';
   temperature?: number;
+  /** Bound on the diffusion head's x̂₀ (0: off, the reference's sampling); see diffusion.ts. */
+  clip?: number;
   generator?: Generator;
   /** Called after each step with (step, numIter). */
   progress?: (step: number, total: number) => void;
@@ -96,6 +98,7 @@ export function sampleTokens(model: MAR, bsz: number, o: SampleOpts = {}): Tenso
             temperature: o.temperature ?? 1,
             cfg: guided ? cfgIter : 1,
             generator: o.generator,
+            clip: o.clip ?? 0,
           });
           if (guided) sampled = sampled.narrow(0, 0, sampled.shape[0] / 2);
           const next = torch.callOp<Tensor>('aten::index_put', tokens, [toPred], sampled, false);

@@ -29,6 +29,8 @@ export interface Stage2Options {
   temperature: number;
   /** Autoregressive steps of MAR. */
   steps: number;
+  /** Bound on the diffusion head's x̂₀ (0: off); a model folder's d2c.json sets its own. */
+  clip?: number;
 }
 
 /** d2c.json: what the model folder holds beyond its four parts. */
@@ -151,6 +153,7 @@ export class D2C {
           cfg: s2.cfg,
           cfgSchedule: s2.cfgSchedule,
           temperature: s2.temperature,
+          clip: s2.clip ?? 0,
           generator: g,
           progress: (step, total) => onProgress?.({ stage: 'stage2', step, total }),
         }); // [B, D, g, g] scaled

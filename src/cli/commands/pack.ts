@@ -132,6 +132,12 @@ export function register(program: Command): void {
     )
     .option('--stage2-temperature <x>', 'default stage-2 temperature', numberOption('--stage2-temperature', { gt: 0 }), 1)
     .option('--steps <n>', 'default stage-2 autoregressive steps', intOption('--steps', { min: 1 }), 8)
+    .option(
+      '--stage2-clip <x>',
+      'default bound on the diffusion head’s x0 (0: off)',
+      numberOption('--stage2-clip', { min: 0 }),
+      4,
+    )
     .action((o) => {
       const parts: Record<keyof typeof PART_DIRS, PartSummary> = {
         vq: summarize(o.vq, 'vq'),
@@ -148,7 +154,13 @@ export function register(program: Command): void {
         imageSize: meta.grid * vqDownsample(parts.vq.config.config as unknown as VQConfig),
         channels: vqc.inChannels,
         stage1: { cfg: o.stage1Cfg, temperature: o.stage1Temperature, topK: o.topK, topP: o.topP },
-        stage2: { cfg: o.stage2Cfg, cfgSchedule: o.cfgSchedule, temperature: o.stage2Temperature, steps: o.steps },
+        stage2: {
+          cfg: o.stage2Cfg,
+          cfgSchedule: o.cfgSchedule,
+          temperature: o.stage2Temperature,
+          steps: o.steps,
+          clip: o.stage2Clip,
+        },
       };
       const tmp = `${o.out}.tmp-${process.pid}`;
       rmSync(tmp, { recursive: true, force: true });

@@ -23,7 +23,12 @@ export function samplingOptions(cmd: Command): Command {
     .option('--stage2-cfg <x>', 'stage-2 guidance scale', numberOption('--stage2-cfg', { min: 1 }))
     .option('--cfg-schedule <s>', 'stage-2 guidance schedule', choiceOption('--cfg-schedule', ['linear', 'constant'] as const))
     .option('--stage2-temperature <x>', 'stage-2 diffusion temperature', numberOption('--stage2-temperature', { gt: 0 }))
-    .option('--steps <n>', 'stage-2 autoregressive steps', positiveInt('--steps'));
+    .option('--steps <n>', 'stage-2 autoregressive steps', positiveInt('--steps'))
+    .option(
+      '--stage2-clip <x>',
+      'bound on the diffusion head’s predicted x0 (0: off)',
+      numberOption('--stage2-clip', { min: 0 }),
+    );
 }
 
 export interface SamplingFlags {
@@ -35,6 +40,7 @@ export interface SamplingFlags {
   cfgSchedule?: 'linear' | 'constant';
   stage2Temperature?: number;
   steps?: number;
+  stage2Clip?: number;
 }
 
 export function generateOptions(f: SamplingFlags, classes: number[], seed: number): GenerateOptions {
@@ -44,7 +50,13 @@ export function generateOptions(f: SamplingFlags, classes: number[], seed: numbe
     classes,
     seed,
     stage1: clean({ cfg: f.stage1Cfg, temperature: f.stage1Temperature, topK: f.topK, topP: f.topP }),
-    stage2: clean({ cfg: f.stage2Cfg, cfgSchedule: f.cfgSchedule, temperature: f.stage2Temperature, steps: f.steps }),
+    stage2: clean({
+      cfg: f.stage2Cfg,
+      cfgSchedule: f.cfgSchedule,
+      temperature: f.stage2Temperature,
+      steps: f.steps,
+      clip: f.stage2Clip,
+    }),
   };
 }
 
