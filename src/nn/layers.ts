@@ -176,9 +176,7 @@ export class Dropout extends Module {
 
   forward(x: Tensor): Tensor {
     if (!this.training || this.p === 0) return x;
-    if (!this.generator) return torch.F.dropout(x, this.p, true);
-    const keep = 1 - this.p;
-    return torch.tidy(() => x.mul(bernoulliLike(x, keep, this.generator).div(keep)));
+    return torch.F.dropout(x, this.p, true, this.generator);
   }
 }
 
@@ -206,12 +204,6 @@ export class DropPath extends Module {
       return x.mul(m.div_(keep));
     });
   }
-}
-
-function bernoulliLike(x: Tensor, p: number, generator?: Generator): Tensor {
-  const m = torch.emptyLike(x);
-  torch.callOpVoid('aten::bernoulli_.float', m, p, generator ?? null);
-  return m;
 }
 
 /** nn.GELU: exact (erf) by default, or the tanh approximation. */

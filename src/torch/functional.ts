@@ -1,4 +1,5 @@
 // Functional ops (torch.* / torch.nn.functional.*) that models and losses use.
+import { tidy } from './memory.ts';
 import { native } from './native.ts';
 import { op } from './ops.ts';
 import type { Generator } from './random.ts';
@@ -131,8 +132,12 @@ export function dropout(x: Tensor, p: number, training: boolean, generator?: Gen
   if (!training || p === 0) return x.view(...x.shape);
   if (!generator) return callOp('aten::dropout', x, p, training);
   if (p === 1) return x.mul(0);
-  const keep = callOp<Tensor>('aten::bernoulli.p', callOp<Tensor>('aten::empty_like', x.detach()), 1 - p, generator);
-  return x.mul(keep).div(1 - p);
+  const keep = 1 - p;
+  return tidy(() => {
+    const mask = callOp<Tensor>('aten::empty_like', x.detach());
+    N.callVoid(op('aten::bernoulli_.float'), mask.h, keep, generator.generatorHandle);
+    return x.mul(mask.div(keep));
+  });
 }
 
 export function cat(ts: Tensor[], dim = 0): Tensor {
