@@ -5,10 +5,10 @@ import { AdamW, paramGroupsNoDecay } from '../optim/adamw.ts';
 import { clipGradNorm_, gradNorm } from '../optim/clip.ts';
 import { EMA } from '../optim/ema.ts';
 import { type LrScheduleKind, lrAt } from '../optim/schedule.ts';
-import type { PartConfig } from '../pipeline/parts.ts';
+import { buildPart, type PartConfig } from '../pipeline/parts.ts';
 import type { Generator, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
-import type { CacheBatch, CacheBatches, CacheBatchState } from './cache_batches.ts';
+import { type CacheBatch, CacheBatches, type CacheBatchState } from './cache_batches.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import type { Trainable, TrainState } from './trainer.ts';
 
@@ -93,6 +93,19 @@ export class Optimization {
     if (!trainer) throw new Error(`${dir}: no trainer.json to resume from`);
     return { step: trainer.step, epoch: trainer.epoch, data: trainer.data };
   }
+}
+
+/** A seeded model of `kind` (its initial weights are part of the run), its optimisation and batches. */
+export function startCacheRun(
+  kind: 'gpt' | 'mar',
+  part: PartConfig,
+  recipe: Recipe,
+  data: ConstructorParameters<typeof CacheBatches>[0],
+): { model: Module; o: Optimization; batches: CacheBatches } {
+  torch.manualSeed(recipe.seed);
+  const model = buildPart(kind, part.config);
+  model.train();
+  return { model, o: new Optimization(model, recipe, part), batches: new CacheBatches(data, recipe.batchSize, recipe.seed) };
 }
 
 /**

@@ -2,10 +2,8 @@
 // class dropout for CFG), as LlamaGen's train_c2i.py on its extracted codes.
 import type { GPT } from '../generators/gpt.ts';
 import { loadTokenCache } from '../pipeline/cache.ts';
-import { buildPart, type PartConfig } from '../pipeline/parts.ts';
-import * as torch from '../torch/index.ts';
-import { CacheBatches } from './cache_batches.ts';
-import { cacheTrainable, Optimization, type Recipe } from './recipe.ts';
+import type { PartConfig } from '../pipeline/parts.ts';
+import { cacheTrainable, type Recipe, startCacheRun } from './recipe.ts';
 import type { Trainable } from './trainer.ts';
 
 export const STAGE1_RECIPE: Recipe = {
@@ -31,11 +29,9 @@ export function stage1Task(cacheDir: string, part: PartConfig, recipe: Recipe): 
     throw new Error(`stage1: blockSize ${cfg.blockSize} ≠ the cache's ${meta.grid}×${meta.grid} grid`);
   if (cfg.numClasses !== meta.classes.length)
     throw new Error(`stage1: numClasses ${cfg.numClasses} ≠ the cache's ${meta.classes.length} classes`);
-  torch.manualSeed(recipe.seed); // the initial weights are part of the run: seeded
-  const model = buildPart('gpt', part.config) as GPT;
-  model.train();
-  const o = new Optimization(model, recipe, part);
-  const batches = new CacheBatches(data, recipe.batchSize, recipe.seed);
+  const run = startCacheRun('gpt', part, recipe, data);
+  const model = run.model as GPT;
+  const { o, batches } = run;
   return {
     model,
     ...cacheTrainable(o, batches, (b) => model.loss(b.codes, b.labels, o.generator)),

@@ -3,10 +3,9 @@
 // Latents are drawn from the cached posterior each step and scaled, as MAR's main_mar.py does.
 import type { MAR } from '../generators/mar.ts';
 import { loadTokenCache } from '../pipeline/cache.ts';
-import { buildPart, type PartConfig } from '../pipeline/parts.ts';
+import type { PartConfig } from '../pipeline/parts.ts';
 import * as torch from '../torch/index.ts';
-import { CacheBatches } from './cache_batches.ts';
-import { cacheTrainable, Optimization, type Recipe } from './recipe.ts';
+import { cacheTrainable, type Recipe, startCacheRun } from './recipe.ts';
 import type { Trainable } from './trainer.ts';
 
 export const STAGE2_RECIPE: Recipe = {
@@ -32,11 +31,9 @@ export function stage2Task(cacheDir: string, part: PartConfig, recipe: Recipe): 
     throw new Error(`stage2: codebookSize ${cfg.codebookSize} ≠ the cache's ${meta.codebookSize}`);
   if (cfg.classNum !== meta.classes.length)
     throw new Error(`stage2: classNum ${cfg.classNum} ≠ the cache's ${meta.classes.length} classes`);
-  torch.manualSeed(recipe.seed); // the initial weights are part of the run: seeded
-  const model = buildPart('mar', part.config) as MAR;
-  model.train();
-  const o = new Optimization(model, recipe, part);
-  const batches = new CacheBatches(data, recipe.batchSize, recipe.seed);
+  const run = startCacheRun('mar', part, recipe, data);
+  const model = run.model as MAR;
+  const { o, batches } = run;
   const scale = meta.scaleFactor;
   return {
     model,
