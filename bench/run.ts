@@ -1,10 +1,12 @@
-// `npm run bench [-- NAME_FILTER]`: runs every bench/cases/*.ts case, then its PyTorch-eager twin
-// bench/torch/<name>.py with the project's Python, and prints one JSON line per case:
-// {"name", "d2c_<unit>", "torch_<unit>", "ratio"} with ratio = d2c / torch (lower is better).
+// `npm run bench [-- NAME_FILTER] [--rounds N]`: runs every bench/cases/*.ts case and its
+// PyTorch-eager twin bench/torch/<name>.py (the project's Python) alternately for N rounds (default
+// 3), so that a slow spell of a shared host lands on both sides, and prints one JSON line per case:
+// {"name", "d2c_<unit>", "torch_<unit>", "ratio"}: the medians over rounds, ratio = d2c / torch.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { median } from './timing.ts';
 
 export interface BenchCase {
   name: string;
@@ -55,8 +57,21 @@ function torchFigure(name: string, python: string): { value: number | null; erro
 
 const round = (x: number | null) => (x === null ? null : Number(x.toPrecision(4)));
 
+function parseArgs(argv: string[]): { filter?: string; rounds: number } {
+  let filter: string | undefined;
+  let rounds = 3;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--rounds') {
+      rounds = Number(argv[++i]);
+      if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got '${argv[i]}'`);
+    } else if (filter === undefined) filter = argv[i];
+    else throw new Error(`unexpected argument '${argv[i]}' (usage: npm run bench -- [NAME_FILTER] [--rounds N])`);
+  }
+  return { filter, rounds };
+}
+
 async function main(): Promise<void> {
-  const filter = process.argv[2];
+  const { filter, rounds } = parseArgs(process.argv.slice(2));
   const files = readdirSync(casesDir)
     .filter((f) => f.endsWith('.ts'))
     .sort();
@@ -68,13 +83,21 @@ async function main(): Promise<void> {
     if (!isCase(mod.default))
       throw new Error(`bench/cases/${file}: default export must be { name, unit: 'ms' | 'us', run(): number }`);
     const c = mod.default;
-    const ours = c.run();
-    const theirs = torchFigure(c.name, python);
-    if (theirs.error) process.stderr.write(`bench ${c.name}: ${theirs.error}\n`);
-    const ratio = theirs.value === null ? null : round(ours / theirs.value);
-    console.log(
-      JSON.stringify({ name: c.name, [`d2c_${c.unit}`]: round(ours), [`torch_${c.unit}`]: round(theirs.value), ratio }),
-    );
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      ours.push(c.run());
+      const t = torchFigure(c.name, python);
+      if (t.error) {
+        process.stderr.write(`bench ${c.name}: ${t.error}\n`);
+        break;
+      }
+      if (t.value !== null) theirs.push(t.value);
+    }
+    const d2c = median(ours);
+    const torch = theirs.length ? median(theirs) : null;
+    const ratio = torch === null ? null : round(d2c / torch);
+    console.log(JSON.stringify({ name: c.name, [`d2c_${c.unit}`]: round(d2c), [`torch_${c.unit}`]: round(torch), ratio }));
     ran++;
   }
   if (ran === 0) throw new Error(`no benchmark case matches '${filter}' (cases: ${files.join(', ')})`);

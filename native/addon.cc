@@ -9,6 +9,9 @@
 #include <torch/version.h>
 
 #include <cstring>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <unordered_map>
 
 #include "convert.h"
@@ -587,6 +590,29 @@ napi_value LiveBytes(napi_env env, napi_callback_info) { return num(env, static_
 
 napi_value Version(napi_env env, napi_callback_info) { return str(env, TORCH_VERSION); }
 
+// glibc's defaults hand every large freed buffer back to the kernel (mmap'd blocks, heap trims), so
+// each training step faults its activations in again page by page. Fixed thresholds keep freed
+// blocks below mmapThreshold in the heap for reuse. Returns false where the C library is not glibc.
+napi_value TuneAllocator(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  GUARD_BEGIN
+  const int64_t mmapThreshold = intArg(env, a.argv[0]);
+  const int64_t trimThreshold = intArg(env, a.argv[1]);
+  if (mmapThreshold < 0 || trimThreshold < 0) throw JsError("thresholds must be >= 0 bytes");
+#if defined(__GLIBC__)
+  const bool ok = mallopt(M_MMAP_THRESHOLD, static_cast<int>(std::min<int64_t>(mmapThreshold, INT32_MAX))) == 1 &&
+                  mallopt(M_TRIM_THRESHOLD, static_cast<int>(std::min<int64_t>(trimThreshold, INT32_MAX))) == 1;
+  napi_value v;
+  napi_get_boolean(env, ok, &v);
+  return v;
+#else
+  napi_value v;
+  napi_get_boolean(env, false, &v);
+  return v;
+#endif
+  GUARD_END("tuneAllocator: ")
+}
+
 }  // namespace
 
 NAPI_MODULE_INIT() {
@@ -606,7 +632,7 @@ NAPI_MODULE_INIT() {
       {"generatorGetState", GeneratorGetState}, {"generatorSetState", GeneratorSetState},
       {"manualSeed", ManualSeed}, {"setNumThreads", SetNumThreads}, {"getNumThreads", GetNumThreads},
       {"cudaDeviceCount", CudaDeviceCount}, {"liveTensors", LiveTensors}, {"liveBytes", LiveBytes},
-      {"version", Version},
+      {"version", Version}, {"tuneAllocator", TuneAllocator},
   };
   for (const auto& f : fns) {
     napi_value fn;

@@ -55,6 +55,55 @@ test('SimpleMLPAdaLN forward and forward_with_cfg match the reference', () => {
   });
 });
 
+test('the sampling denoiser equals forward / forward_with_cfg at each respaced step', () => {
+  torch.tidy(() => {
+    const dl = tinyDiffLoss();
+    const g = new torch.Generator(3);
+    const c = torch.randn([6, 64], { generator: g });
+    const x = torch.randn([3, 16], { generator: g });
+    const xx = torch.cat([x, x], 0);
+    const map = dl.genDiffusion.timestepMap;
+    for (const scale of [1, 2.5]) {
+      const step = dl.net.sampler(c, map, scale);
+      const rows = scale === 1 ? 6 : 3; // with guidance: the conditional half
+      for (const i of [0, 4, 9]) {
+        const { eps, v } = step(scale === 1 ? xx : x, i);
+        const t = torch.full([6], map[i], { dtype: 'int64' });
+        const ref = (scale === 1 ? dl.net.forward(xx, t, c) : dl.net.forwardWithCfg(xx, t, c, scale)).narrow(0, 0, rows);
+        close(eps, ref.narrow(1, 0, 16), `eps (scale ${scale}, step ${i})`, 1e-5);
+        close(v, ref.narrow(1, 16, 16), `v (scale ${scale}, step ${i})`, 1e-5);
+      }
+    }
+  });
+});
+
+test('a sampling step is p_mean_variance plus σ·temperature·noise from the same random stream', () => {
+  torch.tidy(() => {
+    const d = createDiffusion('10');
+    const g = new torch.Generator(5);
+    const x = torch.randn([8, 4], { generator: g });
+    const out = torch.randn([8, 8], { generator: g });
+    const [eps, v] = out.split(4, 1);
+    for (const i of [9, 3, 0]) {
+      for (const clip of [0, 1.5]) {
+        for (const mirrored of [false, true]) {
+          const mine = d.pSampleStep(eps, v, x, i, { generator: new torch.Generator(11), temperature: 0.7, clip, mirrored });
+          const ref = d.pMeanVarianceFromOutput(out, x, torch.full([8], i, { dtype: 'int64' }), clip);
+          const noise = torch.randn([mirrored ? 16 : 8, 4], { generator: new torch.Generator(11) }).narrow(0, 0, 8);
+          const expected = ref.mean.add(
+            ref.logVariance
+              .mul(0.5)
+              .exp()
+              .mul(noise)
+              .mul(i === 0 ? 0 : 0.7),
+          );
+          close(mine, expected, `step ${i}, clip ${clip}, mirrored ${mirrored}`, 1e-5);
+        }
+      }
+    }
+  });
+});
+
 test('training losses (mse, vb, loss) match the reference for the given t and noise', () => {
   torch.tidy(() => {
     const dl = tinyDiffLoss();
@@ -95,8 +144,7 @@ test('diffusion sampling is deterministic for a seed, uses the temperature, and 
   assert.notDeepEqual(draw(8), a);
   assert.notDeepEqual(draw(7, 0.5), a);
   const g = draw(7, 1, 3.0);
-  // With CFG both halves start from the same noise and share the guided ε, so they coincide in mean;
-  // only their σ (and hence the later noise) differs.
-  assert.equal(g.length, 6 * 16);
+  // With CFG, z holds conditional then unconditional rows; one latent per conditional row comes back.
+  assert.equal(g.length, 3 * 16);
   assert.ok(g.every(Number.isFinite));
 });

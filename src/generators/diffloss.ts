@@ -8,9 +8,20 @@ import { type InitOpts, LayerNorm, Linear } from '../nn/layers.ts';
 import { Module, ModuleList } from '../nn/module.ts';
 import type { Generator, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
-import { createDiffusion, type DenoiseFn, type GaussianDiffusion } from './diffusion.ts';
+import { createDiffusion, type GaussianDiffusion, type StepDenoiser } from './diffusion.ts';
 
 const modulate = (x: Tensor, shift: Tensor, scale: Tensor) => x.mul(scale.add(1)).add(shift);
+
+/**
+ * An AdaLN bias [k·W] with 1 added to its scale chunk (the second W): the modulation Linear then
+ * yields 1 + scale directly and modulate() becomes one addcmul. For sampling, where it is reused.
+ */
+function biasWithUnitScale(modulation: Linear, width: number): Tensor {
+  const w = modulation.weight;
+  const b = modulation.bias ? modulation.bias.detach().clone() : torch.zeros([w.shape[0]], { dtype: w.dtype, device: w.device });
+  b.narrow(0, width, width).add_(1);
+  return b;
+}
 
 /** `nn.Sequential(Linear, SiLU, Linear)` with the Linears at indices 0 and 2, as the reference names them. */
 class SiluMlp extends Module {
@@ -93,6 +104,13 @@ export class ResBlock extends Module {
     const h = this.mlp.forward(modulate(this.in_ln.forward(x), shift, scale));
     return x.add(gate.mul(h));
   }
+
+  /** forward() given SiLU(y) and the modulation bias from biasWithUnitScale (sampling). */
+  forwardPrepared(x: Tensor, siluY: Tensor, unitScaleBias: Tensor): Tensor {
+    const [shift, scale1, gate] = torch.F.linear(siluY, this.adaLN_modulation.l1.weight, unitScaleBias).chunk(3, -1);
+    const h = this.mlp.forward(torch.F.addcmul(shift, this.in_ln.forward(x), scale1));
+    return torch.F.addcmul(x, gate, h);
+  }
 }
 
 /** DiT's final layer: modulated affine-free LayerNorm, then the output projection. */
@@ -112,6 +130,13 @@ export class FinalLayer extends Module {
     const [shift, scale] = this.adaLN_modulation.forward(c).chunk(2, -1);
     const h = torch.F.layerNorm(x, [this.channels], null, null, 1e-6);
     return this.linear.forward(modulate(h, shift, scale));
+  }
+
+  /** forward() given SiLU(c) and the modulation bias from biasWithUnitScale (sampling). */
+  forwardPrepared(x: Tensor, siluC: Tensor, unitScaleBias: Tensor): Tensor {
+    const [shift, scale1] = torch.F.linear(siluC, this.adaLN_modulation.l1.weight, unitScaleBias).chunk(2, -1);
+    const h = torch.F.layerNorm(x, [this.channels], null, null, 1e-6);
+    return this.linear.forward(torch.F.addcmul(shift, h, scale1));
   }
 }
 
@@ -190,6 +215,37 @@ export class SimpleMLPAdaLN extends Module {
     const guided = uncond.add(cond.sub(uncond).mul(cfgScale));
     return torch.cat([torch.cat([guided, guided], 0), rest], 1);
   }
+
+  /**
+   * The denoiser for sampling under condition c [N, Z] at the given original timesteps (one per
+   * respaced step): forward(), or forwardWithCfg()'s conditional half when cfgScale ≠ 1, with
+   * what does not change across steps computed once (the condition and every step's time
+   * embedding), SiLU(y) computed once per step for all the AdaLN modulations instead of once per
+   * block, and modulate() folded into one addcmul. The returned tensors live in the caller's scope.
+   */
+  sampler(c: Tensor, timesteps: number[], cfgScale = 1): StepDenoiser {
+    const n = c.shape[0];
+    const guided = cfgScale !== 1;
+    if (guided && n % 2 !== 0) throw new Error(`sampler: batch ${n} must be even (conditional half, then unconditional)`);
+    const W = this.cfg.modelChannels;
+    const C = this.cfg.inChannels;
+    const cond = this.cond_embed.forward(c); // [N, W]
+    const t = torch.tensor(BigInt64Array.from(timesteps.map(BigInt)), { device: c.device });
+    const temb = this.time_embed.forward(t); // [steps, W]
+    const blocks = [...this.res_blocks].map((b) => ({ b, bias: biasWithUnitScale(b.adaLN_modulation.l1, W) }));
+    const finalBias = biasWithUnitScale(this.final_layer.adaLN_modulation.l1, W);
+    return (x, i) => {
+      const siluY = torch.F.silu(temb.narrow(0, i, 1).add(cond)); // [N, W]
+      let h = this.input_proj.forward(guided ? torch.cat([x, x], 0) : x);
+      for (const { b, bias } of blocks) h = b.forwardPrepared(h, siluY, bias);
+      const out = this.final_layer.forwardPrepared(h, siluY, finalBias); // [N, 2C]
+      const eps = out.narrow(1, 0, C);
+      const v = out.narrow(1, C, C);
+      if (!guided) return { eps, v };
+      // ε_u + s·(ε_c − ε_u); the conditional rows' σ fraction
+      return { eps: torch.F.lerp(eps.narrow(0, n / 2, n / 2), eps.narrow(0, 0, n / 2), cfgScale), v: v.narrow(0, 0, n / 2) };
+    };
+  }
 }
 
 export interface DiffLossConfig {
@@ -242,28 +298,23 @@ export class DiffLoss extends Module {
   }
 
   /**
-   * Draws one latent per row of z [N, Z]. With cfg ≠ 1, z holds conditional rows then
-   * unconditional rows, and both halves start from the same noise.
+   * Draws one latent per row of z [N, Z]; with cfg ≠ 1, z holds conditional rows then
+   * unconditional rows, and one latent per conditional row [N/2, C] is returned. (The reference
+   * also carries the unconditional half through the steps, but every step reads only the first
+   * half's x, and it returns that half: the same draws, a batch half the size.)
    */
   sample(z: Tensor, opts: { temperature?: number; cfg?: number; generator?: Generator; clip?: number } = {}): Tensor {
     const cfg = opts.cfg ?? 1;
-    const C = this.cfg.targetChannels;
-    const n = z.shape[0];
-    const gen = { generator: opts.generator, dtype: z.dtype, device: z.device };
-    let noise: Tensor;
-    let model: DenoiseFn;
-    if (cfg !== 1) {
-      const half = torch.randn([n / 2, C], gen);
-      noise = torch.cat([half, half], 0);
-      model = (x, t) => this.net.forwardWithCfg(x, t, z, cfg);
-    } else {
-      noise = torch.randn([n, C], gen);
-      model = (x, t) => this.net.forward(x, t, z);
-    }
-    return this.genDiffusion.pSampleLoop(model, noise, {
-      temperature: opts.temperature,
-      generator: opts.generator,
-      clip: opts.clip,
+    const guided = cfg !== 1;
+    const rows = guided ? z.shape[0] / 2 : z.shape[0];
+    return torch.tidy(() => {
+      const noise = torch.randn([rows, this.cfg.targetChannels], { generator: opts.generator, dtype: z.dtype, device: z.device });
+      return this.genDiffusion.sampleLoop(this.net.sampler(z, this.genDiffusion.timestepMap, cfg), noise, {
+        temperature: opts.temperature,
+        generator: opts.generator,
+        clip: opts.clip,
+        mirrored: guided,
+      });
     });
   }
 }

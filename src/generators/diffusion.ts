@@ -10,6 +10,9 @@ import * as torch from '../torch/index.ts';
 /** A denoiser: `(x_t [N, C], t [N] int64 in the original 0..T-1 scale) -> [N, 2C]` (ε and σ fraction). */
 export type DenoiseFn = (x: Tensor, t: Tensor) => Tensor;
 
+/** A denoiser for sampling, every row at respaced step `i`: x_t [N, C] → ε̂ and the σ fraction v, [N, C] each. */
+export type StepDenoiser = (x: Tensor, i: number) => { eps: Tensor; v: Tensor };
+
 /** IDDPM's cosine ᾱ(t) (s = 0.008), discretised into betas capped at `maxBeta`. */
 export function cosineBetas(numSteps: number, maxBeta = 0.999): Float64Array {
   const alphaBar = (t: number) => Math.cos(((t + 0.008) / 1.008) * (Math.PI / 2)) ** 2;
@@ -71,6 +74,11 @@ export interface SampleStepOptions {
   generator?: Generator;
   /** Clamp x̂₀ to [−clip, clip] before the posterior mean (0: off, as the reference). */
   clip?: number;
+  /**
+   * The rows are CFG's conditional half of a batch twice their size: draw each step's noise for
+   * the whole batch and use the first half, so the random stream is the reference's.
+   */
+  mirrored?: boolean;
 }
 
 export class GaussianDiffusion {
@@ -182,34 +190,59 @@ export class GaussianDiffusion {
     return this.pMeanVarianceFromOutput(model(x, this.mapTimesteps(t)), x, t, clip);
   }
 
-  /** One ancestral step x_t -> x_{t-1}; the noise is scaled by `temperature` (MAR's addition). */
-  pSample(model: DenoiseFn, x: Tensor, t: Tensor, opts: SampleStepOptions = {}): Tensor {
-    const { mean, logVariance } = this.pMeanVariance(model, x, t, opts.clip ?? 0);
-    const noise = torch.randn(x.shape, { generator: opts.generator, dtype: x.dtype, device: x.device });
-    const nonzero = t
-      .ne(0)
-      .to(x.dtype)
-      .view(-1, ...Array(x.ndim - 1).fill(1)); // no noise at t = 0
-    return mean.add(
-      nonzero
-        .mul(logVariance.mul(0.5).exp())
-        .mul(noise)
-        .mul(opts.temperature ?? 1),
-    );
+  /**
+   * One ancestral step x_t → x_{t−1} at respaced step i, every row at that step, from the
+   * denoiser's ε̂ and σ fraction v: `p_mean_variance` then `p_sample` (noise scaled by the
+   * temperature, MAR's addition; none at t = 0), with the step's coefficients as scalars, the
+   * values the reference gathers per row, folded so the step takes six tensor ops instead of ~25.
+   */
+  pSampleStep(eps: Tensor, v: Tensor, x: Tensor, i: number, opts: SampleStepOptions = {}): Tensor {
+    const k = this.coef;
+    const [a, b, c1, c2] = [k.sqrtRecipAc[i], k.sqrtRecipm1Ac[i], k.postMeanCoef1[i], k.postMeanCoef2[i]];
+    const clip = opts.clip ?? 0;
+    // x̂₀ = a·x − b·ε̂ and mean = c1·x̂₀ + c2·x; without the bound that is one affine map of (x, ε̂).
+    const mean = clip > 0 ? x.mul(a).sub(eps, b).clamp(-clip, clip).mul(c1).add(x, c2) : x.mul(a * c1 + c2).sub(eps, b * c1);
+    // The reference draws noise at every step, t = 0 included; so do we, to keep its random stream.
+    const rows = opts.mirrored ? 2 * x.shape[0] : x.shape[0];
+    let noise = torch.randn([rows, ...x.shape.slice(1)], { generator: opts.generator, dtype: x.dtype, device: x.device });
+    if (opts.mirrored) noise = noise.narrow(0, 0, x.shape[0]);
+    if (i === 0) return mean;
+    // σ = exp(½·logvar), logvar = lo + (hi − lo)·(v + 1)/2  →  σ = exp(v·(hi − lo)/4 + lo/2 + (hi − lo)/4)
+    const [lo, hi] = [k.postLogVarClipped[i], k.logBetas[i]];
+    const slope = (hi - lo) / 4;
+    const std = v
+      .mul(slope)
+      .add(lo / 2 + slope)
+      .exp();
+    return torch.F.addcmul(mean, std, noise, opts.temperature ?? 1);
   }
 
   /** Runs every respaced step from `noise` down to t = 0 (no autograd); returns x_0. */
-  pSampleLoop(model: DenoiseFn, noise: Tensor, opts: SampleStepOptions = {}): Tensor {
+  sampleLoop(model: StepDenoiser, noise: Tensor, opts: SampleStepOptions = {}): Tensor {
     return torch.noGrad(() => {
-      let img = noise;
-      const N = noise.shape[0];
+      let x = noise;
       for (let i = this.numTimesteps - 1; i >= 0; i--) {
-        const prev = img;
-        img = torch.tidy(() => this.pSample(model, prev, torch.full([N], i, { dtype: 'int64', device: noise.device }), opts));
+        const prev = x;
+        x = torch.tidy(() => {
+          const { eps, v } = model(prev, i);
+          return this.pSampleStep(eps, v, prev, i, opts);
+        });
         if (prev !== noise) prev.dispose();
       }
-      return img;
+      return x;
     });
+  }
+
+  /** `sampleLoop` for a denoiser called with per-row timesteps, as `p_sample_loop` calls the model. */
+  pSampleLoop(model: DenoiseFn, noise: Tensor, opts: SampleStepOptions = {}): Tensor {
+    const [N, C] = noise.shape;
+    const step: StepDenoiser = (x, i) => {
+      const out = model(x, this.mapTimesteps(torch.full([N], i, { dtype: 'int64', device: x.device })));
+      if (out.shape[1] !== 2 * C) throw new Error(`p_sample: model output has ${out.shape[1]} channels, expected ${2 * C}`);
+      const [eps, v] = out.split(C, 1);
+      return { eps, v };
+    };
+    return this.sampleLoop(step, noise, opts);
   }
 
   /**

@@ -94,13 +94,12 @@ export function sampleTokens(model: MAR, bsz: number, o: SampleOpts = {}): Tenso
           const zSel = z.index([sel]); // [n or 2n, Dd]: conditional rows, then unconditional
           if (zSel.shape[0] === 0) return [tokens.clone(), maskNext];
           const cfgIter = cfgAt(cfg, schedule, L, maskLen);
-          let sampled = model.diffloss.sample(zSel, {
+          const sampled = model.diffloss.sample(zSel, {
             temperature: o.temperature ?? 1,
             cfg: guided ? cfgIter : 1,
             generator: o.generator,
             clip: o.clip ?? 0,
           });
-          if (guided) sampled = sampled.narrow(0, 0, sampled.shape[0] / 2);
           const next = torch.callOp<Tensor>('aten::index_put', tokens, [toPred], sampled, false);
           return [next, maskNext];
         });

@@ -13,6 +13,8 @@ const ID = {
   cat: op('aten::cat'),
   gelu: op('aten::gelu'),
   silu: op('aten::silu'),
+  addcmul: op('aten::addcmul'),
+  lerp: op('aten::lerp.Scalar'),
 };
 const w = (h: unknown) => new Tensor(h as number);
 
@@ -77,6 +79,16 @@ export function scaledDotProductAttention(
 export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
   return w(N.call(ID.gelu, x.h, approximate));
 }
+/** input + value·t1·t2 in one pass (torch.addcmul). */
+export function addcmul(input: Tensor, t1: Tensor, t2: Tensor, value = 1): Tensor {
+  return w(N.call(ID.addcmul, input.h, t1.h, t2.h, value));
+}
+
+/** start + weight·(end − start) in one pass (torch.lerp with a scalar weight). */
+export function lerp(start: Tensor, end: Tensor, weight: number): Tensor {
+  return w(N.call(ID.lerp, start.h, end.h, weight));
+}
+
 export function silu(x: Tensor): Tensor {
   return w(N.call(ID.silu, x.h));
 }
