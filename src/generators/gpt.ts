@@ -100,14 +100,9 @@ function validate(c: GPTConfig): void {
   if (c.clsTokenNum !== 1) throw new Error(`GPT: clsTokenNum must be 1 for class conditioning, got ${c.clsTokenNum}`);
 }
 
-/**
- * Dropout drawn from an explicit generator (the global RNG otherwise), so a seeded training step
- * is reproducible: keep each element with probability 1−p and rescale by 1/(1−p).
- */
+/** Seeded dropout (torch.F.dropout) in training; x itself otherwise, so decoding pays no op for it. */
 function dropout(x: Tensor, p: number, training: boolean, gen?: Generator): Tensor {
-  if (!training || p === 0) return x;
-  const keepMask = torch.callOp<Tensor>('aten::bernoulli.p', x.detach(), 1 - p, gen ?? null); // same shape/dtype as x
-  return x.mul(keepMask).mul(1 / (1 - p));
+  return training && p > 0 ? torch.F.dropout(x, p, true, gen) : x;
 }
 
 interface Opts {
@@ -130,9 +125,29 @@ export class FeedForward extends Module {
     this.w2 = this.registerModule('w2', new Linear(h, config.dim, false, o));
   }
 
+  /** [w1; w3] stacked while decoding (GPT.setupCaches): one matmul instead of two per step. */
+  private w13: Tensor | null = null;
+
   forward(x: Tensor, gen?: Generator): Tensor {
-    const gated = torch.F.silu(this.w1.forward(x)).mul(this.w3.forward(x));
+    let gated: Tensor;
+    if (this.w13 !== null && !this.training) {
+      const [a, b] = torch.F.linear(x, this.w13).chunk(2, -1);
+      gated = torch.F.silu(a).mul(b);
+    } else {
+      gated = torch.F.silu(this.w1.forward(x)).mul(this.w3.forward(x));
+    }
     return dropout(this.w2.forward(gated), this.config.ffnDropoutP, this.training, gen);
+  }
+
+  /** Stacks w1 and w3 for decoding; the weights must not change until releaseDecoding(). */
+  prepareDecoding(): void {
+    this.releaseDecoding();
+    this.w13 = torch.keep(torch.noGrad(() => torch.cat([this.w1.weight, this.w3.weight], 0)));
+  }
+
+  releaseDecoding(): void {
+    this.w13?.dispose();
+    this.w13 = null;
   }
 }
 
@@ -288,9 +303,8 @@ export class GPT extends Module {
     super.to(target);
     if (!torch.isDType(target)) {
       const r = this.rope;
-      this.rope = torch.keep({ cos: r.cos.to(target), sin: r.sin.to(target) });
-      r.cos.dispose();
-      r.sin.dispose();
+      this.rope = torch.keep({ cis: r.cis.to(target) });
+      r.cis.dispose();
     }
     return this;
   }
@@ -328,6 +342,7 @@ export class GPT extends Module {
     const shape = [batch, c.nHead, seqLen, c.dim / c.nHead];
     for (const layer of this.layers) {
       layer.attention.cache = torch.keep({ k: torch.zeros(shape, { dtype, device }), v: torch.zeros(shape, { dtype, device }) });
+      layer.feed_forward.prepareDecoding();
     }
   }
 
@@ -335,6 +350,7 @@ export class GPT extends Module {
     for (const layer of this.layers) {
       torch.dispose(layer.attention.cache);
       layer.attention.cache = null;
+      layer.feed_forward.releaseDecoding();
     }
   }
 

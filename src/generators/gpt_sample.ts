@@ -32,7 +32,7 @@ export function cfgLogits(logits: Tensor, scale: number): Tensor {
   const rows = logits.shape[0];
   if (rows % 2 !== 0) throw new Error(`cfgLogits: expected an even number of rows [cond; uncond], got ${rows}`);
   const [cond, uncond] = logits.chunk(2, 0); // [B, V] each
-  return uncond.add(cond.sub(uncond).mul(scale));
+  return torch.F.lerp(uncond, cond, scale);
 }
 
 /** Sets every logit outside the top-k and the top-p nucleus to −∞ (LlamaGen's top_k_top_p_filtering). */
@@ -60,7 +60,8 @@ export function filterLogits(logits: Tensor, topK = 0, topP = 1): Tensor {
 export function sampleFromLogits(logits: Tensor, o: SampleOptions = {}): Tensor {
   if (o.greedy) return logits.argmax(-1, true);
   if (!o.generator) throw new Error('sampleFromLogits: pass a seeded torch.Generator (opts.generator) unless greedy');
-  const scaled = logits.div(Math.max(o.temperature ?? 1, 1e-5));
+  const temperature = o.temperature ?? 1;
+  const scaled = temperature === 1 ? logits : logits.div(Math.max(temperature, 1e-5));
   const probs = filterLogits(scaled, o.topK ?? 0, o.topP ?? 1).softmax(-1);
   return torch.multinomial(probs, 1, false, o.generator);
 }

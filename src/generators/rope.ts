@@ -9,12 +9,9 @@
 import type { Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 
-/** Rotation tables, one row per sequence position (class prefix first), pairs interleaved. */
+/** Rotations e^{iθ} as complex64 [P, 1, Dh/2], one row per sequence position (class prefix first). */
 export interface Rope2d {
-  /** [P, 1, Dh]: (cos θ, cos θ) for each pair */
-  readonly cos: Tensor;
-  /** [P, 1, Dh]: (−sin θ, sin θ) for each pair, so a rotation is x·cos + swapPairs(x)·sin */
-  readonly sin: Tensor;
+  readonly cis: Tensor;
 }
 
 /**
@@ -36,41 +33,34 @@ export function rope2d(gridSize: number, headDim: number, base: number, prefix: 
       [freqs.view(gridSize, 1, q).expand(gridSize, gridSize, q), freqs.view(1, gridSize, q).expand(gridSize, gridSize, q)],
       -1,
     ); // [g, g, Dh/2]
-    const flat = angles.reshape(gridSize * gridSize, half); // [N, Dh/2]
-    const cos = flat.cos();
-    const sin = flat.sin();
-    const pairs = (a: Tensor, b: Tensor) => torch.stack([a, b], -1).reshape(gridSize * gridSize, 1, headDim); // [N, 1, Dh]
-    const zeros = torch.zeros([prefix, 1, headDim]);
-    return {
-      cos: torch.cat([zeros, pairs(cos, cos)], 0), // [P, 1, Dh]
-      sin: torch.cat([zeros, pairs(sin.neg(), sin)], 0),
-    };
+    const flat = angles.reshape(gridSize * gridSize, 1, half); // [N, 1, Dh/2]
+    const grid = torch.callOp<Tensor>('aten::complex', flat.cos(), flat.sin());
+    const zeros = torch.zeros([prefix, 1, half], { dtype: 'complex64' });
+    return { cis: torch.cat([zeros, grid], 0) }; // [P, 1, Dh/2]
   });
 }
 
 /** Rows `start..start+len` of the tables (views). */
 export function ropeRows(r: Rope2d, start: number, len: number): Rope2d {
-  return { cos: r.cos.narrow(0, start, len), sin: r.sin.narrow(0, start, len) };
+  return { cis: r.cis.narrow(0, start, len) };
 }
 
 /**
- * Rotates x [B, L, H, Dh] by the tables' rows for its L positions ([L, 1, Dh]):
- * (x0, x1) → (x0·c − x1·s, x1·c + x0·s), LlamaGen's apply_rotary_emb.
+ * Rotates x [B, L, H, Dh] by the tables' rows for its L positions ([L, 1, Dh/2]):
+ * (x0, x1) → (x0·c − x1·s, x1·c + x0·s), LlamaGen's apply_rotary_emb, as one complex product
+ * over the pairs viewed as complex numbers (no copies for a pair-contiguous x, one kernel).
  */
 export function applyRope(x: Tensor, r: Rope2d): Tensor {
   const shape = x.shape;
   const dh = shape[shape.length - 1];
-  const swapped = x
-    .reshape(...shape.slice(0, -1), dh / 2, 2)
-    .flip(-1)
-    .view(...shape); // (x1, x0) per pair
-  const out = x.mul(r.cos).add(swapped.mul(r.sin));
-  // the tables stay float32 (as LlamaGen rotates in float32); give half-precision models their dtype back
-  return r.cos.dtype === x.dtype ? out : out.to(x.dtype);
+  // LlamaGen rotates in float32 and gives half-precision models their dtype back
+  const xf = x.dtype === 'float32' ? x : x.float();
+  const pairs = torch.callOp<Tensor>('aten::view_as_complex', xf.reshape(...shape.slice(0, -1), dh / 2, 2));
+  const out = torch.callOp<Tensor>('aten::view_as_real', pairs.mul(r.cis)).view(...shape);
+  return out.dtype === x.dtype ? out : out.to(x.dtype);
 }
 
 /** Releases the tables' native memory. */
 export function disposeRope(r: Rope2d): void {
-  r.cos.dispose();
-  r.sin.dispose();
+  r.cis.dispose();
 }

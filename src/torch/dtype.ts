@@ -1,5 +1,17 @@
 // dtype names as PyTorch spells them, and their c10::ScalarType codes.
-export type DType = 'uint8' | 'int8' | 'int16' | 'int32' | 'int64' | 'float16' | 'float32' | 'float64' | 'bool' | 'bfloat16';
+export type DType =
+  | 'uint8'
+  | 'int8'
+  | 'int16'
+  | 'int32'
+  | 'int64'
+  | 'float16'
+  | 'float32'
+  | 'float64'
+  | 'bool'
+  | 'bfloat16'
+  /** pairs of float32 (real, imaginary); RoPE rotates through it */
+  | 'complex64';
 
 const CODES: Record<DType, number> = {
   uint8: 0,
@@ -10,6 +22,7 @@ const CODES: Record<DType, number> = {
   float16: 5,
   float32: 6,
   float64: 7,
+  complex64: 9,
   bool: 11,
   bfloat16: 15,
 };
@@ -23,6 +36,7 @@ const SIZES: Record<DType, number> = {
   float16: 2,
   float32: 4,
   float64: 8,
+  complex64: 8,
   bool: 1,
   bfloat16: 2,
 };

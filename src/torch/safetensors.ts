@@ -6,7 +6,8 @@ import { fromBuffer } from './creation.ts';
 import type { DType } from './dtype.ts';
 import type { Tensor } from './tensor.ts';
 
-const ST_OF: Record<DType, string> = {
+// complex64 has no safetensors dtype that Python's reader shares; saving one is an error.
+const ST_OF: Record<Exclude<DType, 'complex64'>, string> = {
   bool: 'BOOL',
   uint8: 'U8',
   int8: 'I8',
@@ -114,7 +115,10 @@ export function saveSafetensors(
   metadata?: Record<string, string>,
 ): void {
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
-  const items = entries.map(([name, t]) => ({ name, t, st: ST_OF[t.dtype], shape: t.shape }));
+  const items = entries.map(([name, t]) => {
+    if (t.dtype === 'complex64') throw new Error(`saveSafetensors: '${name}' is complex64, which safetensors cannot store`);
+    return { name, t, st: ST_OF[t.dtype], shape: t.shape };
+  });
   items.sort((x, y) => RANK[y.st] - RANK[x.st] || (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;

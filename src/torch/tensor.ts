@@ -253,6 +253,7 @@ export class Tensor implements Scoped {
     const buf = N.toBuffer(this.h);
     switch (this.dtype) {
       case 'float32':
+      case 'complex64': // interleaved (real, imaginary)
         return new Float32Array(buf);
       case 'float64':
         return new Float64Array(buf);
@@ -670,7 +671,8 @@ export function isDType(s: string): s is DType {
     s === 'int16' ||
     s === 'int8' ||
     s === 'uint8' ||
-    s === 'bool'
+    s === 'bool' ||
+    s === 'complex64'
   );
 }
 
