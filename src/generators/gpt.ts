@@ -180,11 +180,13 @@ export class Attention extends Module {
   forward(x: Tensor, rope: Rope2d, start: number | null, gen?: Generator): Tensor {
     const [B, L, D] = x.shape;
     const H = this.nHead;
-    const qkv = this.wqkv.forward(x).view(B, L, 3 * H, this.headDim); // [B, L, 3H, Dh]
-    const qk = applyRope(qkv.narrow(2, 0, 2 * H), rope); // [B, L, 2H, Dh]: q and k rotated together
-    const q = qk.narrow(2, 0, H).transpose(1, 2); // [B, H, L, Dh]
-    let k = qk.narrow(2, H, H).transpose(1, 2);
-    let v = qkv.narrow(2, 2 * H, H).transpose(1, 2);
+    // split, not narrow: the backward of a split is one cat, that of each narrow a zero-filled
+    // full-size gradient plus an add
+    const [qkIn, vIn] = this.wqkv.forward(x).view(B, L, 3 * H, this.headDim).split([2 * H, H], 2);
+    const [qIn, kIn] = applyRope(qkIn, rope).split(H, 2); // q and k rotated together
+    const q = qIn.transpose(1, 2); // [B, H, L, Dh]
+    let k = kIn.transpose(1, 2);
+    let v = vIn.transpose(1, 2);
     let mask: Tensor | null = null;
     if (start !== null) [k, v, mask] = this.updateCache(k, v, start);
     const out = torch.F.scaledDotProductAttention(q, k, v, { mask, isCausal: start === null || (start === 0 && L > 1) });

@@ -129,9 +129,11 @@ export class Attention extends Module {
   projectQKV(x: Tensor): [Tensor, Tensor, Tensor] {
     const [b, l, d] = x.shape;
     if (d !== this.dim) throw new Error(`Attention: input [${x.shape}] has width ${d}, expected ${this.dim}`);
-    // [B, L, 3, H, hd] -> [3, B, H, L, hd], timm's layout of the fused weight (q rows, then k, then v).
-    const qkv = this.qkv.forward(x).view(b, l, 3, this.heads, this.headDim).permute(2, 0, 3, 1, 4);
-    return qkv.unbind(0) as [Tensor, Tensor, Tensor];
+    // timm's layout of the fused weight (q rows, then k, then v). Unbinding [B, L, 3, H, hd] along
+    // its own axis (not timm's permute to [3, B, H, L, hd] first) makes the backward's stack land
+    // in qkv's layout, which saves a full-size copy of the gradient per layer.
+    const qkv = this.qkv.forward(x).view(b, l, 3, this.heads, this.headDim).unbind(2);
+    return qkv.map((t) => t.transpose(1, 2)) as [Tensor, Tensor, Tensor];
   }
 }
 
