@@ -193,3 +193,33 @@ test('mismatched shapes or names are listed in one error; nothing is loaded', ()
     /no state for generator\(s\) noise \(saved: data\)/,
   );
 });
+
+test('a discriminator and its AdamW state travel in discriminator.safetensors; a bad one loads nothing', () => {
+  const dir = join(ROOT, 'disc');
+  const gen = trained(1);
+  const disc = trained(2);
+  saveCheckpoint(dir, {
+    config: {},
+    model: gen.model,
+    optimizer: gen.opt,
+    discriminator: { model: disc.model, optimizer: disc.opt },
+  });
+  const into = () => {
+    const model = new Net(4, 7);
+    return { model, optimizer: new AdamW(model.parameters(), { lr: 0.1 }) };
+  };
+  const d = into();
+  loadCheckpoint(dir, { model: new Net(4, 8), discriminator: d });
+  for (const [k, t] of disc.model.stateDict()) assert.deepEqual(bytes(d.model.stateDict().get(k) as torch.Tensor), bytes(t), k);
+  assert.equal(d.optimizer.stepCount, 1);
+
+  const m = new Net(4, 9);
+  const w0 = bytes(m.fc.weight);
+  truncateSync(join(dir, 'discriminator.safetensors'), statSync(join(dir, 'discriminator.safetensors')).size - 3);
+  assert.throws(() => loadCheckpoint(dir, { model: m, discriminator: into() }), /discriminator\.safetensors: .*truncated\?/);
+  assert.deepEqual(bytes(m.fc.weight), w0, 'model untouched when the discriminator file is bad');
+
+  // A save without a discriminator drops the previous one instead of carrying it over as a stale file.
+  saveOne(dir);
+  assert.throws(() => loadCheckpoint(dir, { discriminator: into() }), /discriminator\.safetensors is missing/);
+});

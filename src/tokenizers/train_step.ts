@@ -105,7 +105,8 @@ export function createTokenizerTrainState(
   if (opts.gan) {
     const inChannels = model.config.outChannels;
     disc = new NLayerDiscriminator({ inChannels, ndf: opts.gan.ndf, nLayers: opts.gan.nLayers }, { generator });
-    optD = new AdamW(disc.parameters(), hyper);
+    const namedD = disc.namedParameters(); // names make a checkpoint mismatch readable
+    optD = new AdamW([{ params: namedD.map(([, p]) => p), names: namedD.map(([n]) => n) }], hyper);
   }
   return { model, disc, opt, optD, opts, generator, step: 0 };
 }

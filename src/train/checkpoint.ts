@@ -4,6 +4,8 @@
 //   ema.safetensors        EMA weights, same names (optional)
 //   optimizer.safetensors  AdamW state `state.<i>.{step,exp_avg,exp_avg_sq}`, groups in metadata
 //   trainer.json           step, epoch, data position, RNG states (global CPU generator + named ones)
+//   discriminator.safetensors  a network trained beside the model (the tokenizers' PatchGAN), optional:
+//                          its state dict as `model.<name>`, its AdamW state as `optimizer.state.<i>.…`
 // A save writes a complete folder next to the old one and swaps it in with renames, so an
 // interrupted save never leaves a half-written checkpoint where the last good one was.
 
@@ -28,7 +30,22 @@ import { EMA } from '../optim/ema.ts';
 import type { Generator, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 
-export const CHECKPOINT_FILES = ['config.json', 'model.safetensors', 'ema.safetensors', 'optimizer.safetensors', 'trainer.json'];
+export const DISCRIMINATOR_FILE = 'discriminator.safetensors';
+
+export const CHECKPOINT_FILES = [
+  'config.json',
+  'model.safetensors',
+  'ema.safetensors',
+  'optimizer.safetensors',
+  'trainer.json',
+  DISCRIMINATOR_FILE,
+];
+
+/** A network trained beside the model with its own optimizer (the tokenizers' PatchGAN discriminator). */
+export interface Discriminator {
+  model: Module;
+  optimizer: AdamW;
+}
 
 export interface TrainerProgress {
   step: number;
@@ -44,6 +61,7 @@ export interface SaveCheckpointArgs {
   model: Module | StateDict;
   ema?: EMA | StateDict;
   optimizer?: AdamW;
+  discriminator?: Discriminator;
   trainer?: TrainerProgress & { generators?: Record<string, Generator> };
 }
 
@@ -51,6 +69,7 @@ export interface LoadCheckpointArgs {
   model?: Module;
   ema?: EMA;
   optimizer?: AdamW;
+  discriminator?: Discriminator;
   /** Explicit generators to restore, by the names they were saved under. */
   generators?: Record<string, Generator>;
   /** Restore the global CPU generator's state (default true when trainer.json is read). */
@@ -72,6 +91,7 @@ export function saveCheckpoint(dir: string, a: SaveCheckpointArgs): void {
     saveTensors(join(tmp, 'model.safetensors'), a.model instanceof Module ? a.model.stateDict() : a.model);
     if (a.ema) saveTensors(join(tmp, 'ema.safetensors'), a.ema instanceof EMA ? a.ema.stateDict() : a.ema);
     if (a.optimizer) saveOptimizer(join(tmp, 'optimizer.safetensors'), a.optimizer.stateDict());
+    if (a.discriminator) saveDiscriminator(join(tmp, DISCRIMINATOR_FILE), a.discriminator);
     if (a.trainer) writeFileAtomic(join(tmp, 'trainer.json'), `${JSON.stringify(trainerJson(a.trainer), null, 2)}\n`);
     swapIn(tmp, dir);
   } catch (e) {
@@ -97,17 +117,20 @@ export function loadCheckpoint(
   if (a.model) need('model.safetensors');
   if (a.ema) need('ema.safetensors');
   if (a.optimizer) need('optimizer.safetensors');
+  if (a.discriminator) need(DISCRIMINATOR_FILE);
 
   torch.tidy(() => {
     const model = a.model ? loadTensors(root, 'model.safetensors') : null;
     const ema = a.ema ? loadTensors(root, 'ema.safetensors') : null;
     const opt = a.optimizer ? loadOptimizer(root) : null;
+    const disc = a.discriminator ? loadDiscriminator(root) : null;
     const gens = a.generators ? generatorStates(root, trainer as TrainerJson, a.generators) : null;
     // Check everything before the first copy, so a bad file leaves the objects untouched.
     const problems = [
       ...(a.model ? stateDictProblems(a.model.stateDict(), model as StateDict).map((p) => `model.safetensors: ${p}`) : []),
       ...(a.ema ? stateDictProblems(a.ema.stateDict(), ema as StateDict).map((p) => `ema.safetensors: ${p}`) : []),
       ...(a.optimizer ? a.optimizer.stateDictProblems(opt as OptimizerState).map((p) => `optimizer.safetensors: ${p}`) : []),
+      ...(a.discriminator ? discriminatorProblems(a.discriminator, disc as DiscriminatorState) : []),
     ];
     if (problems.length > 0) {
       throw new Error(`checkpoint ${root}: ${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
@@ -115,6 +138,11 @@ export function loadCheckpoint(
     at(root, 'model.safetensors', () => a.model?.loadStateDict(model as StateDict, true));
     at(root, 'ema.safetensors', () => a.ema?.loadStateDict(ema as StateDict));
     at(root, 'optimizer.safetensors', () => a.optimizer?.loadStateDict(opt as OptimizerState));
+    at(root, DISCRIMINATOR_FILE, () => {
+      if (!a.discriminator || !disc) return;
+      a.discriminator.model.loadStateDict(disc.model, true);
+      a.discriminator.optimizer.loadStateDict(disc.optimizer);
+    });
     if (trainer && (a.restoreGlobalRng ?? true)) {
       torch.setRngState(fromBase64(trainer.rng.cpu));
       if (trainer.rng.cuda && torch.cudaIsAvailable()) torch.setRngState(fromBase64(trainer.rng.cuda), 'cuda');
@@ -165,6 +193,19 @@ function saveTensors(path: string, sd: StateDict, metadata?: Record<string, stri
 function saveOptimizer(path: string, st: OptimizerState): void {
   try {
     saveTensors(path, st.tensors, { format: 'd2c-adamw/1', param_groups: JSON.stringify(st.groups) });
+  } finally {
+    torch.dispose([...st.tensors.values()]);
+  }
+}
+
+/** One file for weights and optimizer state, so the two cannot come from different saves. */
+function saveDiscriminator(path: string, d: Discriminator): void {
+  const st = d.optimizer.stateDict();
+  try {
+    const tensors = new Map<string, Tensor>();
+    for (const [k, t] of d.model.stateDict()) tensors.set(`model.${k}`, t);
+    for (const [k, t] of st.tensors) tensors.set(`optimizer.${k}`, t);
+    saveTensors(path, tensors, { format: 'd2c-discriminator/1', param_groups: JSON.stringify(st.groups) });
   } finally {
     torch.dispose([...st.tensors.values()]);
   }
@@ -248,6 +289,36 @@ function loadOptimizer(root: string): OptimizerState {
     }
     return { tensors: torch.loadSafetensors(path), groups: JSON.parse(meta.param_groups) };
   });
+}
+
+interface DiscriminatorState {
+  model: StateDict;
+  optimizer: OptimizerState;
+}
+
+function loadDiscriminator(root: string): DiscriminatorState {
+  return at(root, DISCRIMINATOR_FILE, () => {
+    const path = join(root, DISCRIMINATOR_FILE);
+    const meta = torch.readHeader(path).metadata;
+    if (meta.format !== 'd2c-discriminator/1' || !meta.param_groups) {
+      throw new Error(`not a discriminator state (metadata format '${meta.format ?? ''}')`);
+    }
+    const model: StateDict = new Map();
+    const tensors = new Map<string, Tensor>();
+    for (const [k, t] of torch.loadSafetensors(path)) {
+      if (k.startsWith('model.')) model.set(k.slice('model.'.length), t);
+      else if (k.startsWith('optimizer.')) tensors.set(k.slice('optimizer.'.length), t);
+      else throw new Error(`unexpected tensor ${k} (expected model.* or optimizer.*)`);
+    }
+    return { model, optimizer: { tensors, groups: JSON.parse(meta.param_groups) } };
+  });
+}
+
+function discriminatorProblems(d: Discriminator, st: DiscriminatorState): string[] {
+  return [
+    ...stateDictProblems(d.model.stateDict(), st.model).map((p) => `model ${p}`),
+    ...d.optimizer.stateDictProblems(st.optimizer).map((p) => `optimizer ${p}`),
+  ].map((p) => `${DISCRIMINATOR_FILE}: ${p}`);
 }
 
 function readTrainer(root: string): TrainerJson {

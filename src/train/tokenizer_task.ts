@@ -2,6 +2,8 @@
 // loader, plus an EMA of the weights, checkpoints, reconstruction grids and PSNR at log steps.
 // For KL, the latent scale factor (1/std of the latents, as MAR's 0.2325 for KL-16) is measured
 // with the EMA weights at every save and stored in the config, where the token cache reads it.
+// With the GAN loss on, checkpoints also hold the discriminator and its AdamW state, so resume is exact.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ImageSet } from '../data/dataset.ts';
 import { DataLoader, type LoaderState } from '../data/loader.ts';
@@ -10,10 +12,15 @@ import { EMA } from '../optim/ema.ts';
 import type { PartConfig } from '../pipeline/parts.ts';
 import { AutoencoderKL } from '../tokenizers/kl.ts';
 import { buildTokenizer, estimateScaleFactor } from '../tokenizers/presets.ts';
-import { createTokenizerTrainState, type TokenizerTrainOptions, tokenizerTrainStep } from '../tokenizers/train_step.ts';
+import {
+  createTokenizerTrainState,
+  type TokenizerTrainOptions,
+  type TokenizerTrainState,
+  tokenizerTrainStep,
+} from '../tokenizers/train_step.ts';
 import type { Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { DISCRIMINATOR_FILE, type Discriminator, loadCheckpoint, resolveCheckpointDir, saveCheckpoint } from './checkpoint.ts';
 import type { Trainable, TrainState } from './trainer.ts';
 
 export interface TokenizerRecipe {
@@ -25,7 +32,20 @@ export interface TokenizerRecipe {
   train: TokenizerTrainOptions;
 }
 
-export function tokenizerTask(set: ImageSet, part: PartConfig, recipe: TokenizerRecipe): Trainable {
+export interface TokenizerTaskOptions {
+  /**
+   * Resuming a checkpoint that lacks discriminator.safetensors although its discriminator had
+   * trained (written before d2c saved it): restart the discriminator from its initial weights.
+   */
+  freshDiscriminator?: boolean;
+}
+
+export function tokenizerTask(
+  set: ImageSet,
+  part: PartConfig,
+  recipe: TokenizerRecipe,
+  opts: TokenizerTaskOptions = {},
+): Trainable {
   if (part.kind !== 'vq' && part.kind !== 'kl') throw new Error(`tokenizer training: kind must be vq or kl, got ${part.kind}`);
   torch.manualSeed(recipe.seed); // the initial weights are part of the run: seeded
   const model = buildTokenizer(part.kind, part.preset, part.config as never);
@@ -97,11 +117,19 @@ export function tokenizerTask(set: ImageSet, part: PartConfig, recipe: Tokenizer
         model,
         ema,
         optimizer: state.opt,
+        discriminator: state.disc && state.optD ? { model: state.disc, optimizer: state.optD } : undefined,
         trainer: { step: s.step, epoch: s.epoch, data: s.data, generators: { main: generator } },
       });
     },
     load(dir: string) {
-      const { trainer } = loadCheckpoint(dir, { model, ema, optimizer: state.opt, generators: { main: generator } });
+      const discriminator = discriminatorToLoad(dir, state, opts.freshDiscriminator ?? false);
+      const { trainer } = loadCheckpoint(dir, {
+        model,
+        ema,
+        optimizer: state.opt,
+        discriminator,
+        generators: { main: generator },
+      });
       if (!trainer) throw new Error(`${dir}: no trainer.json to resume from`);
       loader.restore(trainer.data as LoaderState);
       state.step = trainer.step;
@@ -109,4 +137,41 @@ export function tokenizerTask(set: ImageSet, part: PartConfig, recipe: Tokenizer
     },
     dataState: () => ({ epoch: loader.state().epoch, data: loader.state() }),
   };
+}
+
+/**
+ * The discriminator to restore from `dir`, or undefined to keep the run's freshly initialised one.
+ * That is exact when the saved run never trained its discriminator (GAN off or not started yet):
+ * the initial weights come from the run's seeded generator. Otherwise a missing file is an error.
+ */
+function discriminatorToLoad(dir: string, s: TokenizerTrainState, fresh: boolean): Discriminator | undefined {
+  const root = resolveCheckpointDir(dir);
+  const saved = existsSync(join(root, DISCRIMINATOR_FILE));
+  const { start, step } = savedGan(root);
+  if (!s.disc || !s.optD) {
+    if (!saved) return undefined;
+    throw new Error(
+      `checkpoint ${root} holds ${DISCRIMINATOR_FILE} but this run has the GAN loss off: ` +
+        `resume with --gan-start ${start ?? '<n>'} as the run that wrote it, or delete the file to continue without the GAN`,
+    );
+  }
+  if (saved) return { model: s.disc, optimizer: s.optD };
+  const trained = start === null ? 0 : Math.max(0, step - start);
+  if (trained === 0) return undefined;
+  const what = `checkpoint ${root}: ${DISCRIMINATOR_FILE} is missing, but its discriminator trained for ${trained} steps (GAN loss from step ${start})`;
+  if (!fresh) {
+    throw new Error(
+      `${what}; checkpoints written before d2c saved the discriminator lack it. ` +
+        'Resume with --fresh-discriminator to restart it from its initial weights (the run then differs from an uninterrupted one)',
+    );
+  }
+  process.stderr.write(`warning: ${what}; restarting it from its initial weights (--fresh-discriminator)\n`);
+  return undefined;
+}
+
+/** The saved run's GAN start step (null: GAN off) and the step it was saved at. */
+function savedGan(root: string): { start: number | null; step: number } {
+  const { config, trainer } = loadCheckpoint(root, { restoreGlobalRng: false });
+  const gan = (config.recipe as Partial<TokenizerRecipe> | undefined)?.train?.gan;
+  return { start: gan ? gan.start : null, step: trainer?.step ?? 0 };
 }

@@ -113,6 +113,11 @@ export function register(program: Command): void {
     .option('--channels <n>', 'channels (imagefolder, synthetic)', intOption('--channels', { min: 1, max: 3 }), 1)
     .option('--count <n>', 'synthetic: number of samples', positiveInt('--count'), 1000)
     .option('--gan-start <n>', 'first step of the PatchGAN hinge loss (default: off)', intOption('--gan-start', { min: 0 }))
+    .option(
+      '--fresh-discriminator',
+      'with --resume of a checkpoint written before d2c saved the discriminator: restart it from its initial weights',
+      false,
+    )
     .action(
       async (
         o: CommonOpts & {
@@ -123,6 +128,7 @@ export function register(program: Command): void {
           channels: 1 | 3;
           count: number;
           ganStart?: number;
+          freshDiscriminator: boolean;
           ema: number;
         },
       ) => {
@@ -151,7 +157,12 @@ export function register(program: Command): void {
           hflip: true,
           train: trainOpts,
         };
-        await run(`tokenizer ${pc.preset}`, o, tokenizerTask(set, pc, recipe), recipe.steps);
+        await run(
+          `tokenizer ${pc.preset}`,
+          o,
+          tokenizerTask(set, pc, recipe, { freshDiscriminator: o.freshDiscriminator }),
+          recipe.steps,
+        );
       },
     );
 
