@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "convert.h"
+#include "profiler.h"
 
 using namespace d2c;
 
@@ -632,7 +633,8 @@ NAPI_MODULE_INIT() {
       {"generatorGetState", GeneratorGetState}, {"generatorSetState", GeneratorSetState},
       {"manualSeed", ManualSeed}, {"setNumThreads", SetNumThreads}, {"getNumThreads", GetNumThreads},
       {"cudaDeviceCount", CudaDeviceCount}, {"liveTensors", LiveTensors}, {"liveBytes", LiveBytes},
-      {"version", Version}, {"tuneAllocator", TuneAllocator},
+      {"version", Version}, {"tuneAllocator", TuneAllocator}, {"profilerStart", ProfilerStart},
+      {"profilerStop", ProfilerStop},
   };
   for (const auto& f : fns) {
     napi_value fn;

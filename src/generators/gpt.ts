@@ -182,7 +182,10 @@ export class Attention extends Module {
     const H = this.nHead;
     // split, not narrow: the backward of a split is one cat, that of each narrow a zero-filled
     // full-size gradient plus an add
-    const [qkIn, vIn] = this.wqkv.forward(x).view(B, L, 3 * H, this.headDim).split([2 * H, H], 2);
+    const [qkIn, vIn] = this.wqkv
+      .forward(x)
+      .view(B, L, 3 * H, this.headDim)
+      .split([2 * H, H], 2);
     const [qIn, kIn] = applyRope(qkIn, rope).split(H, 2); // q and k rotated together
     const q = qIn.transpose(1, 2); // [B, H, L, Dh]
     let k = kIn.transpose(1, 2);

@@ -8,6 +8,7 @@ export * as F from './functional.ts';
 export { cat, stack, where } from './functional.ts';
 export { dispose, keep, liveBytes, liveTensors, tidy } from './memory.ts';
 export { op, schemaOf } from './ops.ts';
+export { formatProfile, type OpProfile, profile } from './profiler.ts';
 export * from './random.ts';
 export * from './safetensors.ts';
 export { callOp, callOpVoid, type Device, isDType, type Scalar, Tensor, type TensorOrScalar } from './tensor.ts';

@@ -58,6 +58,9 @@ export interface Native {
   version(): string;
   /** glibc mallopt(M_MMAP_THRESHOLD, M_TRIM_THRESHOLD); false where the C library is not glibc. */
   tuneAllocator(mmapThreshold: number, trimThreshold: number): boolean;
+  profilerStart(withShapes: boolean): void;
+  /** [name, count, totalUs, selfUs] per operator name, in first-seen order. */
+  profilerStop(): [string, number, number, number][];
 }
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
