@@ -11,6 +11,7 @@ import * as info from './commands/info.ts';
 import * as pack from './commands/pack.ts';
 import * as recon from './commands/recon.ts';
 import * as sample from './commands/sample.ts';
+import * as serve from './commands/serve.ts';
 import * as train from './commands/train.ts';
 import * as trainClassifier from './commands/train_classifier.ts';
 import { reportError } from './errors.ts';
@@ -29,6 +30,7 @@ const COMMANDS: { register(program: Command): void }[] = [
   evalModel,
   evalReal,
   recon,
+  serve,
 ];
 
 export function buildProgram(): Command {

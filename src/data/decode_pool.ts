@@ -1,15 +1,15 @@
 // A pool of worker threads that decode image files (decode_worker.ts), so JPEG decoding and the
 // JS resampling of center_crop_arr run beside training instead of on the main thread.
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import type { DecodeReply, DecodeRequest } from './decode_worker.ts';
 
 /** Starts a worker from a .ts file: under tsx the hooks must be registered inside the worker too. */
-function startWorker(url: URL): Worker {
-  if (!url.pathname.endsWith('.ts')) return new Worker(url);
+export function startWorker(url: URL, options: WorkerOptions = {}): Worker {
+  if (!url.pathname.endsWith('.ts')) return new Worker(url, options);
   const api = import.meta.resolve('tsx/esm/api');
   const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`;
-  return new Worker(boot, { eval: true });
+  return new Worker(boot, { ...options, eval: true });
 }
 
 export class DecodePool {
