@@ -27,7 +27,7 @@ describe('bad dtypes', () => {
     assert.throws(() => F.embedding(torch.ones([3, 2]), torch.ones([2])), /aten::embedding: .*(Long|Int)/);
     assert.throws(() => torch.ones([2]).indexSelect(0, torch.ones([1])), /aten::index_select/);
     assert.throws(() => torch.ones([2]).to('float128' as never), /(unknown dtype|float128)/);
-    assert.throws(() => torch.zeros([2], { dtype: 'complex64' as never }), /unknown dtype 'complex64'/);
+    assert.throws(() => torch.zeros([2], { dtype: 'complex128' as never }), /unknown dtype 'complex128'/);
     assert.throws(() => F.crossEntropy(torch.ones([2, 3]), torch.ones([2, 3], { dtype: 'int64' })), /aten::cross_entropy_loss/);
     assert.throws(() => torch.ones([2]).maskedFill(torch.ones([2]), 0), /aten::masked_fill\.Scalar: .*(Bool|bool)/);
   });
