@@ -125,29 +125,9 @@ export class FeedForward extends Module {
     this.w2 = this.registerModule('w2', new Linear(h, config.dim, false, o));
   }
 
-  /** [w1; w3] stacked while decoding (GPT.setupCaches): one matmul instead of two per step. */
-  private w13: Tensor | null = null;
-
   forward(x: Tensor, gen?: Generator): Tensor {
-    let gated: Tensor;
-    if (this.w13 !== null && !this.training) {
-      const [a, b] = torch.F.linear(x, this.w13).chunk(2, -1);
-      gated = torch.F.silu(a).mul(b);
-    } else {
-      gated = torch.F.silu(this.w1.forward(x)).mul(this.w3.forward(x));
-    }
+    const gated = torch.F.silu(this.w1.forward(x)).mul(this.w3.forward(x));
     return dropout(this.w2.forward(gated), this.config.ffnDropoutP, this.training, gen);
-  }
-
-  /** Stacks w1 and w3 for decoding; the weights must not change until releaseDecoding(). */
-  prepareDecoding(): void {
-    this.releaseDecoding();
-    this.w13 = torch.keep(torch.noGrad(() => torch.cat([this.w1.weight, this.w3.weight], 0)));
-  }
-
-  releaseDecoding(): void {
-    this.w13?.dispose();
-    this.w13 = null;
   }
 }
 
@@ -347,7 +327,6 @@ export class GPT extends Module {
     const shape = [batch, c.nHead, seqLen, c.dim / c.nHead];
     for (const layer of this.layers) {
       layer.attention.cache = torch.keep({ k: torch.zeros(shape, { dtype, device }), v: torch.zeros(shape, { dtype, device }) });
-      layer.feed_forward.prepareDecoding();
     }
   }
 
@@ -355,7 +334,6 @@ export class GPT extends Module {
     for (const layer of this.layers) {
       torch.dispose(layer.attention.cache);
       layer.attention.cache = null;
-      layer.feed_forward.releaseDecoding();
     }
   }
 
