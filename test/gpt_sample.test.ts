@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GPT, gptConfig } from '../src/generators/gpt.ts';
-import { cfgLogits, filterLogits, generate } from '../src/generators/gpt_sample.ts';
+import { cfgLogits, filterLogits, generate, sampleFromLogits } from '../src/generators/gpt_sample.ts';
 import { AdamW } from '../src/optim/index.ts';
 import type { Tensor } from '../src/torch/index.ts';
 import * as torch from '../src/torch/index.ts';
@@ -105,6 +105,28 @@ test('top-k and top-p keep the expected codes', () => {
   const { model } = loadTinyReference();
   const codes = generate(model, long([0, 1]), { topK: 3, generator: new torch.Generator(0), numTokens: 4 });
   assert.deepEqual(codes.shape, [2, 4]);
+});
+
+test('a top-k draw follows the renormalised top-k distribution, as a masked draw over the vocabulary does', () => {
+  torch.tidy(() => {
+    // probabilities 0.4, 0.1, 0.3, 0.05, 0.15: the top 3 renormalise to 0.470588, 0.352941, 0.176471
+    const row = [0.4, 0.1, 0.3, 0.05, 0.15].map(Math.log);
+    const n = 40_000;
+    const logits = torch.tensor([row]).expand(n, 5).contiguous();
+    const expected = [0.4 / 0.85, 0, 0.3 / 0.85, 0, 0.15 / 0.85];
+    const histogram = (codes: Tensor) => {
+      const counts = [0, 0, 0, 0, 0];
+      for (const c of codes.toArray()) counts[c]++;
+      return counts.map((c) => c / n);
+    };
+    const fast = histogram(sampleFromLogits(logits, { topK: 3, generator: new torch.Generator(1) }));
+    const masked = histogram(torch.multinomial(filterLogits(logits, 3).softmax(-1), 1, false, new torch.Generator(2)));
+    for (let i = 0; i < 5; i++) {
+      // 4 standard deviations of a frequency at n = 40,000 is at most 0.01
+      assert.ok(Math.abs(fast[i] - expected[i]) < 0.01, `top-k draw: code ${i} at ${fast[i]}, expected ${expected[i]}`);
+      assert.ok(Math.abs(masked[i] - expected[i]) < 0.01, `masked draw: code ${i} at ${masked[i]}, expected ${expected[i]}`);
+    }
+  });
 });
 
 test('generation keeps the live-tensor count flat and restores the training flag', () => {

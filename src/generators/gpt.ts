@@ -156,9 +156,14 @@ export class Attention extends Module {
     this.wo = this.registerModule('wo', new Linear(config.dim, config.dim, false, o));
   }
 
-  /** x [B, L, D] at positions start..start+L (rope rows for them); `start` ≥ 0 uses the cache. */
+  /**
+   * x [B, L, D] at positions start..start+L (rope rows for them), or [B, D] for one position (a
+   * decoding step: 2-D rows go through the Linears without matmul's reshapes); `start` ≥ 0 uses
+   * the cache.
+   */
   forward(x: Tensor, rope: Rope2d, start: number | null, gen?: Generator): Tensor {
-    const [B, L, D] = x.shape;
+    const rows = x.ndim === 2;
+    const [B, L, D] = rows ? [x.shape[0], 1, x.shape[1]] : x.shape;
     const H = this.nHead;
     // split, not narrow: the backward of a split is one cat, that of each narrow a zero-filled
     // full-size gradient plus an add
@@ -173,7 +178,7 @@ export class Attention extends Module {
     let mask: Tensor | null = null;
     if (start !== null) [k, v, mask] = this.updateCache(k, v, start);
     const out = torch.F.scaledDotProductAttention(q, k, v, { mask, isCausal: start === null || (start === 0 && L > 1) });
-    const merged = out.transpose(1, 2).reshape(B, L, D); // [B, L, D]
+    const merged = rows ? out.reshape(B, D) : out.transpose(1, 2).reshape(B, L, D); // [B, L, D] or [B, D]
     return dropout(this.wo.forward(merged), this.config.residDropoutP, this.training, gen);
   }
 
@@ -343,27 +348,33 @@ export class GPT extends Module {
     return this.lastLogits(this.blocks(h, 0));
   }
 
-  /** One code per row, codes [B, 1] at sequence position `pos` → logits [B, V] for the next one. */
+  /**
+   * Codes [B, L] at sequence positions pos..pos+L (usually L = 1: one decoding step) → logits
+   * [B, V] for the code after them.
+   */
   decode(codes: Tensor, pos: number): Tensor {
-    const h = this.tok_embeddings.forward(codes); // [B, 1, D]
+    // one position goes through the blocks as [B, D] rows
+    const h = this.tok_embeddings.forward(codes.shape[1] === 1 ? codes.view(-1) : codes); // [B, D] or [B, L, D]
     return this.lastLogits(this.blocks(h, pos));
   }
 
   // ---- steps shared by both paths ----------------------------------------------------------
 
-  /** The transformer blocks over h [B, L, D] at positions start.. (0 when not cached). */
+  /** The transformer blocks over h [B, L, D] (or [B, D], one position) at positions start.. (0 when not cached). */
   private blocks(h: Tensor, start: number | null, gen?: Generator): Tensor {
-    const L = h.shape[1];
+    const L = h.ndim === 2 ? 1 : h.shape[1];
     const rope = ropeRows(this.rope, start ?? 0, L);
     for (const layer of this.layers) h = layer.forward(h, rope, start, gen);
     return h;
   }
 
   private head(h: Tensor): Tensor {
-    return this.output.forward(this.norm.forward(h)).float(); // [B, L, V]
+    const logits = this.output.forward(this.norm.forward(h)); // [B, L, V] or [B, V]
+    return logits.dtype === 'float32' ? logits : logits.float();
   }
 
   private lastLogits(h: Tensor): Tensor {
+    if (h.ndim === 2) return this.head(h); // [B, V]
     const L = h.shape[1];
     return this.head(h.narrow(1, L - 1, 1)).squeeze(1); // [B, V]
   }

@@ -62,7 +62,15 @@ export function sampleFromLogits(logits: Tensor, o: SampleOptions = {}): Tensor 
   if (!o.generator) throw new Error('sampleFromLogits: pass a seeded torch.Generator (opts.generator) unless greedy');
   const temperature = o.temperature ?? 1;
   const scaled = temperature === 1 ? logits : logits.div(Math.max(temperature, 1e-5));
-  const probs = filterLogits(scaled, o.topK ?? 0, o.topP ?? 1).softmax(-1);
+  const V = logits.shape[logits.shape.length - 1];
+  const topK = o.topK ?? 0;
+  if (topK > 0 && topK < V && (o.topP ?? 1) >= 1) {
+    // The same distribution as masking all but the top k and drawing over the vocabulary, drawn
+    // over the k survivors only: softmax and the draw's noise cost k/V as much.
+    const [values, indices] = scaled.topk(topK, -1); // [N, k] each
+    return indices.gather(-1, torch.multinomial(values.softmax(-1), 1, false, o.generator));
+  }
+  const probs = filterLogits(scaled, topK, o.topP ?? 1).softmax(-1);
   return torch.multinomial(probs, 1, false, o.generator);
 }
 
