@@ -70,7 +70,7 @@ function run(): number {
     opt.step();
     opt.zeroGrad(); // set_to_none, as PyTorch's default
   };
-  const ms = medianMs(step, { warmup: 2, repeats: 5 });
+  const ms = medianMs(step, { warmup: 3, repeats: 15 });
   opt.dispose();
   torch.dispose([model.parameters(), data]);
   return ms;

@@ -60,9 +60,9 @@ def step():
 
 
 times = []
-for i in range(2 + 5):
+for i in range(3 + 15):
     t0 = time.perf_counter()
     step()
-    if i >= 2:
+    if i >= 3:
         times.append((time.perf_counter() - t0) * 1e3)
 print(statistics.median(times))
