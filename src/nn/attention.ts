@@ -9,7 +9,7 @@
 import type { Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 import type { InitOpts } from './layers.ts';
-import { Linear } from './layers.ts';
+import { dropoutIfAny, Linear } from './layers.ts';
 import { Module } from './module.ts';
 
 export interface AttentionOpts extends InitOpts {
@@ -122,7 +122,7 @@ export class Attention extends Module {
     const [q, k, v] = this.projectQKV(x);
     const [kAll, vAll] = opts.cache ? opts.cache.append(k, v) : [k, v];
     const o = attend(q, kAll, vAll, { causal: opts.causal, mask: opts.mask, dropoutP: this.training ? this.attnDrop : 0 });
-    return torch.F.dropout(this.proj.forward(mergeHeads(o)), this.projDrop, this.training);
+    return dropoutIfAny(this.proj.forward(mergeHeads(o)), this.projDrop, this.training);
   }
 
   /** [B, L, D] -> q, k, v each [B, H, L, hd] */
@@ -183,7 +183,7 @@ export class CrossAttention extends Module {
     const q = this.q.forward(x).view(b, lq, this.heads, this.headDim).transpose(1, 2); // [B, H, Lq, hd]
     const [k, v] = Array.isArray(ctx) ? ctx : this.projectKV(ctx);
     const o = attend(q, k, v, { mask: opts.mask, dropoutP: this.training ? this.attnDrop : 0 });
-    return torch.F.dropout(this.proj.forward(mergeHeads(o)), this.projDrop, this.training);
+    return dropoutIfAny(this.proj.forward(mergeHeads(o)), this.projDrop, this.training);
   }
 }
 

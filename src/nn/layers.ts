@@ -162,6 +162,14 @@ function checkP(name: string, p: number): void {
 }
 
 /**
+ * torch.F.dropout for a module's own dropout rate: x itself when it does nothing (p = 0 or
+ * eval), so a dropout-free model adds no view to its graph and no node to its backward.
+ */
+export function dropoutIfAny(x: Tensor, p: number, training: boolean): Tensor {
+  return training && p > 0 ? torch.F.dropout(x, p, true) : x;
+}
+
+/**
  * Elementwise dropout (training only), scaled by 1/(1-p). Draws from `generator` when given, so a
  * seeded run is reproducible; otherwise from the global generator, as torch.nn.Dropout.
  */

@@ -7,7 +7,7 @@
 import type { Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 import type { InitOpts } from './layers.ts';
-import { Linear } from './layers.ts';
+import { dropoutIfAny, Linear } from './layers.ts';
 import { Module } from './module.ts';
 
 export type GeluApprox = 'none' | 'tanh';
@@ -40,8 +40,8 @@ export class Mlp extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const h = torch.F.dropout(torch.F.gelu(this.fc1.forward(x), this.gelu), this.drop, this.training);
-    return torch.F.dropout(this.fc2.forward(h), this.drop, this.training);
+    const h = dropoutIfAny(torch.F.gelu(this.fc1.forward(x), this.gelu), this.drop, this.training);
+    return dropoutIfAny(this.fc2.forward(h), this.drop, this.training);
   }
 }
 
@@ -78,6 +78,6 @@ export class SwiGLU extends Module {
 
   forward(x: Tensor): Tensor {
     const h = torch.F.silu(this.w1.forward(x)).mul(this.w3.forward(x));
-    return torch.F.dropout(this.w2.forward(h), this.drop, this.training);
+    return dropoutIfAny(this.w2.forward(h), this.drop, this.training);
   }
 }
