@@ -8,7 +8,7 @@
 // Sampling with a KV cache lives in gpt_sample.ts.
 
 import { normal_, zeros_ } from '../nn/init.ts';
-import { Embedding, Linear, RMSNorm } from '../nn/layers.ts';
+import { dropoutIfAny, Embedding, Linear, RMSNorm } from '../nn/layers.ts';
 import { swigluHidden } from '../nn/mlp.ts';
 import { Module, ModuleList } from '../nn/module.ts';
 import type { DType, Generator, Tensor } from '../torch/index.ts';
@@ -100,11 +100,6 @@ function validate(c: GPTConfig): void {
   if (c.clsTokenNum !== 1) throw new Error(`GPT: clsTokenNum must be 1 for class conditioning, got ${c.clsTokenNum}`);
 }
 
-/** Seeded dropout (torch.F.dropout) in training; x itself otherwise, so decoding pays no op for it. */
-function dropout(x: Tensor, p: number, training: boolean, gen?: Generator): Tensor {
-  return training && p > 0 ? torch.F.dropout(x, p, true, gen) : x;
-}
-
 interface Opts {
   generator?: Generator;
 }
@@ -127,7 +122,7 @@ export class FeedForward extends Module {
 
   forward(x: Tensor, gen?: Generator): Tensor {
     const gated = torch.F.silu(this.w1.forward(x)).mul(this.w3.forward(x));
-    return dropout(this.w2.forward(gated), this.config.ffnDropoutP, this.training, gen);
+    return dropoutIfAny(this.w2.forward(gated), this.config.ffnDropoutP, this.training, gen);
   }
 }
 
@@ -179,7 +174,7 @@ export class Attention extends Module {
     if (start !== null) [k, v, mask] = this.updateCache(k, v, start);
     const out = torch.F.scaledDotProductAttention(q, k, v, { mask, isCausal: start === null || (start === 0 && L > 1) });
     const merged = rows ? out.reshape(B, D) : out.transpose(1, 2).reshape(B, L, D); // [B, L, D] or [B, D]
-    return dropout(this.wo.forward(merged), this.config.residDropoutP, this.training, gen);
+    return dropoutIfAny(this.wo.forward(merged), this.config.residDropoutP, this.training, gen);
   }
 
   /** Writes k, v at start..start+L and returns the keys/values of positions 0..start+L (+ a mask if needed). */
@@ -306,7 +301,7 @@ export class GPT extends Module {
   forward(codes: Tensor, labels: Tensor, gen?: Generator): Tensor {
     const cls = this.cls_embedding.forward(labels, gen); // [B, 1, D]
     const tok = this.tok_embeddings.forward(codes); // [B, L, D]
-    const h = dropout(torch.cat([cls, tok], 1), this.config.tokenDropoutP, this.training, gen); // [B, 1+L, D]
+    const h = dropoutIfAny(torch.cat([cls, tok], 1), this.config.tokenDropoutP, this.training, gen); // [B, 1+L, D]
     return this.head(this.blocks(h, null, gen));
   }
 

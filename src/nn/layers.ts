@@ -162,11 +162,12 @@ function checkP(name: string, p: number): void {
 }
 
 /**
- * torch.F.dropout for a module's own dropout rate: x itself when it does nothing (p = 0 or
- * eval), so a dropout-free model adds no view to its graph and no node to its backward.
+ * torch.F.dropout for a module's own dropout rate (drawn from `generator` when given): x itself
+ * when it does nothing (p = 0 or eval), so a dropout-free model adds no view to its graph and no
+ * node to its backward, and decoding pays no op for it.
  */
-export function dropoutIfAny(x: Tensor, p: number, training: boolean): Tensor {
-  return training && p > 0 ? torch.F.dropout(x, p, true) : x;
+export function dropoutIfAny(x: Tensor, p: number, training: boolean, generator?: Generator): Tensor {
+  return training && p > 0 ? torch.F.dropout(x, p, true, generator) : x;
 }
 
 /**
@@ -183,8 +184,7 @@ export class Dropout extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    if (!this.training || this.p === 0) return x;
-    return torch.F.dropout(x, this.p, true, this.generator);
+    return dropoutIfAny(x, this.p, this.training, this.generator);
   }
 }
 

@@ -41,6 +41,10 @@ const SIZES: Record<DType, number> = {
   bfloat16: 2,
 };
 
+export function isDType(s: string): s is DType {
+  return Object.hasOwn(CODES, s);
+}
+
 export function dtypeCode(d: DType): number {
   const c = CODES[d];
   if (c === undefined) throw new Error(`unknown dtype '${d}' (expected one of ${Object.keys(CODES).join(', ')})`);

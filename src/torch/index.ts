@@ -11,7 +11,7 @@ export { op, schemaOf } from './ops.ts';
 export { formatProfile, type OpProfile, profile } from './profiler.ts';
 export * from './random.ts';
 export * from './safetensors.ts';
-export { callOp, callOpVoid, type Device, isDType, type Scalar, Tensor, type TensorOrScalar } from './tensor.ts';
+export { callOp, callOpVoid, type Device, type Scalar, Tensor, type TensorOrScalar } from './tensor.ts';
 
 export function setNumThreads(n: number): void {
   native.setNumThreads(n);

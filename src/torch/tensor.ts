@@ -1,5 +1,5 @@
 // The Tensor class: a native libtorch tensor behind a handle, with PyTorch's names and semantics.
-import { type DType, dtypeCode, dtypeName } from './dtype.ts';
+import { type DType, dtypeCode, dtypeName, isDType } from './dtype.ts';
 import { type Scope, type Scoped, track } from './memory.ts';
 import { type Handle, native } from './native.ts';
 import { op } from './ops.ts';
@@ -658,22 +658,6 @@ export class Tensor implements Scoped {
     callOpVoid('aten::masked_fill_.Scalar', this, mask, value);
     return this;
   }
-}
-
-export function isDType(s: string): s is DType {
-  return (
-    s === 'float32' ||
-    s === 'float16' ||
-    s === 'bfloat16' ||
-    s === 'float64' ||
-    s === 'int64' ||
-    s === 'int32' ||
-    s === 'int16' ||
-    s === 'int8' ||
-    s === 'uint8' ||
-    s === 'bool' ||
-    s === 'complex64'
-  );
 }
 
 function dims(d: number | number[]): number[] {
