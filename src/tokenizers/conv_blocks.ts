@@ -83,7 +83,7 @@ export class AttnBlock extends Module {
       tokens(this.v.forward(h)),
     );
     // contiguous: the transposed view would reshape to a channels-last [B, C, H, W], and every conv
-    // after it (forward and backward, the whole decoder) would then run channels-last, ~20 % slower
+    // after it (forward and backward, the whole decoder) would then run channels-last, 5–10 % slower
     const out = att.squeeze(1).transpose(1, 2).contiguous().view(B, C, H, W); // [B, C, H, W]
     return x.add(this.projOut.forward(out));
   }

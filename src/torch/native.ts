@@ -79,7 +79,7 @@ function load(): Native {
 /**
  * Allocator policy applied at load (D2C_MALLOC=system keeps glibc's defaults). Under the defaults a
  * freed activation buffer goes back to the kernel and the next step faults it in again page by page
- * (~10k page faults per GPT training step here); with blocks up to 32 MiB (glibc's ceiling) served
+ * (~10k page faults per attention-block training step here); with blocks up to 32 MiB (glibc's ceiling) served
  * from the heap and 1 GiB of free heap kept before trimming, steady-state steps fault almost nothing.
  */
 export const ALLOCATOR = { mmapThreshold: 32 * 2 ** 20, trimThreshold: 2 ** 30 } as const;
