@@ -1,49 +1,33 @@
 // One GPT training step — forward, backward, AdamW — built from d2c's own modules and optimizer
-// as a user would write it: batch 32, 64 tokens, width 256, 4 heads, 4 pre-norm layers with causal
+// as a user would write it (blocks: bench/prenorm_block.ts): batch 32, 64 tokens, width 256, 4 heads, 4 pre-norm layers with causal
 // attention and a GELU MLP ×4, vocabulary 1024, learned positions, AdamW (lr 3e-4, betas 0.9/0.95,
 // weight decay 0.1 on every parameter) over aten::_fused_adamw_. bench/torch/gpt_train_step.py is
 // the same model written with torch.nn and torch.optim.AdamW(fused=True).
 
-import { Attention } from '../../src/nn/attention.ts';
 import { Embedding, LayerNorm, Linear } from '../../src/nn/layers.ts';
-import { Mlp } from '../../src/nn/mlp.ts';
 import { Module, ModuleList } from '../../src/nn/module.ts';
 import { AdamW } from '../../src/optim/adamw.ts';
 import type { Tensor } from '../../src/torch/index.ts';
 import * as torch from '../../src/torch/index.ts';
+import { PreNormBlock } from '../prenorm_block.ts';
 import { medianMs } from '../timing.ts';
 
 const [B, T, D, H, L, V] = [32, 64, 256, 4, 4, 1024];
 
-class Block extends Module {
-  readonly ln1: LayerNorm;
-  readonly attn: Attention;
-  readonly ln2: LayerNorm;
-  readonly mlp: Mlp;
-  constructor(g: torch.Generator) {
-    super();
-    this.ln1 = this.registerModule('ln1', new LayerNorm(D));
-    this.attn = this.registerModule('attn', new Attention(D, H, { qkvBias: true, generator: g }));
-    this.ln2 = this.registerModule('ln2', new LayerNorm(D));
-    this.mlp = this.registerModule('mlp', new Mlp(D, 4 * D, { generator: g }));
-  }
-  forward(x: Tensor): Tensor {
-    const h = x.add(this.attn.forward(this.ln1.forward(x), { causal: true }));
-    return h.add(this.mlp.forward(this.ln2.forward(h)));
-  }
-}
-
 class GPT extends Module {
   readonly wte: Embedding;
   readonly wpe: Embedding;
-  readonly blocks: ModuleList<Block>;
+  readonly blocks: ModuleList<PreNormBlock>;
   readonly lnf: LayerNorm;
   readonly head: Linear;
   constructor(g: torch.Generator) {
     super();
     this.wte = this.registerModule('wte', new Embedding(V, D, { generator: g }));
     this.wpe = this.registerModule('wpe', new Embedding(T, D, { generator: g }));
-    this.blocks = this.registerModule('blocks', new ModuleList(Array.from({ length: L }, () => new Block(g))));
+    this.blocks = this.registerModule(
+      'blocks',
+      new ModuleList(Array.from({ length: L }, () => new PreNormBlock(D, H, { causal: true, generator: g }))),
+    );
     this.lnf = this.registerModule('lnf', new LayerNorm(D));
     this.head = this.registerModule('head', new Linear(D, V, false, { generator: g }));
   }

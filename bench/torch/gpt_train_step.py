@@ -1,31 +1,19 @@
 """PyTorch-eager twin of bench/cases/gpt_train_step.ts: the same pre-norm GPT (B32, T64, D256,
 4 heads, 4 layers, GELU MLP x4, vocabulary 1024) with torch.nn, one forward + backward +
 torch.optim.AdamW(fused=True) step; prints the median ms."""
+import os
 import statistics
+import sys
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from prenorm_block import PreNormBlock  # noqa: E402
+
 B, T, D, H, L, V = 32, 64, 256, 4, 4, 1024
-
-
-class Block(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.ln1 = nn.LayerNorm(D)
-        self.qkv = nn.Linear(D, 3 * D)
-        self.proj = nn.Linear(D, D)
-        self.ln2 = nn.LayerNorm(D)
-        self.fc = nn.Linear(D, 4 * D)
-        self.fc2 = nn.Linear(4 * D, D)
-
-    def forward(self, x):
-        q, k, v = self.qkv(self.ln1(x)).view(B, T, 3, H, D // H).permute(2, 0, 3, 1, 4).unbind(0)
-        a = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, D)
-        x = x + self.proj(a)
-        return x + self.fc2(F.gelu(self.fc(self.ln2(x))))
 
 
 class GPT(nn.Module):
@@ -33,7 +21,7 @@ class GPT(nn.Module):
         super().__init__()
         self.wte = nn.Embedding(V, D)
         self.wpe = nn.Embedding(T, D)
-        self.blocks = nn.ModuleList(Block() for _ in range(L))
+        self.blocks = nn.ModuleList(PreNormBlock(D, H, causal=True) for _ in range(L))
         self.lnf = nn.LayerNorm(D)
         self.head = nn.Linear(D, V, bias=False)
 
