@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "convert.h"
+#include "cpu_cache.h"
 #include "profiler.h"
 
 using namespace d2c;
@@ -634,7 +635,8 @@ NAPI_MODULE_INIT() {
       {"manualSeed", ManualSeed}, {"setNumThreads", SetNumThreads}, {"getNumThreads", GetNumThreads},
       {"cudaDeviceCount", CudaDeviceCount}, {"liveTensors", LiveTensors}, {"liveBytes", LiveBytes},
       {"version", Version}, {"tuneAllocator", TuneAllocator}, {"profilerStart", ProfilerStart},
-      {"profilerStop", ProfilerStop},
+      {"profilerStop", ProfilerStop}, {"cpuCacheInstall", CpuCacheInstall},
+      {"cpuCacheStats", CpuCacheStats}, {"cpuCacheRelease", CpuCacheRelease},
   };
   for (const auto& f : fns) {
     napi_value fn;

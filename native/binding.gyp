@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "d2c_native",
-      "sources": ["addon.cc", "convert.cc", "profiler.cc"],
+      "sources": ["addon.cc", "convert.cc", "profiler.cc", "cpu_cache.cc"],
       "include_dirs": ["<!@(node -p \"process.env.D2C_TORCH_INCLUDES || ''\")"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],

@@ -98,3 +98,30 @@ export function liveTensors(): number {
 export function liveBytes(): number {
   return native.liveBytes();
 }
+
+export interface CpuCacheStats {
+  /** Freed bytes held for reuse, and in how many blocks. */
+  cachedBytes: number;
+  cachedBlocks: number;
+  /** Bytes of the cache's blocks now held by tensors. */
+  liveBytes: number;
+  /** Allocations served from the cache, and those that had to go to the C library. */
+  hits: number;
+  misses: number;
+  /** Requests below minBytes bypass the cache; at most limitBytes stay cached. */
+  minBytes: number;
+  limitBytes: number;
+}
+
+/** The caching CPU allocator's counters (src/torch/native.ts ALLOCATOR), or null when it is off. */
+export function cpuCacheStats(): CpuCacheStats | null {
+  const s = native.cpuCacheStats();
+  if (s === null) return null;
+  const [cachedBytes, cachedBlocks, liveBytes, hits, misses, minBytes, limitBytes] = s;
+  return { cachedBytes, cachedBlocks, liveBytes, hits, misses, minBytes, limitBytes };
+}
+
+/** Frees the CPU allocator's cached blocks (as torch.cuda.empty_cache does on a GPU). */
+export function emptyCpuCache(): void {
+  native.cpuCacheRelease();
+}

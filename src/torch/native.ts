@@ -61,6 +61,12 @@ export interface Native {
   profilerStart(withShapes: boolean): void;
   /** [name, count, totalUs, selfUs] per operator name, in first-seen order. */
   profilerStop(): [string, number, number, number][];
+  /** Installs the caching CPU allocator (native/cpu_cache.cc) once; later calls reconfigure it. */
+  cpuCacheInstall(minBytes: number, limitBytes: number): void;
+  /** [cachedBytes, cachedBlocks, liveBytes, hits, misses, minBytes, limitBytes], null when not installed. */
+  cpuCacheStats(): [number, number, number, number, number, number, number] | null;
+  /** Frees every cached block back to the C library. */
+  cpuCacheRelease(): void;
 }
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -72,16 +78,38 @@ function load(): Native {
     execFileSync(process.execPath, [join(root, 'scripts', 'setup.mjs')], { stdio: ['ignore', 2, 2] });
   }
   const addon = createRequire(import.meta.url)(addonPath) as Native;
-  if (process.env.D2C_MALLOC !== 'system') addon.tuneAllocator(ALLOCATOR.mmapThreshold, ALLOCATOR.trimThreshold);
+  if (process.env.D2C_MALLOC !== 'system') {
+    addon.tuneAllocator(ALLOCATOR.mmapThreshold, ALLOCATOR.trimThreshold);
+    const limit = cpuCacheLimit(process.env.D2C_CPU_CACHE_MB);
+    if (limit > 0) addon.cpuCacheInstall(ALLOCATOR.cacheMinBytes, limit);
+  }
   return addon;
 }
 
 /**
- * Allocator policy applied at load (D2C_MALLOC=system keeps glibc's defaults). Under the defaults a
- * freed activation buffer goes back to the kernel and the next step faults it in again page by page
- * (~10k page faults per attention-block training step here); with blocks up to 32 MiB (glibc's ceiling) served
- * from the heap and 1 GiB of free heap kept before trimming, steady-state steps fault almost nothing.
+ * Allocator policy applied at load (D2C_MALLOC=system keeps glibc's defaults and no cache). Under the
+ * defaults a freed activation buffer goes back to the kernel and the next step faults it in again
+ * page by page (~10k page faults per attention-block training step here); with blocks up to 32 MiB
+ * (glibc's ceiling) served from the heap and 1 GiB of free heap kept before trimming, steady-state
+ * steps fault almost nothing. On top, tensors of cacheMinBytes and more come from the caching CPU
+ * allocator (native/cpu_cache.cc): the most recently freed block of the size, still warm in the CPU
+ * caches, on transparent huge pages; it keeps up to D2C_CPU_CACHE_MB (default 1024, 0 = off) freed.
  */
-export const ALLOCATOR = { mmapThreshold: 32 * 2 ** 20, trimThreshold: 2 ** 30 } as const;
+export const ALLOCATOR = {
+  mmapThreshold: 32 * 2 ** 20,
+  trimThreshold: 2 ** 30,
+  cacheMinBytes: 256 * 2 ** 10,
+  cacheLimitMB: 1024,
+} as const;
+
+/** The cache's byte limit from D2C_CPU_CACHE_MB (unset: the default; 0: no cache). */
+export function cpuCacheLimit(env: string | undefined): number {
+  if (env === undefined || env === '') return ALLOCATOR.cacheLimitMB * 2 ** 20;
+  const mb = Number(env);
+  if (!Number.isFinite(mb) || mb < 0) {
+    throw new Error(`D2C_CPU_CACHE_MB must be a number of MiB >= 0 (0 turns the cache off), got '${env}'`);
+  }
+  return Math.floor(mb * 2 ** 20);
+}
 
 export const native: Native = load();
