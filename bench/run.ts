@@ -5,14 +5,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { loadCase } from './load_case.ts';
 import { median } from './timing.ts';
-
-export interface BenchCase {
-  name: string;
-  unit: 'ms' | 'us';
-  run(): number;
-}
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const casesDir = join(root, 'bench', 'cases');
@@ -27,17 +22,6 @@ export function projectPython(): string {
   }
   const venv = join(root, '.venv', 'bin', 'python');
   return existsSync(venv) ? venv : 'python3';
-}
-
-function isCase(c: unknown): c is BenchCase {
-  const b = c as BenchCase;
-  return (
-    typeof b === 'object' &&
-    b !== null &&
-    typeof b.name === 'string' &&
-    (b.unit === 'ms' || b.unit === 'us') &&
-    typeof b.run === 'function'
-  );
 }
 
 /** Runs the PyTorch twin; its last output line is the figure. Null when there is none or it fails. */
@@ -79,10 +63,7 @@ async function main(): Promise<void> {
   let ran = 0;
   for (const file of files) {
     if (filter && !file.replace(/\.ts$/, '').includes(filter)) continue;
-    const mod = (await import(pathToFileURL(join(casesDir, file)).href)) as { default?: unknown };
-    if (!isCase(mod.default))
-      throw new Error(`bench/cases/${file}: default export must be { name, unit: 'ms' | 'us', run(): number }`);
-    const c = mod.default;
+    const c = await loadCase(join(casesDir, file));
     const ours: number[] = [];
     const theirs: number[] = [];
     for (let r = 0; r < rounds; r++) {

@@ -1,0 +1,27 @@
+// A benchmark case module (bench/cases/*.ts): its default export is { name, unit, run(): number }.
+import { basename } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+export interface BenchCase {
+  name: string;
+  unit: 'ms' | 'us';
+  run(): number;
+}
+
+function isCase(c: unknown): c is BenchCase {
+  const b = c as BenchCase;
+  return (
+    typeof b === 'object' &&
+    b !== null &&
+    typeof b.name === 'string' &&
+    (b.unit === 'ms' || b.unit === 'us') &&
+    typeof b.run === 'function'
+  );
+}
+
+export async function loadCase(path: string): Promise<BenchCase> {
+  const mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
+  if (!isCase(mod.default))
+    throw new Error(`bench/cases/${basename(path)}: default export must be { name, unit: 'ms' | 'us', run(): number }`);
+  return mod.default;
+}
