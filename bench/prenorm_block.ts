@@ -2,7 +2,7 @@
 // d2c's own modules: LayerNorm, Attention (fused qkv, sdpa), LayerNorm, Mlp (GELU, ×4), with
 // residuals. bench/torch/prenorm_block.py is its torch.nn twin (timm's layer layout).
 import { Attention } from '../src/nn/attention.ts';
-import { LayerNorm } from '../src/nn/layers.ts';
+import { addResidual, LayerNorm } from '../src/nn/layers.ts';
 import { Mlp } from '../src/nn/mlp.ts';
 import { Module } from '../src/nn/module.ts';
 import type { Generator, Tensor } from '../src/torch/index.ts';
@@ -25,8 +25,10 @@ export class PreNormBlock extends Module {
     this.mlp = this.registerModule('mlp', new Mlp(dim, 4 * dim, { generator: o.generator }));
   }
 
+  // Residuals as d2c's own blocks add them (src/generators/vit.ts): each sub-layer's output is
+  // released right after its add, as PyTorch frees it at its last reference.
   forward(x: Tensor): Tensor {
-    const h = x.add(this.attn.forward(this.norm1.forward(x), { causal: this.o.causal }));
-    return h.add(this.mlp.forward(this.norm2.forward(h)));
+    const h = addResidual(x, this.attn.forward(this.norm1.forward(x), { causal: this.o.causal }));
+    return addResidual(h, this.mlp.forward(this.norm2.forward(h)));
   }
 }

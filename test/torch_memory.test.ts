@@ -2,6 +2,7 @@
 // the live-tensor count and the RSS flat (DESIGN: "A long training run must keep both flat").
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { addResidual } from '../src/nn/layers.ts';
 import type { Tensor } from '../src/torch/index.ts';
 import * as torch from '../src/torch/index.ts';
 
@@ -55,6 +56,43 @@ describe('scopes', () => {
     base.dispose();
     assert.deepEqual(v.toArray(), [0, 1, 2, 3]);
     v.dispose();
+  });
+
+  test('release disposes a temporary of the innermost scope and nothing else', () => {
+    const kept = torch.keep(torch.ones([2]));
+    const unscoped = torch.ones([2]);
+    torch.tidy(() => {
+      const outer = torch.ones([2]);
+      torch.tidy(() => {
+        const temp = outer.add(1);
+        assert.equal(torch.release(temp), true);
+        assert.ok(temp.isDisposed);
+        assert.equal(torch.release(temp), false, 'already disposed');
+        for (const t of [kept, unscoped, outer]) assert.equal(torch.release(t), false);
+        for (const t of [kept, unscoped, outer]) assert.ok(!t.isDisposed);
+      });
+    });
+    assert.equal(torch.release(unscoped), false, 'no scope: the caller owns it');
+    torch.dispose([kept, unscoped]);
+  });
+
+  test('addResidual releases the branch; gradients still reach what it was computed from', () => {
+    const w = torch.keep(torch.tensor([1, 2, 3]).requiresGrad_());
+    const before = torch.liveTensors();
+    torch.tidy(() => {
+      const x = torch.tensor([1, 1, 1]);
+      const branch = x.mul(w).mul(2);
+      const out = addResidual(x, branch);
+      assert.ok(branch.isDisposed);
+      assert.deepEqual(out.toArray(), [3, 5, 7]);
+      out.sum().backward();
+      const same = addResidual(x, x); // a branch that is x itself is not released
+      assert.ok(!x.isDisposed);
+      assert.deepEqual(same.toArray(), [2, 2, 2]);
+    });
+    assert.deepEqual(w.grad?.toArray(), [2, 2, 2]);
+    assert.equal(torch.liveTensors(), before + 1, 'only w.grad is new');
+    torch.dispose([w.grad, w]);
   });
 });
 

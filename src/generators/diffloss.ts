@@ -4,7 +4,7 @@
 // Reference: LTH14/mar models/diffloss.py (DiT's timestep embedder, AdaLN-zero blocks).
 
 import { normal_, xavierUniform_, zeros_ } from '../nn/init.ts';
-import { type InitOpts, LayerNorm, Linear } from '../nn/layers.ts';
+import { addResidual, type InitOpts, LayerNorm, Linear } from '../nn/layers.ts';
 import { Module, ModuleList } from '../nn/module.ts';
 import type { Generator, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
@@ -102,7 +102,7 @@ export class ResBlock extends Module {
   forward(x: Tensor, y: Tensor): Tensor {
     const [shift, scale, gate] = this.adaLN_modulation.forward(y).chunk(3, -1);
     const h = this.mlp.forward(modulate(this.in_ln.forward(x), shift, scale));
-    return x.add(gate.mul(h));
+    return addResidual(x, gate.mul(h));
   }
 
   /** forward() given SiLU(y) and the modulation bias from biasWithUnitScale (sampling). */

@@ -8,7 +8,7 @@
 // Sampling with a KV cache lives in gpt_sample.ts.
 
 import { normal_, zeros_ } from '../nn/init.ts';
-import { dropoutIfAny, Embedding, Linear, RMSNorm } from '../nn/layers.ts';
+import { addResidual, dropoutIfAny, Embedding, Linear, RMSNorm } from '../nn/layers.ts';
 import { swigluHidden } from '../nn/mlp.ts';
 import { Module, ModuleList } from '../nn/module.ts';
 import type { DType, Generator, Tensor } from '../torch/index.ts';
@@ -216,8 +216,8 @@ export class TransformerBlock extends Module {
   }
 
   forward(x: Tensor, rope: Rope2d, start: number | null, gen?: Generator): Tensor {
-    const h = x.add(this.attention.forward(this.attention_norm.forward(x), rope, start, gen));
-    return h.add(this.feed_forward.forward(this.ffn_norm.forward(h), gen));
+    const h = addResidual(x, this.attention.forward(this.attention_norm.forward(x), rope, start, gen));
+    return addResidual(h, this.feed_forward.forward(this.ffn_norm.forward(h), gen));
   }
 }
 

@@ -5,7 +5,7 @@
 // `cross_attn`, so a block without it keeps exactly timm's parameter names.
 
 import { Attention, CrossAttention } from '../nn/attention.ts';
-import { type InitOpts, LayerNorm } from '../nn/layers.ts';
+import { addResidual, type InitOpts, LayerNorm } from '../nn/layers.ts';
 import { Mlp } from '../nn/mlp.ts';
 import { Module } from '../nn/module.ts';
 import type { Tensor } from '../torch/index.ts';
@@ -46,11 +46,11 @@ export class Block extends Module {
 
   /** x [B, L, D]; ctx [B, Lc, Dc] (or its projected keys/values) when the block cross-attends. */
   forward(x: Tensor, ctx?: Tensor | [Tensor, Tensor]): Tensor {
-    let h = x.add(this.attn.forward(this.norm1.forward(x)));
-    if (this.cross_attn && this.norm_cross) {
-      if (ctx === undefined) throw new Error('Block: this block cross-attends but no context was given');
-      h = h.add(this.cross_attn.forward(this.norm_cross.forward(h), ctx));
+    if (this.cross_attn && ctx === undefined) throw new Error('Block: this block cross-attends but no context was given');
+    let h = addResidual(x, this.attn.forward(this.norm1.forward(x)));
+    if (this.cross_attn && this.norm_cross && ctx !== undefined) {
+      h = addResidual(h, this.cross_attn.forward(this.norm_cross.forward(h), ctx));
     }
-    return h.add(this.mlp.forward(this.norm2.forward(h)));
+    return addResidual(h, this.mlp.forward(this.norm2.forward(h)));
   }
 }

@@ -4,7 +4,7 @@
 // norm, q, k, v, proj_out; conv), so one implementation loads both checkpoints. The two differ only in
 // how the encoder/decoder containers are named, which lives in vq.ts and kl.ts.
 
-import { Conv2d, GroupNorm, type InitOpts } from '../nn/layers.ts';
+import { addResidual, Conv2d, GroupNorm, type InitOpts } from '../nn/layers.ts';
 import { Module, ModuleList } from '../nn/module.ts';
 import type { Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
@@ -44,7 +44,7 @@ export class ResnetBlock extends Module {
     h = torch.F.dropout(torch.F.silu(this.norm2.forward(h)), this.dropout, this.training);
     h = this.conv2.forward(h);
     const skip = this.ninShortcut ? this.ninShortcut.forward(x) : x;
-    return skip.add(h);
+    return addResidual(skip, h);
   }
 }
 

@@ -6,7 +6,17 @@ export * from './creation.ts';
 export * from './dtype.ts';
 export * as F from './functional.ts';
 export { cat, stack, where } from './functional.ts';
-export { type CpuCacheStats, cpuCacheStats, dispose, emptyCpuCache, keep, liveBytes, liveTensors, tidy } from './memory.ts';
+export {
+  type CpuCacheStats,
+  cpuCacheStats,
+  dispose,
+  emptyCpuCache,
+  keep,
+  liveBytes,
+  liveTensors,
+  release,
+  tidy,
+} from './memory.ts';
 export { op, schemaOf } from './ops.ts';
 export { formatProfile, type OpProfile, profile } from './profiler.ts';
 export * from './random.ts';

@@ -57,6 +57,18 @@ function disposeScope(scope: Scope): void {
   for (const t of scope.items) if (t._scope === scope && !t.isDisposed) t.dispose();
 }
 
+/**
+ * Disposes `t` now if it is a temporary of the innermost tidy scope (created there, neither kept nor
+ * moved out); anything else — a parameter, a kept or unscoped tensor, one from an outer scope — is
+ * left alone. Returns whether it was disposed. PyTorch frees a temporary at its last reference; this
+ * lets code say so, so that its memory (unless autograd saved it) is reused while still warm.
+ */
+export function release(t: Scoped): boolean {
+  if (current === null || t._scope !== current || t.isDisposed) return false;
+  t.dispose();
+  return true;
+}
+
 /** Takes tensors out of every scope: the caller disposes them (or the GC does). */
 export function keep<T>(value: T): T {
   visit(value, (t) => {
