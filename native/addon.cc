@@ -255,6 +255,15 @@ napi_value Free(napi_env env, napi_callback_info info) {
   return boolean(env, freeTensor(env, id));
 }
 
+napi_value Watch(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  double id = -1;
+  napi_get_value_double(env, argv[0], &id);
+  return boolean(env, watchTensor(env, id));
+}
+
 napi_value IsLive(napi_env env, napi_callback_info info) {
   Args a(env, info);
   double id = -1;
@@ -624,7 +633,7 @@ NAPI_MODULE_INIT() {
   };
   const Fn fns[] = {
       {"op", Op}, {"call", Call}, {"callVoid", CallVoid}, {"schema", Schema}, {"returnKinds", ReturnKinds},
-      {"free", Free}, {"isLive", IsLive}, {"shape", Shape}, {"strides", Strides}, {"meta", Meta},
+      {"free", Free}, {"watch", Watch}, {"isLive", IsLive}, {"shape", Shape}, {"strides", Strides}, {"meta", Meta},
       {"dtype", Dtype}, {"isContiguous", IsContiguous}, {"fromBuffer", FromBuffer},
       {"toBuffer", ToBuffer}, {"item", Item}, {"setRequiresGrad", SetRequiresGrad}, {"grad", Grad},
       {"setGrad", SetGrad}, {"retainGrad", RetainGrad}, {"gradFnName", GradFnName},

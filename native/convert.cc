@@ -13,15 +13,16 @@ struct Slot {
   at::Tensor t;
   uint32_t gen = 0;
   int64_t bytes = 0;
+  bool watched = false;  // its bytes are reported to V8 (see watchTensor)
 };
 std::vector<Slot> g_slots;
 std::vector<uint32_t> g_free_slots;
-// Native bytes not yet reported to V8; reported in chunks so the per-op cost stays tiny.
+// Native bytes of watched tensors not yet reported to V8; reported in chunks so the per-op cost
+// stays tiny.
 int64_t g_pending_bytes = 0;
 constexpr int64_t kReportChunk = 1 << 22;
 
-void reportBytes(napi_env env, int64_t delta) {
-  g_live_bytes += delta;
+void reportExternal(napi_env env, int64_t delta) {
   g_pending_bytes += delta;
   if (g_pending_bytes > kReportChunk || g_pending_bytes < -kReportChunk) flushExternalMemory(env);
 }
@@ -52,8 +53,9 @@ napi_value wrapTensor(napi_env env, at::Tensor t) {
   // Views share storage; counting their own extent keeps the report bounded and cheap.
   s.bytes = static_cast<int64_t>(t.numel()) * static_cast<int64_t>(t.element_size());
   s.t = std::move(t);
+  s.watched = false;
   g_live_tensors++;
-  reportBytes(env, s.bytes);
+  g_live_bytes += s.bytes;
   napi_create_double(env, static_cast<double>(s.gen) * kSlotSpan + idx, &out);
   return out;
 }
@@ -79,8 +81,21 @@ bool freeTensor(napi_env env, double id) {
   s->t.reset();
   s->gen++;
   g_live_tensors--;
-  reportBytes(env, -s->bytes);
+  g_live_bytes -= s->bytes;
+  if (s->watched) reportExternal(env, -s->bytes);
+  s->watched = false;
   g_free_slots.push_back(static_cast<uint32_t>(s - g_slots.data()));
+  return true;
+}
+
+// Only tensors the GC frees (outside every tidy scope) have their bytes reported to V8: a scoped
+// tensor is freed by its scope whatever V8 does, and reporting every activation of a training step
+// made V8 start a full mark-compact every few steps for a 6 MB JS heap.
+bool watchTensor(napi_env env, double id) {
+  Slot* s = slotOf(id);
+  if (!s || s->watched) return false;
+  s->watched = true;
+  reportExternal(env, s->bytes);
   return true;
 }
 

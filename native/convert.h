@@ -51,6 +51,8 @@ const at::Tensor* lookupTensor(double id);                 // nullptr if not a l
 const at::Tensor& tensorArg(napi_env env, napi_value v);  // throws JsError
 bool freeTensor(napi_env env, double id);                 // false if not live
 void flushExternalMemory(napi_env env);
+// Reports a live tensor's bytes to V8 until it is freed; false if it is not live or already watched.
+bool watchTensor(napi_env env, double id);
 GeneratorHolder* generatorHolder(napi_env env, napi_value v);
 
 napi_value wrapTensor(napi_env env, at::Tensor t);  // the new id; null for an undefined tensor

@@ -5,20 +5,23 @@
 // memory-bound kernels (GELU, bias copies, layer norm) first pull their output lines from DRAM.
 // This cache hands back the most recently freed block of (nearly) the requested size, still warm,
 // and puts blocks of 2 MiB and more on transparent huge pages (madvise), which cuts TLB misses.
-// Small requests go to the previous allocator unchanged. Cached bytes are capped; past the cap a
-// freed block goes straight back to the C library, and a failed allocation first empties the cache.
+// Small requests go to the previous allocator unchanged. Cached bytes are capped; past the cap the
+// blocks freed longest ago go back to the C library (so a new workload's sizes displace an old
+// one's), and a failed allocation first empties the cache.
 #include "cpu_cache.h"
 
 #include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
 #include <sys/mman.h>
 
+#include <cstdint>
 #include <cstdlib>
+#include <deque>
 #include <map>
+#include <set>
 #include <mutex>
 #include <string>
 #include <unordered_map>
-#include <vector>
 
 #include "convert.h"
 
@@ -63,9 +66,7 @@ class CachingCpuAllocator final : public c10::Allocator {
   };
   Stats stats() {
     std::lock_guard<std::mutex> lock(mu_);
-    size_t blocks = 0;
-    for (const auto& [size, ptrs] : free_) blocks += ptrs.size();
-    return {cached_, blocks, liveBytes_, hits_, misses_, min_, limit_};
+    return {cached_, age_.size(), liveBytes_, hits_, misses_, min_, limit_};
   }
 
   static CachingCpuAllocator* instance;
@@ -79,11 +80,13 @@ class CachingCpuAllocator final : public c10::Allocator {
       misses_++;
       return nullptr;
     }
-    void* p = it->second.back();
     const size_t size = it->first;
+    const Cached c = it->second.back();
     it->second.pop_back();
     if (it->second.empty()) free_.erase(it);
+    age_.erase({c.seq, size});
     cached_ -= size;
+    void* p = c.ptr;
     hits_++;
     live_[p] = size;
     liveBytes_ += size;
@@ -121,29 +124,41 @@ class CachingCpuAllocator final : public c10::Allocator {
     const size_t size = it->second;
     live_.erase(it);
     liveBytes_ -= size;
-    if (cached_ + size > limit_) {
+    if (size > limit_) {
       std::free(p);
       return;
     }
-    free_[size].push_back(p);
+    trimTo(limit_ - size);
+    const uint64_t seq = nextSeq_++;
+    free_[size].push_back({p, seq});
+    age_.insert({seq, size});
     cached_ += size;
   }
 
-  // Frees cached blocks, largest first, until at most `bytes` remain cached. Holds mu_.
+  // Frees the blocks freed longest ago until at most `bytes` remain cached. Holds mu_.
   void trimTo(size_t bytes) {
-    while (cached_ > bytes && !free_.empty()) {
-      auto it = std::prev(free_.end());
-      std::free(it->second.back());
-      cached_ -= it->first;
-      it->second.pop_back();
+    while (cached_ > bytes && !age_.empty()) {
+      const auto [seq, size] = *age_.begin();
+      age_.erase(age_.begin());
+      auto it = free_.find(size);
+      // a size's stack grows at the back, so its oldest block is at the front
+      std::free(it->second.front().ptr);
+      it->second.pop_front();
       if (it->second.empty()) free_.erase(it);
+      cached_ -= size;
     }
   }
 
   c10::Allocator* fallback_;
   std::mutex mu_;
   size_t min_ = 0, limit_ = 0, cached_ = 0, liveBytes_ = 0, hits_ = 0, misses_ = 0;
-  std::map<size_t, std::vector<void*>> free_;
+  struct Cached {
+    void* ptr;
+    uint64_t seq;  // when it was freed
+  };
+  uint64_t nextSeq_ = 0;
+  std::map<size_t, std::deque<Cached>> free_;     // by size; most recently freed at the back
+  std::set<std::pair<uint64_t, size_t>> age_;     // (seq, size) of every cached block, oldest first
   std::unordered_map<void*, size_t> live_;
 };
 

@@ -52,6 +52,12 @@ test('cached bytes stay under the limit and emptyCpuCache frees them', () => {
     const s = stats();
     assert.ok(s.cachedBytes <= 3 * MiB, `cached ${s.cachedBytes} bytes over a 3 MiB limit`);
     assert.ok(s.cachedBytes >= 2 * MiB);
+    // a new size displaces the blocks freed longest ago instead of being turned away
+    torch.empty([384, 1024]).dispose(); // 1.5 MiB
+    const before = stats();
+    torch.empty([384, 1024]).dispose();
+    assert.equal(stats().hits - before.hits, 1);
+    assert.ok(stats().cachedBytes <= 3 * MiB);
     torch.emptyCpuCache();
     assert.equal(stats().cachedBytes, 0);
     assert.equal(stats().cachedBlocks, 0);

@@ -18,6 +18,8 @@ export interface Native {
   /** One letter per return: 't' tensor, 'l' tensor list, 'o' other. */
   returnKinds(id: number): string;
   free(h: Handle): boolean;
+  /** Reports the tensor's bytes to V8 (external memory) until it is freed: for tensors the GC frees. */
+  watch(h: Handle): boolean;
   isLive(h: Handle): boolean;
   shape(h: Handle): number[];
   strides(h: Handle): number[];

@@ -136,6 +136,7 @@ export class Tensor implements Scoped {
   _register(): void {
     if (this._watch === 1 && this._h !== null) {
       registry.register(this, this._h, this);
+      N.watch(this._h); // its bytes now count towards V8's GC pressure; scoped tensors' never do
       this._watch = 2;
     }
   }
