@@ -2,6 +2,7 @@
 // PyTorch-eager twin bench/torch/<name>.py (the project's Python) alternately for N rounds (default
 // 3), so that a slow spell of a shared host lands on both sides, and prints one JSON line per case:
 // {"name", "d2c_<unit>", "torch_<unit>", "ratio"}: the medians over rounds, ratio = d2c / torch.
+// Each round of either side is a fresh process, so no case inherits another's heap.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -22,6 +23,19 @@ export function projectPython(): string {
   }
   const venv = join(root, '.venv', 'bin', 'python');
   return existsSync(venv) ? venv : 'python3';
+}
+
+/** Runs one round of a d2c case in a fresh Node process (this one's flags); its last output line is the figure. */
+function d2cFigure(file: string): number {
+  const out = execFileSync(process.execPath, [...process.execArgv, join(root, 'bench', 'case_main.ts'), file], {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const last = out.trim().split('\n').pop() ?? '';
+  const value = Number(last);
+  if (!Number.isFinite(value)) throw new Error(`bench/cases/${file}: printed '${last}', not a number`);
+  return value;
 }
 
 /** Runs the PyTorch twin; its last output line is the figure. Null when there is none or it fails. */
@@ -67,7 +81,7 @@ async function main(): Promise<void> {
     const ours: number[] = [];
     const theirs: number[] = [];
     for (let r = 0; r < rounds; r++) {
-      ours.push(c.run());
+      ours.push(d2cFigure(join(casesDir, file)));
       const t = torchFigure(c.name, python);
       if (t.error) {
         process.stderr.write(`bench ${c.name}: ${t.error}\n`);
