@@ -10,7 +10,7 @@ import * as torch from '../../torch/index.ts';
 import type { Recipe } from '../../train/recipe.ts';
 import { STAGE1_RECIPE, stage1Task } from '../../train/stage1_task.ts';
 import { STAGE2_RECIPE, stage2Task } from '../../train/stage2_task.ts';
-import { tokenizerTask } from '../../train/tokenizer_task.ts';
+import { type TokenizerRecipe, tokenizerTask } from '../../train/tokenizer_task.ts';
 import { runTraining } from '../../train/trainer.ts';
 import { collect, configOverrides } from '../config_args.ts';
 import { UsageError } from '../errors.ts';
@@ -90,6 +90,25 @@ function recipeFrom(base: Recipe, o: CommonOpts, pc: PartConfig): Recipe {
   };
 }
 
+/**
+ * The tokenizer recipe from the flags; on --resume, the checkpoint's, with any flag given again
+ * taking precedence (and the seed always the checkpoint's), as recipeFrom does for the generators.
+ */
+function tokenizerRecipe(o: CommonOpts & { kind: 'vq' | 'kl'; ganStart?: number }, pc: PartConfig): TokenizerRecipe {
+  const base: TokenizerTrainOptions = o.kind === 'vq' ? VQ_TRAIN_DEFAULTS : KL_TRAIN_DEFAULTS;
+  const saved = (o.resume ? pc.recipe : {}) as Partial<TokenizerRecipe>;
+  const savedGan = saved.train ? saved.train.gan : null;
+  const gan = o.ganStart === undefined || !base.gan ? savedGan : { ...(savedGan ?? base.gan), start: o.ganStart };
+  return {
+    steps: o.steps ?? saved.steps ?? 3000,
+    batchSize: o.batchSize ?? saved.batchSize ?? 64,
+    emaDecay: o.ema !== undefined ? emaDecay(o.ema) : (saved.emaDecay ?? 0.999),
+    seed: o.resume ? (saved.seed ?? o.seed) : o.seed,
+    hflip: saved.hflip ?? true,
+    train: { ...base, ...saved.train, lr: o.lr ?? saved.train?.lr ?? 4e-4, gan },
+  };
+}
+
 async function run(label: string, o: CommonOpts, task: Parameters<typeof runTraining>[0], steps: number): Promise<void> {
   const r = await runTraining(task, {
     steps,
@@ -129,7 +148,6 @@ export function register(program: Command): void {
           count: number;
           ganStart?: number;
           freshDiscriminator: boolean;
-          ema: number;
         },
       ) => {
         torch.setNumThreads(o.threads);
@@ -143,20 +161,7 @@ export function register(program: Command): void {
           count: o.count,
           seed: o.seed,
         });
-        const base: TokenizerTrainOptions = o.kind === 'vq' ? VQ_TRAIN_DEFAULTS : KL_TRAIN_DEFAULTS;
-        const trainOpts: TokenizerTrainOptions = {
-          ...base,
-          lr: o.lr ?? 4e-4,
-          gan: o.ganStart === undefined || !base.gan ? null : { ...base.gan, start: o.ganStart },
-        };
-        const recipe = {
-          steps: o.steps ?? 3000,
-          batchSize: o.batchSize ?? 64,
-          emaDecay: o.ema,
-          seed: o.seed,
-          hflip: true,
-          train: trainOpts,
-        };
+        const recipe = tokenizerRecipe(o, pc);
         await run(
           `tokenizer ${pc.preset}`,
           o,
