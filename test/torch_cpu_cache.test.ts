@@ -2,7 +2,7 @@
 // are handed back for the next allocation of their size, small ones bypass it, the cached bytes
 // stay under the limit, and emptyCpuCache frees them.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import * as torch from '../src/torch/index.ts';
 import { ALLOCATOR, cpuCacheLimit, native } from '../src/torch/native.ts';
@@ -74,6 +74,17 @@ test('bad cache settings are rejected with the setting named', () => {
   assert.equal(cpuCacheLimit('0'), 0);
   assert.equal(cpuCacheLimit('64'), 64 * MiB);
   assert.equal(cpuCacheLimit(undefined), ALLOCATOR.cacheLimitMB * MiB);
+});
+
+test('a bad D2C_CPU_CACHE_MB warns by name and keeps the default limit', () => {
+  const probe = `import('./src/torch/index.ts').then((t) => console.log(t.cpuCacheStats().limitBytes))`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', probe], {
+    env: { ...process.env, D2C_CPU_CACHE_MB: 'lots' },
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(Number(r.stdout.trim()), ALLOCATOR.cacheLimitMB * MiB);
+  assert.match(r.stderr, /^d2c: warning: D2C_CPU_CACHE_MB must be a number of MiB >= 0.*'lots'; using 1024/);
 });
 
 test('D2C_CPU_CACHE_MB=0 and D2C_MALLOC=system leave the cache off', () => {

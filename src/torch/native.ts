@@ -82,7 +82,14 @@ function load(): Native {
   const addon = createRequire(import.meta.url)(addonPath) as Native;
   if (process.env.D2C_MALLOC !== 'system') {
     addon.tuneAllocator(ALLOCATOR.mmapThreshold, ALLOCATOR.trimThreshold);
-    const limit = cpuCacheLimit(process.env.D2C_CPU_CACHE_MB);
+    let limit: number;
+    try {
+      limit = cpuCacheLimit(process.env.D2C_CPU_CACHE_MB);
+    } catch (e) {
+      // loading a module is no place to throw from (a CLI could not report it cleanly): warn, use the default
+      limit = cpuCacheLimit(undefined);
+      process.stderr.write(`d2c: warning: ${(e as Error).message}; using ${ALLOCATOR.cacheLimitMB}\n`);
+    }
     if (limit > 0) addon.cpuCacheInstall(ALLOCATOR.cacheMinBytes, limit);
   }
   return addon;
