@@ -1,4 +1,5 @@
 // A benchmark case module (bench/cases/*.ts): its default export is { name, unit, run(): number }.
+import { readdirSync } from 'node:fs';
 import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -17,6 +18,14 @@ function isCase(c: unknown): c is BenchCase {
     (b.unit === 'ms' || b.unit === 'us') &&
     typeof b.run === 'function'
   );
+}
+
+/** The case names in `dir` (its *.ts files), sorted. */
+export function caseNames(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => f.slice(0, -3))
+    .sort();
 }
 
 export async function loadCase(path: string): Promise<BenchCase> {

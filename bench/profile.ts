@@ -1,11 +1,11 @@
 // `npm run -s bench:profile -- NAME [--shapes] [--top N]`: runs one benchmark case (warm-up and timed
 // repeats) under libtorch's CPU operator profiler and prints its ops by self time: the d2c side of
 // an op-for-op comparison with torch.profiler on the case's PyTorch twin.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../src/torch/index.ts';
-import { loadCase } from './load_case.ts';
+import { caseNames, loadCase } from './load_case.ts';
 
 const casesDir = join(dirname(fileURLToPath(import.meta.url)), 'cases');
 
@@ -21,9 +21,7 @@ function parseArgs(argv: string[]): { name: string; shapes: boolean; top: number
     } else if (name === undefined) name = argv[i];
     else throw new Error(`unexpected argument '${argv[i]}' (usage: bench/profile.ts NAME [--shapes] [--top N])`);
   }
-  const cases = readdirSync(casesDir)
-    .filter((f) => f.endsWith('.ts'))
-    .map((f) => f.slice(0, -3));
+  const cases = caseNames(casesDir);
   if (name === undefined || !existsSync(join(casesDir, `${name}.ts`)))
     throw new Error(`${name === undefined ? 'no case named' : `no case '${name}'`} (cases: ${cases.join(', ')})`);
   return { name, shapes, top };

@@ -4,10 +4,10 @@
 // {"name", "d2c_<unit>", "torch_<unit>", "ratio"}: the medians over rounds, ratio = d2c / torch.
 // Each round of either side is a fresh process, so no case inherits another's heap.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadCase } from './load_case.ts';
+import { caseNames, loadCase } from './load_case.ts';
 import { median } from './timing.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -34,7 +34,7 @@ function d2cFigure(file: string): number {
   });
   const last = out.trim().split('\n').pop() ?? '';
   const value = Number(last);
-  if (!Number.isFinite(value)) throw new Error(`bench/cases/${file}: printed '${last}', not a number`);
+  if (!Number.isFinite(value)) throw new Error(`${relative(root, file)}: printed '${last}', not a number`);
   return value;
 }
 
@@ -70,18 +70,17 @@ function parseArgs(argv: string[]): { filter?: string; rounds: number } {
 
 async function main(): Promise<void> {
   const { filter, rounds } = parseArgs(process.argv.slice(2));
-  const files = readdirSync(casesDir)
-    .filter((f) => f.endsWith('.ts'))
-    .sort();
+  const names = caseNames(casesDir);
   const python = projectPython();
   let ran = 0;
-  for (const file of files) {
-    if (filter && !file.replace(/\.ts$/, '').includes(filter)) continue;
-    const c = await loadCase(join(casesDir, file));
+  for (const name of names) {
+    if (filter && !name.includes(filter)) continue;
+    const file = join(casesDir, `${name}.ts`);
+    const c = await loadCase(file);
     const ours: number[] = [];
     const theirs: number[] = [];
     for (let r = 0; r < rounds; r++) {
-      ours.push(d2cFigure(join(casesDir, file)));
+      ours.push(d2cFigure(file));
       const t = torchFigure(c.name, python);
       if (t.error) {
         process.stderr.write(`bench ${c.name}: ${t.error}\n`);
@@ -95,7 +94,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify({ name: c.name, [`d2c_${c.unit}`]: round(d2c), [`torch_${c.unit}`]: round(torch), ratio }));
     ran++;
   }
-  if (ran === 0) throw new Error(`no benchmark case matches '${filter}' (cases: ${files.join(', ')})`);
+  if (ran === 0) throw new Error(`no benchmark case matches '${filter}' (cases: ${names.join(', ')})`);
 }
 
 main().catch((e: Error) => {

@@ -27,8 +27,6 @@ std::unordered_map<std::string, int32_t> g_op_ids;
 
 constexpr size_t kMaxArgs = 32;
 
-void throwJs(napi_env env, const std::string& msg) { napi_throw_error(env, nullptr, msg.c_str()); }
-
 #define GUARD_BEGIN try {
 #define GUARD_END(prefix)                                                     \
   }                                                                           \
@@ -57,12 +55,6 @@ struct Args {
 napi_value undefinedValue(napi_env env) {
   napi_value v;
   napi_get_undefined(env, &v);
-  return v;
-}
-
-napi_value num(napi_env env, double d) {
-  napi_value v;
-  napi_create_double(env, d, &v);
   return v;
 }
 
@@ -245,31 +237,23 @@ napi_value Schema(napi_env env, napi_callback_info info) {
 
 // ---- tensor handles --------------------------------------------------------------------
 
+// The tensor id a handle call gets as its only argument; -1 (never live) if it is not a number.
+double idArg(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  double id = -1;
+  if (argc >= 1) napi_get_value_double(env, argv[0], &id);
+  return id;
+}
+
 // free(id) -> whether the id was live (a stale id is ignored: the GC safety net may race dispose).
-napi_value Free(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  double id = -1;
-  napi_get_value_double(env, argv[0], &id);
-  return boolean(env, freeTensor(env, id));
-}
+napi_value Free(napi_env env, napi_callback_info info) { return boolean(env, freeTensor(env, idArg(env, info))); }
 
-napi_value Watch(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  double id = -1;
-  napi_get_value_double(env, argv[0], &id);
-  return boolean(env, watchTensor(env, id));
-}
+// watch(id) -> whether it started reporting the tensor's bytes to V8 (see watchTensor).
+napi_value Watch(napi_env env, napi_callback_info info) { return boolean(env, watchTensor(env, idArg(env, info))); }
 
-napi_value IsLive(napi_env env, napi_callback_info info) {
-  Args a(env, info);
-  double id = -1;
-  napi_get_value_double(env, a.argv[0], &id);
-  return boolean(env, lookupTensor(id) != nullptr);
-}
+napi_value IsLive(napi_env env, napi_callback_info info) { return boolean(env, lookupTensor(idArg(env, info)) != nullptr); }
 
 napi_value Shape(napi_env env, napi_callback_info info) {
   Args a(env, info);

@@ -99,6 +99,14 @@ bool watchTensor(napi_env env, double id) {
   return true;
 }
 
+napi_value num(napi_env env, double d) {
+  napi_value v;
+  napi_create_double(env, d, &v);
+  return v;
+}
+
+void throwJs(napi_env env, const std::string& msg) { napi_throw_error(env, nullptr, msg.c_str()); }
+
 GeneratorHolder* generatorHolder(napi_env env, napi_value v) {
   void* data = nullptr;
   if (napi_get_value_external(env, v, &data) != napi_ok || data == nullptr) return nullptr;

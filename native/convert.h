@@ -60,6 +60,8 @@ napi_value toJs(napi_env env, const c10::IValue& v);
 c10::IValue fromJs(napi_env env, napi_value v, const ArgSpec& spec);
 std::vector<ArgSpec> specsFromSchema(const c10::FunctionSchema& schema);
 std::string describeJs(napi_env env, napi_value v);
+napi_value num(napi_env env, double d);
+void throwJs(napi_env env, const std::string& msg);
 std::string describeArg(napi_env env, napi_value v, const ArgSpec& spec);
 
 extern int64_t g_live_tensors;

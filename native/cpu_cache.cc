@@ -172,14 +172,6 @@ double numArg(napi_env env, napi_value v, const char* what) {
   return d;
 }
 
-napi_value number(napi_env env, double d) {
-  napi_value v;
-  napi_create_double(env, d, &v);
-  return v;
-}
-
-void throwJs(napi_env env, const std::string& msg) { napi_throw_error(env, nullptr, msg.c_str()); }
-
 }  // namespace
 
 // cpuCacheInstall(minBytes, limitBytes): installs the cache (once; later calls reconfigure it).
@@ -217,7 +209,7 @@ napi_value CpuCacheStats(napi_env env, napi_callback_info) {
   const double vals[] = {double(s.cachedBytes), double(s.cachedBlocks), double(s.liveBytes), double(s.hits),
                          double(s.misses),      double(s.minBytes),     double(s.limitBytes)};
   napi_create_array_with_length(env, 7, &out);
-  for (uint32_t i = 0; i < 7; i++) napi_set_element(env, out, i, number(env, vals[i]));
+  for (uint32_t i = 0; i < 7; i++) napi_set_element(env, out, i, num(env, vals[i]));
   return out;
 }
 

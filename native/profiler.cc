@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "convert.h"
 #include "profiler.h"
 
 namespace d2c {
@@ -34,12 +35,6 @@ struct Totals {
   double totalUs = 0;
   double selfUs = 0;
 };
-
-napi_value number(napi_env env, double d) {
-  napi_value v;
-  napi_create_double(env, d, &v);
-  return v;
-}
 }  // namespace
 
 // profilerStart(withShapes): with shapes, ops are told apart by their input shapes too.
@@ -112,9 +107,9 @@ napi_value ProfilerStop(napi_env env, napi_callback_info) {
     napi_create_array_with_length(env, 4, &row);
     napi_create_string_utf8(env, order[i].c_str(), order[i].size(), &name);
     napi_set_element(env, row, 0, name);
-    napi_set_element(env, row, 1, number(env, static_cast<double>(t.count)));
-    napi_set_element(env, row, 2, number(env, t.totalUs));
-    napi_set_element(env, row, 3, number(env, t.selfUs));
+    napi_set_element(env, row, 1, num(env, static_cast<double>(t.count)));
+    napi_set_element(env, row, 2, num(env, t.totalUs));
+    napi_set_element(env, row, 3, num(env, t.selfUs));
     napi_set_element(env, out, i, row);
   }
   return out;
