@@ -34,6 +34,12 @@ function flops(c: MARConfig, fusion: Fusion, kept: number): [number, number, num
     crossattn: c.encoderDepth * crossAttn(Te, L, De, Dc) + c.decoderDepth * crossAttn(Td, L, Dd, Dc),
     qformer: c.qformerDepth * (selfAttn(buf, De) + crossAttn(buf, L, De, Dc) + mlp(buf, De, r)),
     add: linear(L, Dc, De) + linear(L, Dc, Dd),
+    // L more tokens through every encoder and decoder block (attention grows quadratically)
+    prefix:
+      linear(L, Dc, De) +
+      c.encoderDepth * (block(Te + L, De, r) - block(Te, De, r)) +
+      linear(L, De, Dd) +
+      c.decoderDepth * (block(Td + L, Dd, r) - block(Td, Dd, r)),
   };
   if (!(fusion in extra)) throw new Error(`no FLOP count for fusion '${fusion}': add it to scripts/fusion_cost.ts`);
   return [backbone, disc, extra[fusion as Exclude<Fusion, 'none'>]];

@@ -80,6 +80,22 @@ export class FmnistClassifier extends Module {
     return torch.F.silu(this.fc.forward(h.flatten(1))); // [B, C·h·w] → [B, featureDim]
   }
 
+  /**
+   * Each conv block's output (after pooling) and the penultimate features, for a perceptual loss:
+   * what the classifier sees at 16², 8², 4² and as a vector. [B, C, h, w]… then [B, featureDim]
+   */
+  featureMaps(x: Tensor): Tensor[] {
+    this.checkInput(x);
+    const out: Tensor[] = [];
+    let h = x;
+    for (const b of this.blocks) {
+      h = b.forward(h);
+      out.push(h);
+    }
+    out.push(torch.F.silu(this.fc.forward(h.flatten(1))));
+    return out;
+  }
+
   /** Logits [B, numClasses]; in training mode, dropout on the features drawn from `generator`. */
   forward(x: Tensor, generator?: torch.Generator): Tensor {
     const f = this.features(x);

@@ -261,6 +261,8 @@ export class DiffLoss extends Module {
   readonly net: SimpleMLPAdaLN;
   readonly trainDiffusion: GaussianDiffusion;
   readonly genDiffusion: GaussianDiffusion;
+  /** Respaced samplers by their number of steps, built on first use (`sample`'s `steps`). */
+  private readonly respaced = new Map<number, GaussianDiffusion>();
 
   constructor(
     readonly cfg: DiffLossConfig,
@@ -303,18 +305,37 @@ export class DiffLoss extends Module {
    * also carries the unconditional half through the steps, but every step reads only the first
    * half's x, and it returns that half: the same draws, a batch half the size.)
    */
-  sample(z: Tensor, opts: { temperature?: number; cfg?: number; generator?: Generator; clip?: number } = {}): Tensor {
+  sample(
+    z: Tensor,
+    opts: { temperature?: number; cfg?: number; generator?: Generator; clip?: number; steps?: number } = {},
+  ): Tensor {
     const cfg = opts.cfg ?? 1;
+    const diffusion = opts.steps === undefined ? this.genDiffusion : this.samplingDiffusion(opts.steps);
     const guided = cfg !== 1;
     const rows = guided ? z.shape[0] / 2 : z.shape[0];
     return torch.tidy(() => {
       const noise = torch.randn([rows, this.cfg.targetChannels], { generator: opts.generator, dtype: z.dtype, device: z.device });
-      return this.genDiffusion.sampleLoop(this.net.sampler(z, this.genDiffusion.timestepMap, cfg), noise, {
+      return diffusion.sampleLoop(this.net.sampler(z, diffusion.timestepMap, cfg), noise, {
         temperature: opts.temperature,
         generator: opts.generator,
         clip: opts.clip,
         mirrored: guided,
       });
     });
+  }
+
+  /**
+   * The 1000-step schedule respaced to `steps` evenly strided steps (IDDPM's respacing, as the
+   * config's numSamplingSteps "100" is): sampling cost is linear in it.
+   */
+  samplingDiffusion(steps: number): GaussianDiffusion {
+    if (!Number.isInteger(steps) || steps < 1 || steps > this.trainDiffusion.numTimesteps)
+      throw new Error(`diffusion steps must be an integer in 1..${this.trainDiffusion.numTimesteps}, got ${steps}`);
+    let d = this.respaced.get(steps);
+    if (!d) {
+      d = createDiffusion(String(steps));
+      this.respaced.set(steps, d);
+    }
+    return d;
   }
 }

@@ -4,6 +4,8 @@
 //   crossattn — every MAR block cross-attends to F (the `cross_attn` sub-layer of vit.ts's Block);
 //   qformer   — learned queries (plus the class embedding) read F and fill MAR's buffer tokens;
 //   add       — F projected and added per position to the encoder input and the decoder's mask tokens;
+//   prefix    — F projected into L in-context tokens placed before MAR's sequence (DisCon, arXiv
+//               2507.01756): the encoder and the decoder attend to them as to known tokens;
 //   none      — plain MAR (LTH14/mar models/mar.py), which loads the official checkpoints.
 // For classifier-free guidance the condition is dropped per sample (independently of the class)
 // by swapping F for a learned null feature; training may corrupt a fraction of the codes to
@@ -16,7 +18,7 @@ import type { Generator, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 import { Block } from './vit.ts';
 
-export const FUSIONS = ['none', 'crossattn', 'qformer', 'add'] as const;
+export const FUSIONS = ['none', 'crossattn', 'qformer', 'add', 'prefix'] as const;
 export type Fusion = (typeof FUSIONS)[number];
 
 export function checkFusion(f: string): Fusion {
@@ -121,6 +123,20 @@ export function corruptCodes(codes: Tensor, rate: number, codebookSize: number, 
   const hit = torch.rand(codes.shape, { generator, device: codes.device }).lt(rate);
   const random = torch.randint(0, codebookSize, codes.shape, { generator, device: codes.device });
   return torch.where(hit, random, codes);
+}
+
+/**
+ * Code mixing (MixAR's TI-Mix, arXiv 2511.12181): each code is replaced by the stage-1 model's own
+ * prediction at its position with probability `rate`, so stage 2 trains on codes with the errors
+ * of those it will be given at sampling. codes, predicted [B, L] int64.
+ */
+export function mixCodes(codes: Tensor, predicted: Tensor, rate: number, generator?: Generator): Tensor {
+  if (!(rate >= 0 && rate <= 1)) throw new Error(`mixCodes: rate must be in [0, 1], got ${rate}`);
+  if (JSON.stringify(codes.shape) !== JSON.stringify(predicted.shape))
+    throw new Error(`mixCodes: codes [${codes.shape}] and predictions [${predicted.shape}] differ in shape`);
+  if (rate === 0) return codes;
+  const hit = torch.rand(codes.shape, { generator, device: codes.device }).lt(rate);
+  return torch.where(hit, predicted, codes);
 }
 
 /** F [B, L, D] with the rows where `drop` [B] (bool) is set replaced by the null feature [1, 1, D]. */

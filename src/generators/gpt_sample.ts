@@ -117,3 +117,19 @@ export function generate(model: GPT, labels: Tensor, o: SampleOptions & { numTok
     model.train(wasTraining);
   }
 }
+
+/**
+ * Stage 1's own codes under teacher forcing: one forward pass over the real codes [B, L] and labels
+ * [B], and a draw at every position from its next-code distribution given the real prefix
+ * → [B, L] int64 (no guidance). What code mixing (fusion.ts mixCodes) feeds stage 2.
+ */
+export function teacherForcedSample(model: GPT, codes: Tensor, labels: Tensor, o: SampleOptions = {}): Tensor {
+  const [B, L] = codes.shape;
+  return torch.noGrad(() =>
+    torch.tidy(() => {
+      const logits = model.forward(codes.narrow(1, 0, L - 1), labels); // [B, L, V]
+      const V = logits.shape[2];
+      return sampleFromLogits(logits.reshape(B * L, V), o).view(B, L);
+    }),
+  );
+}

@@ -46,6 +46,8 @@ export interface MARConfig {
   qformerDepth: number;
   condDropProb: number;
   codeCorruptProb: number;
+  /** Code mixing in training: the rate at which stage 1's teacher-forced draws replace the real codes. */
+  codeMixRate: number;
 }
 
 const MAR_DEFAULTS: MARConfig = {
@@ -78,6 +80,7 @@ const MAR_DEFAULTS: MARConfig = {
   qformerDepth: 2,
   condDropProb: 0.1,
   codeCorruptProb: 0,
+  codeMixRate: 0,
 };
 
 const backbone = (d: number, depth: number, heads: number, headD: number, headW: number): Partial<MARConfig> => ({
@@ -175,6 +178,10 @@ export class MAR extends Module {
   readonly qformer: QFormer | null = null;
   readonly fusion_enc_proj: Linear | null = null;
   readonly fusion_dec_proj: Linear | null = null;
+  // prefix: F → L tokens before the sequence, with their own positions in both transformers
+  readonly prefix_proj: Linear | null = null;
+  readonly prefix_pos_embed: Tensor | null = null; // [1, L, De]
+  readonly decoder_prefix_pos_embed: Tensor | null = null; // [1, L, Dd]
 
   constructor(
     readonly cfg: MARConfig,
@@ -241,6 +248,14 @@ export class MAR extends Module {
         xavierUniform_(l.weight, 1, g);
         zeros_(l.bias as Tensor);
       }
+    }
+
+    if (c.fusion === 'prefix') {
+      this.prefix_proj = this.registerModule('prefix_proj', new Linear(Dc, De, true, o));
+      xavierUniform_(this.prefix_proj.weight, 1, g);
+      zeros_(this.prefix_proj.bias as Tensor);
+      this.prefix_pos_embed = param('prefix_pos_embed', [1, L, De]);
+      this.decoder_prefix_pos_embed = param('decoder_prefix_pos_embed', [1, L, Dd]);
     }
 
     // The diffusion head keeps its own init (created after MAR's initialize_weights in the reference).
@@ -311,7 +326,10 @@ export class MAR extends Module {
     return this.null_cond.expand(B, this.seqLen, this.cfg.discEmbedDim);
   }
 
-  /** Tokens [B, L, C], mask [B, L], class embedding [B, De] -> encoded kept tokens [B, buf + kept, De]. */
+  /**
+   * Tokens [B, L, C], mask [B, L], class embedding [B, De] -> encoded kept tokens [B, buf + kept, De]
+   * ([B, L + buf + kept, De] with the prefix fusion: the L code tokens come first).
+   */
   forwardMaeEncoder(x: Tensor, mask: Tensor, classEmb: Tensor, F: Tensor | null = null, generator?: Generator): Tensor {
     const B = mask.shape[0];
     const De = this.cfg.encoderEmbedDim;
@@ -324,6 +342,10 @@ export class MAR extends Module {
     // MAE: only the buffer and the known tokens enter the encoder (every row keeps as many).
     const keep = this.keepMask(mask);
     h = h.index([keep]).view(B, -1, De); // [B, buf + kept, De]
+    if (this.prefix_proj && this.prefix_pos_embed && F) {
+      const p = this.z_proj_ln.forward(this.prefix_proj.forward(F).add(this.prefix_pos_embed)); // [B, L, De]
+      h = torch.cat([p, h], 1);
+    }
     for (const blk of this.encoder_blocks) h = blk.forward(h, F ?? undefined);
     return this.encoder_norm.forward(h);
   }
@@ -332,7 +354,12 @@ export class MAR extends Module {
   forwardMaeDecoder(x: Tensor, mask: Tensor, F: Tensor | null = null): Tensor {
     const [B, L] = mask.shape;
     const [Dd, buf] = [this.cfg.decoderEmbedDim, this.cfg.bufferSize];
-    const h = this.decoder_embed.forward(x);
+    let h = this.decoder_embed.forward(x);
+    let prefix: Tensor | null = null;
+    if (this.decoder_prefix_pos_embed) {
+      prefix = h.narrow(1, 0, L).add(this.decoder_prefix_pos_embed); // the code tokens, [B, L, Dd]
+      h = h.narrow(1, L, h.shape[1] - L);
+    }
     let pad = this.mask_token.expand(B, buf + L, Dd); // [B, buf + L, Dd]
     if (this.fusion_dec_proj && F) {
       const add = this.fusion_dec_proj.forward(F); // [B, L, Dd]
@@ -341,9 +368,10 @@ export class MAR extends Module {
     const keep = this.keepMask(mask);
     let y = torch.callOp<Tensor>('aten::index_put', pad, [keep], h.reshape(-1, Dd), false);
     y = y.add(this.decoder_pos_embed_learned);
+    if (prefix) y = torch.cat([prefix, y], 1); // [B, L + buf + L, Dd]
     for (const blk of this.decoder_blocks) y = blk.forward(y, F ?? undefined);
     y = this.decoder_norm.forward(y);
-    return y.narrow(1, buf, L).add(this.diffusion_pos_embed_learned);
+    return y.narrow(1, y.shape[1] - L, L).add(this.diffusion_pos_embed_learned);
   }
 
   /** Mean diffusion loss on masked tokens, each repeated `diffusionBatchMul` times with fresh t and noise. */

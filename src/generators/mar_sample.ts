@@ -22,6 +22,8 @@ export interface SampleOpts {
   temperature?: number;
   /** Bound on the diffusion head's x̂₀ (0: off, the reference's sampling); see diffusion.ts. */
   clip?: number;
+  /** Steps of the diffusion head's sampler (the schedule respaced); default: the config's numSamplingSteps. */
+  diffusionSteps?: number;
   generator?: Generator;
   /** Called after each step with (step, numIter). */
   progress?: (step: number, total: number) => void;
@@ -99,6 +101,7 @@ export function sampleTokens(model: MAR, bsz: number, o: SampleOpts = {}): Tenso
             cfg: guided ? cfgIter : 1,
             generator: o.generator,
             clip: o.clip ?? 0,
+            steps: o.diffusionSteps,
           });
           const next = torch.callOp<Tensor>('aten::index_put', tokens, [toPred], sampled, false);
           return [next, maskNext];

@@ -3,7 +3,9 @@
 //   const { images, preview } = d2c.generate({ classes: [7, 7], seed: 0 }, (p) => …);
 // Stage 1 (GPT) samples the VQ code grid; its VQ decoding is the coarse preview. Stage 2 (MAR +
 // diffusion head) samples KL latents conditioned on the class and those codes; the KL decoder
-// renders the image (DESIGN.md "What it is").
+// renders the image (docs/DESIGN.md). A MAR-only folder (stage 2 with fusion 'none', packed
+// without stage 1 and the VQ) skips stage 1; `stage1Only` stops after it (the discrete baseline);
+// `codes` replaces stage 1's draw by given codes (the oracle of `d2c eval --oracle`).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GPT } from '../generators/gpt.ts';
@@ -31,6 +33,8 @@ export interface Stage2Options {
   steps: number;
   /** Bound on the diffusion head's x̂₀ (0: off); a model folder's d2c.json sets its own. */
   clip?: number;
+  /** Steps of the diffusion head's sampler (default: the stage-2 config's numSamplingSteps). */
+  diffusionSteps?: number;
 }
 
 /** d2c.json: what the model folder holds beyond its four parts. */
@@ -40,7 +44,8 @@ export interface D2CModelInfo {
   classes: string[];
   imageSize: number;
   channels: number;
-  stage1: Stage1Options;
+  /** Absent for a MAR-only folder. */
+  stage1?: Stage1Options;
   stage2: Stage2Options;
 }
 
@@ -50,6 +55,10 @@ export interface GenerateOptions {
   seed?: number;
   stage1?: Partial<Stage1Options>;
   stage2?: Partial<Stage2Options>;
+  /** Stop after stage 1: `images` are the VQ-decoded codes (the discrete-only baseline). */
+  stage1Only?: boolean;
+  /** Codes [B, L] to condition stage 2 on instead of sampling them (oracle); the caller keeps them. */
+  codes?: Tensor;
 }
 
 export interface GenerateProgress {
@@ -61,10 +70,10 @@ export interface GenerateProgress {
 export interface GenerateResult {
   /** float32 [B, C, H, W] in [−1, 1] (the caller disposes). */
   images: Tensor;
-  /** The stage-1 codes decoded by the VQ decoder, same shape. */
-  preview: Tensor;
-  /** Stage-1 codes [B, L] int64. */
-  codes: Tensor;
+  /** The stage-1 codes decoded by the VQ decoder, same shape; null for a MAR-only model. */
+  preview: Tensor | null;
+  /** Stage-1 codes [B, L] int64; null for a MAR-only model. */
+  codes: Tensor | null;
 }
 
 export const PART_DIRS = { vq: 'vq', kl: 'kl', stage1: 'stage1', stage2: 'stage2' } as const;
@@ -72,12 +81,22 @@ export const PART_DIRS = { vq: 'vq', kl: 'kl', stage1: 'stage1', stage2: 'stage2
 export class D2C {
   private constructor(
     readonly info: D2CModelInfo,
-    readonly vq: VQModel,
+    readonly vq: VQModel | null,
     readonly kl: AutoencoderKL,
-    readonly stage1: GPT,
+    readonly stage1: GPT | null,
     readonly stage2: MAR,
-    readonly parts: Record<keyof typeof PART_DIRS, PartConfig>,
+    readonly parts: { kl: PartConfig; stage2: PartConfig; vq?: PartConfig; stage1?: PartConfig },
   ) {}
+
+  /** Steps of the diffusion head's sampler when a request gives none: d2c.json's, else the config's respacing. */
+  get diffusionSteps(): number {
+    return this.info.stage2.diffusionSteps ?? this.stage2.diffloss.genDiffusion.timestepMap.length;
+  }
+
+  /** True for a MAR-only folder: no stage 1, no VQ, no preview. */
+  get marOnly(): boolean {
+    return this.stage1 === null;
+  }
 
   /** Loads a model folder (d2c.json + vq/ kl/ stage1/ stage2/). */
   static fromPretrained(dir: string, o: { device?: string; dtype?: DType } = {}): D2C {
@@ -93,10 +112,16 @@ export class D2C {
       if (r.config.kind !== kind) throw new Error(`${join(dir, sub)} holds a ${r.config.kind} model, expected ${kind}`);
       return r;
     };
-    const vq = load(PART_DIRS.vq, 'vq');
     const kl = load(PART_DIRS.kl, 'kl');
-    const s1 = load(PART_DIRS.stage1, 'gpt');
     const s2 = load(PART_DIRS.stage2, 'mar');
+    const fusion = (s2.model as MAR).cfg.fusion;
+    const hasStage1 = existsSync(join(dir, PART_DIRS.stage1));
+    if (!hasStage1 && fusion !== 'none')
+      throw new Error(`${dir} has no stage1/ folder, but its stage 2 (fusion ${fusion}) is conditioned on stage-1 codes`);
+    if (!hasStage1)
+      return new D2C(info, null, kl.model as AutoencoderKL, null, s2.model as MAR, { kl: kl.config, stage2: s2.config });
+    const vq = load(PART_DIRS.vq, 'vq');
+    const s1 = load(PART_DIRS.stage1, 'gpt');
     return new D2C(info, vq.model as VQModel, kl.model as AutoencoderKL, s1.model as GPT, s2.model as MAR, {
       vq: vq.config,
       kl: kl.config,
@@ -127,42 +152,71 @@ export class D2C {
 
   /** Samples one image per entry of `classes`; the same options and seed give the same images. */
   generate(o: GenerateOptions, onProgress?: (p: GenerateProgress) => void): GenerateResult {
-    const s1 = { ...this.info.stage1, ...o.stage1 };
     const s2 = { ...this.info.stage2, ...o.stage2 };
     for (const c of o.classes) this.classIndex(c);
     if (o.classes.length === 0) throw new Error('generate: classes is empty');
+    if (this.marOnly && (o.stage1Only || o.codes))
+      throw new Error(`generate: ${this.info.name} is a MAR-only model (no stage 1): stage1Only and codes do not apply`);
     const B = o.classes.length;
-    const device = this.stage1.output.weight.device;
+    if (o.codes && (o.codes.ndim !== 2 || o.codes.shape[0] !== B || o.codes.shape[1] !== this.stage2.seqLen))
+      throw new Error(`generate: codes must be [${B}, ${this.stage2.seqLen}], got [${o.codes.shape}]`);
+    const device = this.stage2.fake_latent.device;
     const g = new torch.Generator(o.seed ?? 0, device);
     return torch.noGrad(() =>
       torch.tidy(() => {
         const labels = torch.tensor(o.classes, { dtype: 'int64', device });
-        onProgress?.({ stage: 'stage1', step: 0, total: 1 });
-        const codes = sampleCodes(this.stage1, labels, {
-          cfgScale: s1.cfg,
-          temperature: s1.temperature,
-          topK: s1.topK,
-          topP: s1.topP,
-          generator: g,
-        }); // [B, L]
-        onProgress?.({ stage: 'stage1', step: 1, total: 1 });
+        const codes = this.stageOneCodes(labels, o, g, onProgress);
+        const preview = codes && this.vq ? this.decodeCodes(codes) : null;
+        if (o.stage1Only && preview && codes) {
+          onProgress?.({ stage: 'decode', step: 1, total: 1 });
+          return { images: preview.clone(), preview, codes };
+        }
         const latents = sampleTokens(this.stage2, B, {
           labels,
-          codes,
+          codes: this.stage2.cfg.fusion === 'none' ? null : codes,
           numIter: s2.steps,
           cfg: s2.cfg,
           cfgSchedule: s2.cfgSchedule,
           temperature: s2.temperature,
           clip: s2.clip ?? 0,
+          diffusionSteps: s2.diffusionSteps,
           generator: g,
           progress: (step, total) => onProgress?.({ stage: 'stage2', step, total }),
         }); // [B, D, g, g] scaled
-        const side = Math.round(Math.sqrt(codes.shape[1]));
         const images = this.kl.decodeLatents(latents).clamp(-1, 1);
-        const preview = this.vq.decodeCodes(codes.view(B, side, side)).clamp(-1, 1);
         onProgress?.({ stage: 'decode', step: 1, total: 1 });
         return { images, preview, codes };
       }),
     );
+  }
+
+  /** Codes [B, L] decoded by the VQ decoder, in [−1, 1]. */
+  decodeCodes(codes: Tensor): Tensor {
+    if (!this.vq) throw new Error(`${this.info.name} has no VQ tokenizer (MAR-only)`);
+    const [B, L] = codes.shape;
+    const side = Math.round(Math.sqrt(L));
+    return this.vq.decodeCodes(codes.view(B, side, side)).clamp(-1, 1);
+  }
+
+  /** Stage 1's codes for the labels (or the given ones); null for a MAR-only model. */
+  private stageOneCodes(
+    labels: Tensor,
+    o: GenerateOptions,
+    g: torch.Generator,
+    onProgress?: (p: GenerateProgress) => void,
+  ): Tensor | null {
+    if (!this.stage1) return null;
+    if (o.codes) return o.codes.clone();
+    const s1 = { ...(this.info.stage1 as Stage1Options), ...o.stage1 };
+    onProgress?.({ stage: 'stage1', step: 0, total: 1 });
+    const codes = sampleCodes(this.stage1, labels, {
+      cfgScale: s1.cfg,
+      temperature: s1.temperature,
+      topK: s1.topK,
+      topP: s1.topP,
+      generator: g,
+    }); // [B, L]
+    onProgress?.({ stage: 'stage1', step: 1, total: 1 });
+    return codes;
   }
 }

@@ -20,8 +20,8 @@ export class ModelLoadError extends Error {
 export interface Generated {
   /** uint8 [B, C, H, W]. */
   images: Uint8Batch;
-  /** The stage-1 codes decoded by the VQ decoder, same layout. */
-  preview: Uint8Batch;
+  /** The stage-1 codes decoded by the VQ decoder, same layout; null for a MAR-only model. */
+  preview: Uint8Batch | null;
 }
 
 interface Pending {

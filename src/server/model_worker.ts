@@ -15,7 +15,9 @@ export interface ModelInfo {
   fusion: string;
   /** Stage 2 cannot take more autoregressive steps than it has tokens. */
   maxSteps: number;
-  defaults: { stage1: Stage1Options; stage2: Stage2Options };
+  defaults: { stage1: Stage1Options; stage2: Stage2Options & { diffusionSteps: number } };
+  /** False for a MAR-only model: no stage 1, no coarse previews. */
+  hasStage1: boolean;
 }
 
 export interface WorkerInit {
@@ -29,7 +31,7 @@ export type WorkerReply =
   | { type: 'ready'; info: ModelInfo }
   | { type: 'failed'; message: string }
   | { type: 'progress'; id: number; progress: GenerateProgress }
-  | { type: 'done'; id: number; images: Uint8Batch; preview: Uint8Batch }
+  | { type: 'done'; id: number; images: Uint8Batch; preview: Uint8Batch | null }
   | { type: 'error'; id: number; message: string };
 
 function describe(m: D2C): ModelInfo {
@@ -40,7 +42,12 @@ function describe(m: D2C): ModelInfo {
     channels: m.info.channels,
     fusion: String(m.parts.stage2.config.fusion ?? 'none'),
     maxSteps: m.stage2.seqLen,
-    defaults: { stage1: m.info.stage1, stage2: m.info.stage2 },
+    // A MAR-only model has no stage 1: its (unused) defaults are guidance-free.
+    defaults: {
+      stage1: m.info.stage1 ?? { cfg: 1, temperature: 1, topK: 0, topP: 1 },
+      stage2: { ...m.info.stage2, diffusionSteps: m.diffusionSteps },
+    },
+    hasStage1: !m.marOnly,
   };
 }
 
@@ -59,7 +66,7 @@ function serve(port: NonNullable<typeof parentPort>, init: WorkerInit): void {
     try {
       const r = m.generate(options, (progress) => port.postMessage({ type: 'progress', id, progress } satisfies WorkerReply));
       try {
-        reply = { type: 'done', id, images: toUint8Batch(r.images), preview: toUint8Batch(r.preview) };
+        reply = { type: 'done', id, images: toUint8Batch(r.images), preview: r.preview ? toUint8Batch(r.preview) : null };
       } finally {
         torch.dispose([r]);
       }

@@ -15,9 +15,9 @@ export class ParamError extends Error {
 }
 
 /** Generous but bounded: beyond these a local request only ties the server up. */
-export const LIMITS = { maxImages: 64, maxSeed: 2 ** 32 - 1, maxCfg: 20 } as const;
+export const LIMITS = { maxImages: 64, maxSeed: 2 ** 32 - 1, maxCfg: 20, maxDiffusionSteps: 1000 } as const;
 
-export const FIELDS = ['class', 'n', 'seed', 'stage1Cfg', 'stage2Cfg', 'steps'] as const;
+export const FIELDS = ['class', 'n', 'seed', 'stage1Cfg', 'stage2Cfg', 'steps', 'diffusionSteps'] as const;
 
 export interface GenerateRequest {
   /** The class of each image. */
@@ -27,6 +27,7 @@ export interface GenerateRequest {
   stage1Cfg: number;
   stage2Cfg: number;
   steps: number;
+  diffusionSteps: number;
 }
 
 /** A JSON number, or a string holding one (form values arrive as strings). */
@@ -83,10 +84,18 @@ export function parseGenerateRequest(body: unknown, info: ModelInfo): GenerateRe
     stage1Cfg: given('stage1Cfg') ? numberField('stage1Cfg', b.stage1Cfg, 1, LIMITS.maxCfg) : info.defaults.stage1.cfg,
     stage2Cfg: given('stage2Cfg') ? numberField('stage2Cfg', b.stage2Cfg, 1, LIMITS.maxCfg) : info.defaults.stage2.cfg,
     steps: given('steps') ? intField('steps', b.steps, 1, info.maxSteps) : info.defaults.stage2.steps,
+    diffusionSteps: given('diffusionSteps')
+      ? intField('diffusionSteps', b.diffusionSteps, 1, LIMITS.maxDiffusionSteps)
+      : info.defaults.stage2.diffusionSteps,
   };
 }
 
 /** The pipeline's options for a checked request (the model's d2c.json supplies everything else). */
 export function toGenerateOptions(r: GenerateRequest): GenerateOptions {
-  return { classes: r.classes, seed: r.seed, stage1: { cfg: r.stage1Cfg }, stage2: { cfg: r.stage2Cfg, steps: r.steps } };
+  return {
+    classes: r.classes,
+    seed: r.seed,
+    stage1: { cfg: r.stage1Cfg },
+    stage2: { cfg: r.stage2Cfg, steps: r.steps, diffusionSteps: r.diffusionSteps },
+  };
 }

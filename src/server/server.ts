@@ -103,7 +103,7 @@ async function resultJson(r: GenerateRequest, g: Generated, ms: number, info: Mo
     ms: Math.round(ms),
     grid: (await encodePng(makeGrid(g.images, { nrow: Math.min(GRID_ROW, r.n) }))).toString('base64'),
     images: await pngs(g.images),
-    previews: await pngs(g.preview),
+    previews: g.preview ? await pngs(g.preview) : [],
   };
 }
 

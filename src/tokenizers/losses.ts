@@ -24,6 +24,34 @@ export function klLoss(posterior: DiagonalGaussian, imageElems: number): Tensor 
   return posterior.kl().mean().div(imageElems);
 }
 
+/** Intermediate activations of a fixed feature network (a perceptual loss's "eyes"). */
+export type FeatureMapsFn = (x: Tensor) => Tensor[];
+
+/**
+ * LPIPS-style perceptual distance without learned layer weights (LPIPS's own need VGG weights,
+ * which cannot be downloaded here): at each layer the features are unit-normalised over channels
+ * at every position, and the squared difference is summed over channels and averaged over
+ * positions and images; the layers' values are summed. A [B, D] layer counts as one position.
+ */
+export function perceptualLoss(x: Tensor, recon: Tensor, net: FeatureMapsFn): Tensor {
+  const fx = net(x.detach());
+  const fr = net(recon);
+  if (fx.length !== fr.length || fx.length === 0) throw new Error('perceptualLoss: the network returned no feature maps');
+  let total: Tensor | null = null;
+  for (let i = 0; i < fx.length; i++) {
+    const a = unitChannels(fx[i].detach());
+    const b = unitChannels(fr[i]);
+    const d = a.sub(b).square().sum(1).mean();
+    total = total ? total.add(d) : d;
+  }
+  return total as Tensor;
+}
+
+/** x / (‖x‖ over dim 1 + 1e-10), as LPIPS's normalize_tensor. */
+function unitChannels(x: Tensor): Tensor {
+  return x.div(x.square().sum(1, true).sqrt().add(1e-10));
+}
+
 /** Discriminator hinge loss: ½(E[relu(1 − D(x))] + E[relu(1 + D(x̂))]). */
 export function hingeDLoss(logitsReal: Tensor, logitsFake: Tensor): Tensor {
   const real = logitsReal.neg().add(1).relu().mean();

@@ -1,20 +1,26 @@
 // One tokenizer training step per kind (the CLI's `d2c train tokenizer` loops over these): the
 // generator update (reconstruction + VQ losses or KL + optional PatchGAN hinge loss after a start step,
 // AdamW, gradient clipping), then, once the GAN is on, the discriminator update — the order of
-// LlamaGen's tokenizer/tokenizer_image/vq_train.py. No perceptual (LPIPS) loss: it needs VGG weights.
+// LlamaGen's tokenizer/tokenizer_image/vq_train.py. LPIPS needs VGG weights that cannot be
+// downloaded here; an optional perceptual loss over a given feature network (the trainer passes the
+// Fashion-MNIST classifier's) stands in for it. The learning rate follows an optional warm-up +
+// cosine schedule over the run's steps.
 
 import { AdamW } from '../optim/adamw.ts';
 import { clipGradNorm_, gradNorm as gradNormOf } from '../optim/clip.ts';
+import { type LrScheduleKind, lrAt } from '../optim/schedule.ts';
 import type { Generator, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 import { NLayerDiscriminator } from './discriminator.ts';
 import { AutoencoderKL } from './kl.ts';
 import {
   adaptiveGanWeight,
+  type FeatureMapsFn,
   ganWeight,
   hingeDLoss,
   hingeGenLoss,
   klLoss,
+  perceptualLoss,
   psnr,
   type RecLoss,
   reconstructionLoss,
@@ -40,6 +46,12 @@ export interface TokenizerTrainOptions {
   betas: [number, number];
   weightDecay: number;
   maxGradNorm: number; // 0 disables clipping
+  /** Weight of perceptualLoss (0: off; needs a feature network in createTokenizerTrainState). */
+  perceptualWeight?: number;
+  /** LR schedule over the run's steps (absent: constant, as before). */
+  schedule?: LrScheduleKind;
+  warmup?: number;
+  minLr?: number;
 }
 
 /** LlamaGen vq_train.py defaults (without LPIPS). */
@@ -71,6 +83,9 @@ export interface TokenizerTrainState {
   readonly optD: AdamW | null;
   readonly opts: TokenizerTrainOptions;
   readonly generator: Generator; // posterior samples (KL) and the discriminator's init
+  readonly perceptual: FeatureMapsFn | null;
+  /** Steps of the whole run: the end of a cosine schedule. */
+  readonly totalSteps: number;
   step: number;
 }
 
@@ -87,6 +102,8 @@ export interface TokenizerStepMetrics {
   batchUsage?: number;
   perplexity?: number;
   kl?: number;
+  perceptual?: number; // weighted perceptual loss
+  lr?: number;
   gen?: number; // weighted generator GAN loss
   disc?: number; // weighted discriminator loss
   ganWeight?: number;
@@ -96,7 +113,12 @@ export function createTokenizerTrainState(
   model: Tokenizer,
   opts: TokenizerTrainOptions,
   generator: Generator,
+  extra: { perceptual?: FeatureMapsFn; totalSteps?: number } = {},
 ): TokenizerTrainState {
+  if ((opts.perceptualWeight ?? 0) > 0 && !extra.perceptual)
+    throw new Error(`perceptualWeight ${opts.perceptualWeight} needs a feature network for the perceptual loss`);
+  if (opts.schedule === 'cosine' && !(extra.totalSteps && extra.totalSteps > (opts.warmup ?? 0)))
+    throw new Error(`a cosine LR schedule needs the run's total steps (> warmup ${opts.warmup ?? 0}), got ${extra.totalSteps}`);
   const hyper = { lr: opts.lr, betas: opts.betas, weightDecay: opts.weightDecay };
   const named = model.namedParameters();
   const opt = new AdamW([{ params: named.map(([, p]) => p), names: named.map(([n]) => n) }], hyper);
@@ -108,7 +130,8 @@ export function createTokenizerTrainState(
     const namedD = disc.namedParameters(); // names make a checkpoint mismatch readable
     optD = new AdamW([{ params: namedD.map(([, p]) => p), names: namedD.map(([n]) => n) }], hyper);
   }
-  return { model, disc, opt, optD, opts, generator, step: 0 };
+  const perceptual = (opts.perceptualWeight ?? 0) > 0 ? (extra.perceptual ?? null) : null;
+  return { model, disc, opt, optD, opts, generator, perceptual, totalSteps: extra.totalSteps ?? 0, step: 0 };
 }
 
 /** One step for either kind. `images` [B, C, H, W] in [−1, 1]. */
@@ -164,6 +187,15 @@ function generatorUpdate(
   const { opts } = s;
   const rec = reconstructionLoss(images, recon, opts.recLoss).mul(opts.recWeight);
   let loss = rec.add(extra);
+  let perceptual: number | undefined;
+  if (s.perceptual && opts.perceptualWeight) {
+    const p = perceptualLoss(images, recon, s.perceptual).mul(opts.perceptualWeight);
+    perceptual = p.item();
+    loss = loss.add(p);
+  }
+  const lr = tokenizerLr(s);
+  s.opt.setLr(lr);
+  s.optD?.setLr(lr);
   const ganOn = s.disc !== null && opts.gan !== null && ganWeight(opts.gan.weight, s.step, opts.gan.start) > 0;
   let gen: number | undefined;
   let adaptive: number | undefined;
@@ -200,5 +232,15 @@ function generatorUpdate(
     gen,
     disc,
     ganWeight: adaptive,
+    perceptual,
+    lr,
   };
+}
+
+/** The learning rate of the step about to be taken (constant unless the options set a schedule). */
+export function tokenizerLr(s: Pick<TokenizerTrainState, 'opts' | 'step' | 'totalSteps'>): number {
+  const { opts } = s;
+  const kind = opts.schedule ?? 'constant';
+  const total = kind === 'cosine' ? s.totalSteps : Number.POSITIVE_INFINITY;
+  return lrAt(s.step, { baseLr: opts.lr, warmup: opts.warmup ?? 0, total, kind, minLr: opts.minLr ?? 0 });
 }

@@ -1,9 +1,14 @@
 // `d2c train stage2`: MAR with its diffusion head on cached KL latents, conditioned on the class
 // and (with a fusion) on the ground-truth VQ codes of the same image (DESIGN: D2C stage 2).
 // Latents are drawn from the cached posterior each step and scaled, as MAR's main_mar.py does.
+// With code mixing (config codeMixRate > 0) a trained stage-1 GPT draws its own codes under
+// teacher forcing, one forward pass per batch, and they replace the real ones at that rate.
+import { mixCodes } from '../generators/fusion.ts';
+import type { GPT } from '../generators/gpt.ts';
+import { teacherForcedSample } from '../generators/gpt_sample.ts';
 import type { MAR } from '../generators/mar.ts';
 import { loadTokenCache } from '../pipeline/cache.ts';
-import type { PartConfig } from '../pipeline/parts.ts';
+import { loadPart, type PartConfig } from '../pipeline/parts.ts';
 import * as torch from '../torch/index.ts';
 import { cacheTrainable, type Recipe, startCacheRun } from './recipe.ts';
 import type { Trainable } from './trainer.ts';
@@ -22,9 +27,21 @@ export const STAGE2_RECIPE: Recipe = {
   seed: 0,
 };
 
-export function stage2Task(cacheDir: string, part: PartConfig, recipe: Recipe): Trainable & { model: MAR } {
+export function stage2Task(
+  cacheDir: string,
+  part: PartConfig,
+  recipe: Recipe,
+  opts: { mixStage1?: string } = {},
+): Trainable & { model: MAR } {
   const { meta, data } = loadTokenCache(cacheDir);
-  const cfg = part.config as { vaeEmbedDim: number; codebookSize: number; classNum: number; fusion: string };
+  const cfg = part.config as {
+    vaeEmbedDim: number;
+    codebookSize: number;
+    classNum: number;
+    fusion: string;
+    codeMixRate?: number;
+  };
+  const mixer = codeMixer(cfg.codeMixRate ?? 0, cfg.fusion, opts.mixStage1, meta.codebookSize);
   if (cfg.vaeEmbedDim !== meta.latentChannels)
     throw new Error(`stage2: vaeEmbedDim ${cfg.vaeEmbedDim} ≠ the cache's ${meta.latentChannels} latent channels`);
   if (cfg.fusion !== 'none' && cfg.codebookSize !== meta.codebookSize)
@@ -40,7 +57,26 @@ export function stage2Task(cacheDir: string, part: PartConfig, recipe: Recipe): 
     ...cacheTrainable(o, batches, (b) => {
       const eps = torch.randn(b.mean.shape, { generator: o.generator });
       const latents = b.mean.add(b.std.mul(eps)).mul(scale); // a posterior sample, scaled
-      return model.forward(latents, b.labels, cfg.fusion === 'none' ? null : b.codes, o.generator);
+      const codes = cfg.fusion === 'none' ? null : mixer ? mixer(b.codes, b.labels, o.generator) : b.codes;
+      return model.forward(latents, b.labels, codes, o.generator);
     }),
   };
+}
+
+/** The code-mixing step for a rate (null when off), with the stage-1 GPT it draws from. */
+function codeMixer(
+  rate: number,
+  fusion: string,
+  stage1Dir: string | undefined,
+  codebookSize: number,
+): ((codes: torch.Tensor, labels: torch.Tensor, g: torch.Generator) => torch.Tensor) | null {
+  if (rate === 0) return null;
+  if (fusion === 'none') throw new Error(`stage2: codeMixRate ${rate} needs a fusion (the model is conditioned on no codes)`);
+  if (!stage1Dir) throw new Error(`stage2: codeMixRate ${rate} needs the stage-1 GPT to draw codes from (--mix-stage1 DIR)`);
+  const { model, config } = loadPart<GPT>(stage1Dir);
+  if (config.kind !== 'gpt') throw new Error(`--mix-stage1 ${stage1Dir} holds a ${config.kind} model, not the stage-1 GPT`);
+  if (model.config.vocabSize !== codebookSize)
+    throw new Error(`--mix-stage1 ${stage1Dir}: its vocabulary of ${model.config.vocabSize} ≠ the cache's ${codebookSize} codes`);
+  for (const p of model.parameters()) p.requiresGrad = false;
+  return (codes, labels, g) => mixCodes(codes, teacherForcedSample(model, codes, labels, { generator: g }), rate, g);
 }

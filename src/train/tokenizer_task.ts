@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { ImageSet } from '../data/dataset.ts';
 import { DataLoader, type LoaderState } from '../data/loader.ts';
 import { saveImageGrid } from '../data/png.ts';
+import { DEFAULT_CLASSIFIER_DIR, loadClassifier } from '../eval/fmnist_classifier.ts';
 import { EMA } from '../optim/ema.ts';
 import type { PartConfig } from '../pipeline/parts.ts';
 import { AutoencoderKL } from '../tokenizers/kl.ts';
@@ -38,6 +39,8 @@ export interface TokenizerTaskOptions {
    * trained (written before d2c saved it): restart the discriminator from its initial weights.
    */
   freshDiscriminator?: boolean;
+  /** Classifier folder whose feature maps drive the perceptual loss (default models/fmnist-classifier). */
+  perceptualNet?: string;
 }
 
 export function tokenizerTask(
@@ -57,7 +60,10 @@ export function tokenizerTask(
   }
   model.train();
   const generator = new torch.Generator(recipe.seed);
-  const state = createTokenizerTrainState(model, recipe.train, generator);
+  const state = createTokenizerTrainState(model, recipe.train, generator, {
+    perceptual: (recipe.train.perceptualWeight ?? 0) > 0 ? perceptualNetwork(opts.perceptualNet, set) : undefined,
+    totalSteps: recipe.steps,
+  });
   const ema = new EMA(model, recipe.emaDecay);
   const loader = new DataLoader(set, { batchSize: recipe.batchSize, seed: recipe.seed, hflip: recipe.hflip });
   // A fixed batch of the first images for reconstruction grids and the scale factor.
@@ -137,6 +143,19 @@ export function tokenizerTask(
     },
     dataState: () => ({ epoch: loader.state().epoch, data: loader.state() }),
   };
+}
+
+/** The frozen classifier's feature maps, for images of the set it was trained on (1×32×32). */
+function perceptualNetwork(dir: string | undefined, set: ImageSet): (x: Tensor) => Tensor[] {
+  const { model } = loadClassifier(dir ?? DEFAULT_CLASSIFIER_DIR);
+  const { inChannels, imageSize } = model.config;
+  if (set.channels !== inChannels || set.size !== imageSize)
+    throw new Error(
+      `the perceptual loss's classifier takes ${inChannels}×${imageSize}×${imageSize} images but ${set.name} has ${set.channels}×${set.size}×${set.size}; use --perceptual-weight 0`,
+    );
+  for (const p of model.parameters()) p.requiresGrad = false;
+  model.eval();
+  return (x) => model.featureMaps(x);
 }
 
 /**

@@ -29,13 +29,13 @@ export function register(program: Command): void {
     const t1 = performance.now();
     const r = m.generate(generateOptions(o, classes, o.seed), (p) => bar.update(p.step, p.total, p.stage));
     bar.done();
-    const grid = previewRows(r.preview, r.images, K);
+    const grid = r.preview ? previewRows(r.preview, r.images, K) : r.images;
     mkdirSync(dirname(o.out), { recursive: true });
     await saveImageGrid(grid, o.out, { nrow: K });
     torch.dispose([r, grid]);
     const t2 = performance.now();
     process.stdout.write(
-      `${o.out}: ${classes.length} images (${m.classes.join(', ')}), coarse row above final row\n` +
+      `${o.out}: ${classes.length} images (${m.classes.join(', ')}), ${r.preview ? 'coarse row above final row' : 'MAR-only: no coarse row'}\n` +
         `time: ${((t2 - t0) / 1000).toFixed(1)} s (load ${((t1 - t0) / 1000).toFixed(1)} s, sampling ${((t2 - t1) / 1000).toFixed(1)} s)\n`,
     );
   });

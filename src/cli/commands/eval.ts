@@ -1,11 +1,17 @@
 // `d2c eval --model DIR --n 10000`: class-balanced, seeded samples from a D2C model, scored with
 // the Fashion-MNIST classifier's features against the test split (fid_fmnist, kid, is,
 // precision/recall); writes report.json and samples.png. The sampling options of both stages
-// are the same as `d2c sample`, so guidance/temperature/step curves can be swept.
+// are the same as `d2c sample`, so guidance/temperature/step curves can be swept. The arms of the
+// stage-2 study: `--stage1-only` scores stage 1's codes decoded by the VQ decoder (stage 2 never
+// runs); `--oracle` conditions stage 2 on the real codes of test images and adds the PSNRs of
+// pipeline/oracle.ts to the report.
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { FASHION_MNIST_DIR, loadFashionMnist } from '../../data/fashion_mnist.ts';
 import { evaluateSamples } from '../../eval/evaluate.ts';
 import { classifierFeatureNetwork, DEFAULT_CLASSIFIER_DIR, loadClassifier } from '../../eval/fmnist_classifier.ts';
+import { oracleSampler } from '../../pipeline/oracle.ts';
 import * as torch from '../../torch/index.ts';
 import { UsageError } from '../errors.ts';
 import { intOption, positiveInt } from '../options.ts';
@@ -24,6 +30,8 @@ export function register(program: Command): void {
       .option('--classifier <dir>', 'feature network checkpoint', DEFAULT_CLASSIFIER_DIR)
       .option('--data <dir>', 'Fashion-MNIST folder', FASHION_MNIST_DIR)
       .option('--out <dir>', 'where report.json and samples.png go', 'out/eval')
+      .option('--stage1-only', 'score stage 1 alone: its codes decoded by the VQ decoder (stage 2 never runs)', false)
+      .option('--oracle', 'condition stage 2 on the real VQ codes of the first n/K test images of each class; adds PSNRs', false)
       .option('--threads <n>', 'intra-op threads', positiveInt('--threads'), 2),
   ).action(
     async (
@@ -36,6 +44,8 @@ export function register(program: Command): void {
         data: string;
         out: string;
         threads: number;
+        stage1Only: boolean;
+        oracle: boolean;
       },
     ) => {
       torch.setNumThreads(o.threads);
@@ -45,26 +55,54 @@ export function register(program: Command): void {
           `eval: ${o.model} is not a Fashion-MNIST model (the FMNIST feature network needs 32×32×1 images of 10 classes)`,
         );
       }
+      if (o.stage1Only && o.oracle) throw new UsageError('--stage1-only and --oracle exclude each other');
+      if (m.marOnly && (o.stage1Only || o.oracle))
+        throw new UsageError(`--${o.oracle ? 'oracle' : 'stage1-only'}: ${o.model} is a MAR-only model (no stage 1)`);
       const { model: classifier } = loadClassifier(o.classifier);
+      const reference = loadFashionMnist('test', { dir: o.data });
       const bar = progressBar('eval');
-      const sampler = async (classes: number[], seed: number) => {
-        const r = m.generate(generateOptions(o, classes, seed));
-        torch.dispose([r.preview, r.codes]);
-        return r.images;
-      };
+      const options = (classes: number[], seed: number) => ({
+        ...generateOptions(o, classes, seed),
+        stage1Only: o.stage1Only,
+      });
+      const oracle = o.oracle ? oracleSampler(m, reference, options) : null;
+      const sampler =
+        oracle?.sampler ??
+        (async (classes: number[], seed: number) => {
+          const r = m.generate(options(classes, seed));
+          torch.dispose([r.preview, r.codes]);
+          return r.images;
+        });
       const report = await evaluateSamples(sampler, {
         net: classifierFeatureNetwork(classifier),
-        reference: loadFashionMnist('test', { dir: o.data }),
+        reference,
         n: o.n,
         numClasses: m.classes.length,
         batchSize: o.batchSize,
         seed: o.seed,
         outDir: o.out,
-        meta: { model: o.model, sampling: generateOptions(o, [], o.seed), command: `d2c ${process.argv.slice(2).join(' ')}` },
+        meta: {
+          model: o.model,
+          arm: o.oracle ? 'oracle' : o.stage1Only ? 'stage1-only' : 'generated',
+          sampling: options([], o.seed),
+          command: `d2c ${process.argv.slice(2).join(' ')}`,
+        },
         onProgress: (stage, d, t) => bar.update(d, t, stage),
       });
       bar.done();
-      process.stdout.write(`${JSON.stringify({ ...report.metrics, seconds: report.seconds })}\n`);
+      const extra = oracle ? oracle.psnr() : {};
+      if (oracle && o.out) writeReportExtra(o.out, extra);
+      process.stdout.write(`${JSON.stringify({ ...report.metrics, ...extra, seconds: report.seconds })}\n`);
     },
   );
+}
+
+/** Adds fields to the report.json that evaluateSamples wrote (atomically). */
+function writeReportExtra(dir: string, extra: object): void {
+  const path = join(dir, 'report.json');
+  const report = JSON.parse(readFileSync(path, 'utf8')) as { metrics: Record<string, number> };
+  Object.assign(report.metrics, extra);
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${JSON.stringify(report, null, 2)}\n`);
+  renameSync(tmp, path);
 }

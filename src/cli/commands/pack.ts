@@ -1,13 +1,14 @@
 // `d2c pack`: assembles a D2C model folder from four trained checkpoints — vq/, kl/, stage1/,
 // stage2/ (config.json + EMA weights, optionally float16), d2c.json (classes, sampling defaults)
-// and a model card written from the checkpoints' recipes and training logs.
+// and a model card written from the checkpoints' recipes and training logs. Without --vq and
+// --stage1 it packs a MAR-only folder (stage 2 with fusion 'none'), whose sampling skips stage 1.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { readCacheMeta } from '../../pipeline/cache.ts';
 import { type D2CModelInfo, PART_DIRS } from '../../pipeline/d2c.ts';
 import { type PartConfig, partShapes, partWeights, readPartConfig } from '../../pipeline/parts.ts';
-import { type VQConfig, vqDownsample } from '../../tokenizers/vq.ts';
+import { type KLConfig, klDownsample } from '../../tokenizers/kl.ts';
 import type { Tensor } from '../../torch/index.ts';
 import * as torch from '../../torch/index.ts';
 import { UsageError } from '../errors.ts';
@@ -71,14 +72,19 @@ function card(name: string, info: D2CModelInfo, parts: Record<string, PartSummar
   const cmds = Object.entries(parts).map(
     ([k, p]) => `# ${k}\n${(p.config.recipe?.command as string) ? `d2c ${p.config.recipe?.command}` : '(command not recorded)'}`,
   );
-  return `# ${name}
-
-A D2C model (arXiv 2503.17155) for ${info.imageSize}×${info.imageSize}×${info.channels} images of ${info.classes.length} classes
+  const what = parts.stage1
+    ? `A D2C model (arXiv 2503.17155) for ${info.imageSize}×${info.imageSize}×${info.channels} images of ${info.classes.length} classes
 (${info.classes.join(', ')}), trained with d2c's own commands on 2 CPU cores.
 
-Stage 1, a LlamaGen-style GPT, samples the ${partsGrid(parts)} grid of VQ codes; stage 2, a MAR transformer with a
+Stage 1, a LlamaGen-style GPT, samples the ${partsGrid(parts.stage1)} grid of VQ codes; stage 2, a MAR transformer with a
 diffusion head and fusion \`${parts.stage2.config.config.fusion}\`, samples the KL latents conditioned on the class and those
-codes; the KL decoder renders the image.
+codes; the KL decoder renders the image.`
+    : `A MAR-only model (no stage 1: a MAR transformer with a diffusion head samples the KL latents
+conditioned on the class alone) for ${info.imageSize}×${info.imageSize}×${info.channels} images of ${info.classes.length} classes
+(${info.classes.join(', ')}), trained with d2c's own commands on 2 CPU cores.`;
+  return `# ${name}
+
+${what}
 
 ## Parts
 
@@ -90,7 +96,7 @@ Weights are the EMA weights (over each part's buffers)${fp16 ? ', stored as floa
 
 ## Sampling defaults (d2c.json)
 
-- stage 1: ${JSON.stringify(info.stage1)}
+- stage 1: ${info.stage1 ? JSON.stringify(info.stage1) : 'none (MAR-only)'}
 - stage 2: ${JSON.stringify(info.stage2)}
 
 ## How it was trained
@@ -101,8 +107,8 @@ ${cmds.join('\n')}
 `;
 }
 
-function partsGrid(parts: Record<string, PartSummary>): string {
-  const n = parts.stage1.config.config.blockSize as number;
+function partsGrid(stage1: PartSummary): string {
+  const n = stage1.config.config.blockSize as number;
   const s = Math.round(Math.sqrt(n));
   return `${s}×${s}`;
 }
@@ -110,10 +116,10 @@ function partsGrid(parts: Record<string, PartSummary>): string {
 export function register(program: Command): void {
   program
     .command('pack')
-    .description('assemble a D2C model folder from trained vq, kl, stage1 and stage2 checkpoints')
-    .requiredOption('--vq <dir>', 'VQ tokenizer checkpoint')
+    .description('assemble a D2C model folder from trained vq, kl, stage1 and stage2 checkpoints (MAR-only: kl and stage2)')
+    .option('--vq <dir>', 'VQ tokenizer checkpoint (omit with --stage1 for a MAR-only folder)')
     .requiredOption('--kl <dir>', 'KL tokenizer checkpoint')
-    .requiredOption('--stage1 <dir>', 'stage-1 GPT checkpoint')
+    .option('--stage1 <dir>', 'stage-1 GPT checkpoint (omit with --vq for a MAR-only folder)')
     .requiredOption('--stage2 <dir>', 'stage-2 MAR checkpoint')
     .requiredOption('--cache <dir>', 'the token cache the generators were trained on (for the class names)')
     .requiredOption('--out <dir>', 'model folder to write')
@@ -138,34 +144,49 @@ export function register(program: Command): void {
       numberOption('--stage2-clip', { min: 0 }),
       4,
     )
+    .option(
+      '--diffusion-steps <n>',
+      'default steps of the diffusion head’s sampler (default: the stage-2 config’s numSamplingSteps)',
+      intOption('--diffusion-steps', { min: 1, max: 1000 }),
+    )
     .action((o) => {
-      const parts: Record<keyof typeof PART_DIRS, PartSummary> = {
-        vq: summarize(o.vq, 'vq'),
+      if (Boolean(o.vq) !== Boolean(o.stage1))
+        throw new UsageError('--vq and --stage1 go together (omit both for a MAR-only folder)');
+      const stage2 = summarize(o.stage2, 'mar');
+      const fusion = stage2.config.config.fusion;
+      if (!o.stage1 && fusion !== 'none')
+        throw new UsageError(
+          `a MAR-only folder needs a stage 2 with fusion none; ${o.stage2} has fusion ${fusion}: give --vq and --stage1`,
+        );
+      const parts: Partial<Record<keyof typeof PART_DIRS, PartSummary>> & { kl: PartSummary; stage2: PartSummary } = {
+        ...(o.vq ? { vq: summarize(o.vq, 'vq') } : {}),
         kl: summarize(o.kl, 'kl'),
-        stage1: summarize(o.stage1, 'gpt'),
-        stage2: summarize(o.stage2, 'mar'),
+        ...(o.stage1 ? { stage1: summarize(o.stage1, 'gpt') } : {}),
+        stage2,
       };
       const meta = readCacheMeta(o.cache);
-      const vqc = parts.vq.config.config as { inChannels: number };
+      const klc = parts.kl.config.config as unknown as KLConfig;
       const info: D2CModelInfo = {
         format: 'd2c-model/1',
         name: o.name,
         classes: meta.classes,
-        imageSize: meta.grid * vqDownsample(parts.vq.config.config as unknown as VQConfig),
-        channels: vqc.inChannels,
-        stage1: { cfg: o.stage1Cfg, temperature: o.stage1Temperature, topK: o.topK, topP: o.topP },
+        imageSize: meta.grid * klDownsample(klc),
+        channels: klc.inChannels,
+        ...(o.stage1 ? { stage1: { cfg: o.stage1Cfg, temperature: o.stage1Temperature, topK: o.topK, topP: o.topP } } : {}),
         stage2: {
           cfg: o.stage2Cfg,
           cfgSchedule: o.cfgSchedule,
           temperature: o.stage2Temperature,
           steps: o.steps,
           clip: o.stage2Clip,
+          ...(o.diffusionSteps ? { diffusionSteps: o.diffusionSteps } : {}),
         },
       };
       const tmp = `${o.out}.tmp-${process.pid}`;
       rmSync(tmp, { recursive: true, force: true });
       for (const [k, sub] of Object.entries(PART_DIRS)) {
         const p = parts[k as keyof typeof PART_DIRS];
+        if (!p) continue;
         mkdirSync(join(tmp, sub), { recursive: true });
         writeFileSync(join(tmp, sub, 'config.json'), `${JSON.stringify(p.config, null, 2)}\n`);
         copyWeights(p.dir, join(tmp, sub), o.fp16);

@@ -25,6 +25,11 @@ export function samplingOptions(cmd: Command): Command {
     .option('--stage2-temperature <x>', 'stage-2 diffusion temperature', numberOption('--stage2-temperature', { gt: 0 }))
     .option('--steps <n>', 'stage-2 autoregressive steps', positiveInt('--steps'))
     .option(
+      '--diffusion-steps <n>',
+      'steps of the diffusion head’s sampler per token (its schedule respaced; default: the model’s)',
+      intOption('--diffusion-steps', { min: 1, max: 1000 }),
+    )
+    .option(
       '--stage2-clip <x>',
       'bound on the diffusion head’s predicted x0 (0: off)',
       numberOption('--stage2-clip', { min: 0 }),
@@ -40,6 +45,7 @@ export interface SamplingFlags {
   cfgSchedule?: 'linear' | 'constant';
   stage2Temperature?: number;
   steps?: number;
+  diffusionSteps?: number;
   stage2Clip?: number;
 }
 
@@ -56,6 +62,7 @@ export function generateOptions(f: SamplingFlags, classes: number[], seed: numbe
       temperature: f.stage2Temperature,
       steps: f.steps,
       clip: f.stage2Clip,
+      diffusionSteps: f.diffusionSteps,
     }),
   };
 }
@@ -126,7 +133,8 @@ export function register(program: Command): void {
       bar.done();
       mkdirSync(dirname(o.out), { recursive: true });
       const nrow = Math.min(o.nrow, o.n);
-      const grid = o.preview ? previewRows(r.preview, r.images, nrow) : r.images;
+      if (o.preview && !r.preview) throw new UsageError(`--preview: ${o.model} is a MAR-only model, it has no stage-1 preview`);
+      const grid = o.preview && r.preview ? previewRows(r.preview, r.images, nrow) : r.images;
       await saveImageGrid(grid, o.out, { nrow });
       if (o.single) {
         mkdirSync(o.single, { recursive: true });

@@ -94,7 +94,17 @@ function recipeFrom(base: Recipe, o: CommonOpts, pc: PartConfig): Recipe {
  * The tokenizer recipe from the flags; on --resume, the checkpoint's, with any flag given again
  * taking precedence (and the seed always the checkpoint's), as recipeFrom does for the generators.
  */
-function tokenizerRecipe(o: CommonOpts & { kind: 'vq' | 'kl'; ganStart?: number }, pc: PartConfig): TokenizerRecipe {
+interface TokenizerFlags {
+  kind: 'vq' | 'kl';
+  ganStart?: number;
+  perceptualWeight?: number;
+  schedule?: 'constant' | 'cosine';
+  warmup?: number;
+  minLr?: number;
+  klWeight?: number;
+}
+
+function tokenizerRecipe(o: CommonOpts & TokenizerFlags, pc: PartConfig): TokenizerRecipe {
   const base: TokenizerTrainOptions = o.kind === 'vq' ? VQ_TRAIN_DEFAULTS : KL_TRAIN_DEFAULTS;
   const saved = (o.resume ? pc.recipe : {}) as Partial<TokenizerRecipe>;
   const savedGan = saved.train ? saved.train.gan : null;
@@ -105,8 +115,25 @@ function tokenizerRecipe(o: CommonOpts & { kind: 'vq' | 'kl'; ganStart?: number 
     emaDecay: o.ema !== undefined ? emaDecay(o.ema) : (saved.emaDecay ?? 0.999),
     seed: o.resume ? (saved.seed ?? o.seed) : o.seed,
     hflip: saved.hflip ?? true,
-    train: { ...base, ...saved.train, lr: o.lr ?? saved.train?.lr ?? 4e-4, gan },
+    train: {
+      ...base,
+      ...saved.train,
+      lr: o.lr ?? saved.train?.lr ?? 4e-4,
+      gan,
+      ...defined({
+        perceptualWeight: o.perceptualWeight,
+        schedule: o.schedule,
+        warmup: o.warmup,
+        minLr: o.minLr,
+        klWeight: o.klWeight,
+      }),
+    },
   };
+}
+
+/** The entries whose value is given (a flag not given keeps the checkpoint's or the default). */
+function defined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 async function run(label: string, o: CommonOpts, task: Parameters<typeof runTraining>[0], steps: number): Promise<void> {
@@ -133,22 +160,36 @@ export function register(program: Command): void {
     .option('--count <n>', 'synthetic: number of samples', positiveInt('--count'), 1000)
     .option('--gan-start <n>', 'first step of the PatchGAN hinge loss (default: off)', intOption('--gan-start', { min: 0 }))
     .option(
+      '--perceptual-weight <x>',
+      "weight of the perceptual loss on the classifier's features (default 0: off)",
+      numberOption('--perceptual-weight', { min: 0 }),
+    )
+    .option('--perceptual-net <dir>', 'classifier folder for the perceptual loss', 'models/fmnist-classifier')
+    .option(
+      '--schedule <kind>',
+      'learning-rate schedule over --steps (default constant)',
+      choiceOption('--schedule', ['constant', 'cosine'] as const),
+    )
+    .option('--warmup <n>', 'linear LR warm-up steps (default 0)', intOption('--warmup', { min: 0 }))
+    .option('--min-lr <x>', 'final LR of the cosine schedule (default 0)', numberOption('--min-lr', { min: 0 }))
+    .option('--kl-weight <x>', 'KL: weight of the KL term (default 1e-6)', numberOption('--kl-weight', { min: 0 }))
+    .option(
       '--fresh-discriminator',
       'with --resume of a checkpoint written before d2c saved the discriminator: restart it from its initial weights',
       false,
     )
     .action(
       async (
-        o: CommonOpts & {
-          kind: 'vq' | 'kl';
-          dataset: DatasetName;
-          data?: string;
-          size: number;
-          channels: 1 | 3;
-          count: number;
-          ganStart?: number;
-          freshDiscriminator: boolean;
-        },
+        o: CommonOpts &
+          TokenizerFlags & {
+            dataset: DatasetName;
+            data?: string;
+            size: number;
+            channels: 1 | 3;
+            count: number;
+            freshDiscriminator: boolean;
+            perceptualNet: string;
+          },
       ) => {
         torch.setNumThreads(o.threads);
         if (o.preset === 'vq_fmnist' && o.kind === 'kl') o.preset = 'kl_fmnist';
@@ -165,7 +206,7 @@ export function register(program: Command): void {
         await run(
           `tokenizer ${pc.preset}`,
           o,
-          tokenizerTask(set, pc, recipe, { freshDiscriminator: o.freshDiscriminator }),
+          tokenizerTask(set, pc, recipe, { freshDiscriminator: o.freshDiscriminator, perceptualNet: o.perceptualNet }),
           recipe.steps,
         );
       },
@@ -183,13 +224,26 @@ export function register(program: Command): void {
   common(train.command('stage2').description('train the stage-2 MAR (+ fusion) on a token cache'), 'mar_fmnist')
     .requiredOption('--cache <dir>', 'token cache from `d2c cache`')
     .option('--fusion <kind>', `conditioning on the stage-1 codes (${FUSIONS.join(', ')})`, choiceOption('--fusion', FUSIONS))
-    .action(async (o: CommonOpts & { cache: string; fusion?: string }) => {
+    .option('--mix-stage1 <dir>', 'code mixing: the stage-1 GPT checkpoint whose teacher-forced draws replace codes')
+    .option(
+      '--mix-rate <x>',
+      'code mixing: the rate (default 0.5 with --mix-stage1)',
+      numberOption('--mix-rate', { min: 0, max: 1 }),
+    )
+    .action(async (o: CommonOpts & { cache: string; fusion?: string; mixStage1?: string; mixRate?: number }) => {
       torch.setNumThreads(o.threads);
-      const pc = partConfig('mar', o, o.fusion ? { fusion: o.fusion } : {});
+      const mixRate = o.mixRate ?? (o.mixStage1 ? 0.5 : undefined);
+      const pc = partConfig('mar', o, {
+        ...(o.fusion ? { fusion: o.fusion } : {}),
+        ...(mixRate !== undefined ? { codeMixRate: mixRate } : {}),
+      });
+      // The mixing GPT is part of the run: resume reads it from the checkpoint's recipe.
+      const mixStage1 = o.mixStage1 ?? (pc.recipe as { mixStage1?: string } | undefined)?.mixStage1;
+      if (mixStage1) pc.recipe = { ...pc.recipe, mixStage1 };
       if (o.resume && o.fusion && pc.config.fusion !== o.fusion) {
         throw new UsageError(`--resume: the checkpoint was trained with fusion ${pc.config.fusion}, not ${o.fusion}`);
       }
       const recipe = recipeFrom(STAGE2_RECIPE, o, pc);
-      await run(`stage2 ${pc.preset}/${pc.config.fusion}`, o, stage2Task(o.cache, pc, recipe), recipe.steps);
+      await run(`stage2 ${pc.preset}/${pc.config.fusion}`, o, stage2Task(o.cache, pc, recipe, { mixStage1 }), recipe.steps);
     });
 }
