@@ -72,6 +72,14 @@ export interface TokenizerTrainState {
   readonly opts: TokenizerTrainOptions;
   readonly generator: Generator; // posterior samples (KL) and the discriminator's init
   step: number;
+  /** Data-parallel runs: gradient averaging over the ranks for the tokenizer and the discriminator. */
+  sync?: { model: GradSyncLike; disc: GradSyncLike | null };
+}
+
+/** What a data-parallel run hooks around a backward pass (train/data_parallel.ts's GradAverager). */
+export interface GradSyncLike {
+  arm(): void;
+  finish(): void;
 }
 
 export interface TokenizerStepMetrics {
@@ -176,7 +184,9 @@ function generatorUpdate(
     loss = loss.add(weighted);
   }
   s.opt.zeroGrad();
+  s.sync?.model.arm();
   loss.backward();
+  s.sync?.model.finish();
   const params = s.model.parameters();
   const gradNorm = opts.maxGradNorm > 0 ? clipGradNorm_(params, opts.maxGradNorm) : gradNormOf(params);
   s.opt.step();
@@ -185,7 +195,9 @@ function generatorUpdate(
   if (ganOn && s.disc && s.optD && opts.gan) {
     s.optD.zeroGrad(); // drops the gradient the generator loss left on the discriminator
     const d = hingeDLoss(s.disc.forward(images.detach()), s.disc.forward(recon.detach())).mul(opts.gan.weight);
+    s.sync?.disc?.arm();
     d.backward();
+    s.sync?.disc?.finish();
     if (opts.maxGradNorm > 0) clipGradNorm_(s.disc.parameters(), opts.maxGradNorm);
     s.optD.step();
     disc = d.item();

@@ -88,7 +88,8 @@ export function initProcessGroup(o: InitOptions): void {
   requireAvailable();
   const backend = o.backend ?? 'gloo';
   const { rank, worldSize } = o;
-  if (!Number.isInteger(worldSize) || worldSize < 1) throw new Error(`initProcessGroup: worldSize must be >= 1, got ${worldSize}`);
+  if (!Number.isInteger(worldSize) || worldSize < 1)
+    throw new Error(`initProcessGroup: worldSize must be >= 1, got ${worldSize}`);
   if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize)
     throw new Error(`initProcessGroup: rank must be in 0..${worldSize - 1}, got ${rank}`);
   const port = o.masterPort ?? 29500;
@@ -128,10 +129,7 @@ function contiguous(ts: Tensor[], what: string): number[] {
 }
 
 /** Reduces each tensor in place over all ranks; several tensors go in one coalesced collective. */
-export function allReduce(
-  tensors: Tensor | Tensor[],
-  o: { op?: ReduceOp; asyncOp?: boolean } = {},
-): Work | undefined {
+export function allReduce(tensors: Tensor | Tensor[], o: { op?: ReduceOp; asyncOp?: boolean } = {}): Work | undefined {
   requireGroup('allReduce');
   const ts = Array.isArray(tensors) ? tensors : [tensors];
   return work(N.distAllReduce(contiguous(ts, 'allReduce'), o.op ?? 'sum', o.asyncOp ?? false), o.asyncOp);

@@ -3,8 +3,8 @@ import { native } from './native.ts';
 
 export * from './autograd.ts';
 export * from './creation.ts';
-export * from './dtype.ts';
 export * as distributed from './distributed.ts';
+export * from './dtype.ts';
 export * as F from './functional.ts';
 export { cat, stack, where } from './functional.ts';
 export {

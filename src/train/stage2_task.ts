@@ -38,7 +38,7 @@ export function stage2Task(cacheDir: string, part: PartConfig, recipe: Recipe): 
   return {
     model,
     ...cacheTrainable(o, batches, (b) => {
-      const eps = torch.randn(b.mean.shape, { generator: o.generator });
+      const eps = torch.randn(b.mean.shape, { generator: o.generator, batchDim: 0 });
       const latents = b.mean.add(b.std.mul(eps)).mul(scale); // a posterior sample, scaled
       return model.forward(latents, b.labels, cfg.fusion === 'none' ? null : b.codes, o.generator);
     }),
