@@ -38,7 +38,7 @@ test('collectives and GradSync across 2 processes', async () => {
     assert.deepEqual(o.broadcast, [[2, 3], [5]]);
     assert.deepEqual(o.gathered, [[0], [7]]);
     assert.equal(o.asyncDone, true);
-    assert.deepEqual(o.grad, [1.5, 3, 4.5]); // mean of 1·[1,2,3] and 2·[1,2,3]
+    assert.deepEqual(o.grad, [3, 6, 9]); // mean of 2·[1,2,3] and 4·[1,2,3]
     assert.equal(o.unusedGrad, null);
     assert.equal(o.buckets, 2);
   }

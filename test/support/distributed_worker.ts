@@ -28,12 +28,13 @@ const pending = d.allReduce(torch.ones([1000]), { asyncOp: true });
 pending?.wait();
 out.asyncDone = pending?.isCompleted();
 
-// GradSync: each rank's gradient is (rank + 1) · x; the average lands in .grad
+// GradSync: each rank's gradient is 2(rank + 1)·w; their average lands in .grad
 const w = torch.tensor([1, 2, 3], { requiresGrad: true });
 const unused = torch.tensor([1], { requiresGrad: true });
 const sync = new d.GradSync([unused, w], { bucketBytes: 4 });
 sync.arm();
-w.mul(rank + 1)
+w.mul(w)
+  .mul(rank + 1)
   .sum()
   .backward();
 sync.finish();
