@@ -16,6 +16,7 @@
 
 #include "convert.h"
 #include "cpu_cache.h"
+#include "distributed.h"
 #include "profiler.h"
 
 using namespace d2c;
@@ -629,7 +630,7 @@ NAPI_MODULE_INIT() {
       {"cudaDeviceCount", CudaDeviceCount}, {"liveTensors", LiveTensors}, {"liveBytes", LiveBytes},
       {"version", Version}, {"tuneAllocator", TuneAllocator}, {"profilerStart", ProfilerStart},
       {"profilerStop", ProfilerStop}, {"cpuCacheInstall", CpuCacheInstall},
-      {"cpuCacheStats", CpuCacheStats}, {"cpuCacheRelease", CpuCacheRelease},
+      {"cpuCacheStats", CpuCacheStats}, {"cpuCacheRelease", CpuCacheRelease}, D2C_DIST_FUNCTIONS,
   };
   for (const auto& f : fns) {
     napi_value fn;

@@ -77,6 +77,50 @@ function buildFlags(torch) {
   return { includes, libs };
 }
 
+/**
+ * Whether torch.distributed (native/distributed.cc) can be built: c10d's headers in libtorch, gloo's
+ * own headers (Debian: libgloo-dev; or $GLOO_INCLUDE), and a libtorch built with distributed support.
+ * Returns the reason when not, and the addon gets native/distributed_stub.cc instead.
+ */
+function distributedSupport(torch) {
+  const lib = join(torch.root, 'lib');
+  const c10d = join(torch.root, 'include', 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp');
+  if (!existsSync(c10d)) return { ok: false, reason: `libtorch at ${torch.root} has no c10d headers (${c10d})` };
+  const glooInclude = process.env.GLOO_INCLUDE ?? '/usr/include';
+  if (!existsSync(join(glooInclude, 'gloo', 'context.h'))) installGlooHeaders();
+  if (!existsSync(join(glooInclude, 'gloo', 'context.h'))) {
+    return { ok: false, reason: `gloo's headers are missing (no ${glooInclude}/gloo/context.h): install libgloo-dev` };
+  }
+  let symbols = '';
+  try {
+    symbols = execFileSync('nm', ['-D', '--defined-only', join(lib, 'libtorch_cpu.so')], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+      maxBuffer: 1 << 30,
+    }).toString();
+  } catch {
+    return { ok: false, reason: `cannot list the symbols of ${lib}/libtorch_cpu.so (is binutils' nm installed?)` };
+  }
+  if (!symbols.includes('ProcessGroupGloo')) {
+    return { ok: false, reason: `libtorch at ${torch.root} was built without distributed (Gloo) support` };
+  }
+  const flags = ['-DUSE_DISTRIBUTED', '-DUSE_C10D_GLOO', `-I${glooInclude}`];
+  const cuda = existsSync(join(lib, 'libtorch_cuda.so')) && symbols.includes('ProcessGroupNCCL');
+  const ncclInclude = join(torch.root, '..', 'nvidia', 'nccl', 'include');
+  if (cuda && existsSync(join(ncclInclude, 'nccl.h'))) flags.push('-DUSE_C10D_NCCL', '-DD2C_NCCL', `-I${ncclInclude}`);
+  return { ok: true, flags, nccl: flags.includes('-DD2C_NCCL') };
+}
+
+/** As root on Debian, apt-get installs libgloo-dev (once: a failure is only logged). */
+function installGlooHeaders() {
+  if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get') || process.env.D2C_NO_APT) return;
+  log('installing libgloo-dev (gloo headers, for torch.distributed)');
+  const r = spawnSync('apt-get', ['install', '-y', '-qq', 'libgloo-dev'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  if (r.status !== 0) log('apt-get install libgloo-dev failed: torch.distributed will be left out');
+}
+
 function sourcesHash(torch) {
   const h = createHash('sha256');
   const dir = join(root, 'native');
@@ -84,6 +128,7 @@ function sourcesHash(torch) {
     if (/\.(cc|h|gyp)$/.test(f)) h.update(f).update(readFileSync(join(dir, f)));
   }
   h.update(torch.root).update(torch.version).update(process.version);
+  h.update(JSON.stringify(distributedSupport(torch)));
   return h.digest('hex');
 }
 
@@ -96,6 +141,8 @@ function buildAddon(torch) {
     if (stamp.hash === hash) return false;
   }
   const { includes, libs } = buildFlags(torch);
+  const dist = distributedSupport(torch);
+  if (!dist.ok) log(`torch.distributed left out: ${dist.reason}`);
   const nodedir = resolve(dirname(process.execPath), '..');
   if (!existsSync(join(nodedir, 'include', 'node', 'node_api.h'))) {
     throw new Error(`Node headers not found under ${nodedir}/include/node (needed to build the addon offline)`);
@@ -119,6 +166,8 @@ function buildAddon(torch) {
         D2C_TORCH_INCLUDES: includes.join(' '),
         D2C_TORCH_LIBS: libs.join(' '),
         D2C_CXX11_ABI: torch.abi,
+        D2C_DIST_SOURCE: dist.ok ? 'distributed.cc' : 'distributed_stub.cc',
+        D2C_DIST_FLAGS: dist.ok ? dist.flags.join(' ') : '',
       },
     },
   );
@@ -127,7 +176,7 @@ function buildAddon(torch) {
   copyFileSync(join(staging, 'build', 'Release', 'd2c_native.node'), tmp);
   renameSync(tmp, addon);
   mkdirSync(dirname(stampFile), { recursive: true });
-  writeFileSync(stampFile, JSON.stringify({ hash, ...torch }, null, 2));
+  writeFileSync(stampFile, JSON.stringify({ hash, ...torch, distributed: dist }, null, 2));
   return true;
 }
 

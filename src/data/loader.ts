@@ -27,6 +27,11 @@ export interface LoaderOptions {
   device?: torch.Device;
   /** Warnings about unreadable files (default console.warn). */
   warn?: (message: string) => void;
+  /**
+   * Data-parallel training: batchSize is the global batch, and this rank gets its contiguous
+   * 1/worldSize of every batch of every epoch's permutation (flips as the single process draws them).
+   */
+  shard?: { rank: number; worldSize: number };
 }
 
 /** Where the loader stands: the next batch is batch `position` of epoch `epoch`. */
@@ -62,7 +67,7 @@ interface Plan {
 export class DataLoader {
   readonly batchSize: number;
   readonly seed: number;
-  private readonly opts: Required<Omit<LoaderOptions, 'device' | 'warn' | 'flipSeed'>> & { flipSeed: number };
+  private readonly opts: Required<Omit<LoaderOptions, 'device' | 'warn' | 'flipSeed' | 'shard'>> & { flipSeed: number };
   private epoch = 0;
   private position = 0;
   private order: { epoch: number; perm: Int32Array } | null = null;
@@ -70,6 +75,7 @@ export class DataLoader {
   private readonly bad = new Set<number>();
   private readonly warn: (m: string) => void;
   private readonly device: torch.Device;
+  private readonly shard: { rank: number; worldSize: number };
 
   constructor(
     readonly set: ImageSet,
@@ -94,6 +100,9 @@ export class DataLoader {
       workers: opts.workers ?? Math.min(4, availableParallelism()),
     };
     this.device = opts.device ?? 'cpu';
+    this.shard = opts.shard ?? { rank: 0, worldSize: 1 };
+    if (batchSize % this.shard.worldSize !== 0)
+      throw new Error(`DataLoader: batch size ${batchSize} does not divide evenly over ${this.shard.worldSize} processes`);
     this.warn = opts.warn ?? ((m: string) => console.warn(m));
     if (set.kind === 'files' && this.opts.workers > 0) this.pool = new DecodePool(set.size, set.channels, this.opts.workers);
   }
@@ -136,10 +145,13 @@ export class DataLoader {
     const { epoch, position } = this;
     const perm = this.permutationOf(epoch);
     const start = position * this.batchSize;
-    const indices = perm.slice(start, Math.min(start + this.batchSize, perm.length));
+    const global = perm.slice(start, Math.min(start + this.batchSize, perm.length));
+    const per = Math.ceil(global.length / this.shard.worldSize);
+    const from = Math.min(global.length, this.shard.rank * per);
+    const indices = global.slice(from, Math.min(global.length, from + per));
     const flipped = new Uint8Array(indices.length);
     if (this.opts.hflip)
-      for (let i = 0; i < indices.length; i++) flipped[i] = new Rng(this.opts.flipSeed, epoch, start + i).u32() & 1;
+      for (let i = 0; i < indices.length; i++) flipped[i] = new Rng(this.opts.flipSeed, epoch, start + from + i).u32() & 1;
     this.position++;
     return { epoch, position, indices, flipped };
   }

@@ -288,12 +288,15 @@ export class DiffLoss extends Module {
 
   /**
    * Mean diffusion loss over tokens of target [N, C] given z [N, Z], one random timestep and
-   * noise draw per token; with `mask` [N] only masked tokens count.
+   * noise draw per token; with `mask` [N] only masked tokens count. The rows are `repeats` copies
+   * of the batch's tokens (MAR's diffusion batch multiplier): draws are batch-sharded within a copy.
    */
-  forward(target: Tensor, z: Tensor, mask: Tensor | null, generator?: Generator): Tensor {
-    const n = target.shape[0];
-    const t = torch.randint(0, this.trainDiffusion.numTimesteps, [n], { generator, device: target.device });
-    const noise = torch.randn(target.shape, { generator, dtype: target.dtype, device: target.device });
+  forward(target: Tensor, z: Tensor, mask: Tensor | null, generator?: Generator, repeats = 1): Tensor {
+    const [n, C] = target.shape;
+    const k = repeats;
+    const draw = { generator, device: target.device, batchDim: 1 };
+    const t = torch.randint(0, this.trainDiffusion.numTimesteps, [k, n / k], draw).reshape(n);
+    const noise = torch.randn([k, n / k, C], { ...draw, dtype: target.dtype }).reshape(n, C);
     const { loss } = this.trainDiffusion.trainingLosses((x, tt) => this.net.forward(x, tt, z), target, t, noise);
     if (mask === null) return loss.mean();
     return loss.mul(mask).sum().div(mask.sum());

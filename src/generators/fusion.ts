@@ -120,8 +120,8 @@ export class QFormer extends Module {
 /** Replaces each code by a uniformly random one with probability `rate` (training only). */
 export function corruptCodes(codes: Tensor, rate: number, codebookSize: number, generator?: Generator): Tensor {
   if (rate <= 0) return codes;
-  const hit = torch.rand(codes.shape, { generator, device: codes.device }).lt(rate);
-  const random = torch.randint(0, codebookSize, codes.shape, { generator, device: codes.device });
+  const hit = torch.rand(codes.shape, { generator, device: codes.device, batchDim: 0 }).lt(rate);
+  const random = torch.randint(0, codebookSize, codes.shape, { generator, device: codes.device, batchDim: 0 });
   return torch.where(hit, random, codes);
 }
 

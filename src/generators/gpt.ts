@@ -239,7 +239,7 @@ export class LabelEmbedder extends Module {
   forward(labels: Tensor, gen?: Generator): Tensor {
     let l = labels;
     if (this.training && this.dropoutProb > 0) {
-      const drop = torch.rand([l.shape[0]], { generator: gen, device: l.device }).lt(this.dropoutProb);
+      const drop = torch.rand([l.shape[0]], { generator: gen, device: l.device, batchDim: 0 }).lt(this.dropoutProb);
       l = torch.where(drop, this.numClasses, l);
     }
     return this.embedding_table.forward(l).unsqueeze(1);

@@ -292,7 +292,7 @@ export class MAR extends Module {
 
   /** A random generation order per row: [B, L] int64, each row a permutation of 0..L-1. */
   sampleOrders(B: number, generator?: Generator): Tensor {
-    return torch.rand([B, this.seqLen], { generator, device: this.fake_latent.device }).argsort(-1);
+    return torch.rand([B, this.seqLen], { generator, device: this.fake_latent.device, batchDim: 0 }).argsort(-1);
   }
 
   /** The masking ratio: a normal centred on 1 with σ 0.25, truncated to [maskRatioMin, 1]. */
@@ -316,7 +316,7 @@ export class MAR extends Module {
     const c = this.training ? corruptCodes(codes, this.cfg.codeCorruptProb, this.cfg.codebookSize, generator) : codes;
     const F = this.disc_encoder.forward(c);
     if (!this.training || this.cfg.condDropProb <= 0) return F;
-    const drop = torch.rand([codes.shape[0]], { generator, device: codes.device }).lt(this.cfg.condDropProb);
+    const drop = torch.rand([codes.shape[0]], { generator, device: codes.device, batchDim: 0 }).lt(this.cfg.condDropProb);
     return dropCondition(F, this.null_cond, drop);
   }
 
@@ -381,7 +381,7 @@ export class MAR extends Module {
     const t = target.reshape(B * L, C).repeat(k, 1); // [k·B·L, C]
     const zz = z.reshape(B * L, -1).repeat(k, 1);
     const m = mask.reshape(B * L).repeat(k);
-    return this.diffloss.forward(t, zz, m, generator);
+    return this.diffloss.forward(t, zz, m, generator, k);
   }
 
   /** Training loss for latents [B, C, H, W], labels [B] and (with a fusion) stage-1 codes [B, L]. */
@@ -400,7 +400,9 @@ export class MAR extends Module {
   /** Class embedding replaced by `fake_latent` with probability labelDropProb (for CFG). */
   private dropClass(classEmb: Tensor, generator?: Generator): Tensor {
     if (this.cfg.labelDropProb <= 0) return classEmb;
-    const drop = torch.rand([classEmb.shape[0], 1], { generator, device: classEmb.device }).lt(this.cfg.labelDropProb);
+    const drop = torch
+      .rand([classEmb.shape[0], 1], { generator, device: classEmb.device, batchDim: 0 })
+      .lt(this.cfg.labelDropProb);
     return torch.where(drop, this.fake_latent, classEmb);
   }
 

@@ -218,8 +218,11 @@ export class DropPath extends Module {
     return torch.tidy(() => {
       // One draw per sample, broadcast over the remaining dims: [B, 1, 1, ...]
       const shape = [x.shape[0], ...x.shape.slice(1).map(() => 1)];
-      const m = torch.empty(shape, { dtype: x.dtype, device: x.device });
-      torch.callOpVoid('aten::bernoulli_.float', m, keep, this.generator ?? null);
+      const m = torch.shardedDraw(shape, this.generator, 0, (s) => {
+        const t = torch.empty(s, { dtype: x.dtype, device: x.device });
+        torch.callOpVoid('aten::bernoulli_.float', t, keep, this.generator ?? null);
+        return t;
+      });
       return x.mul(m.div_(keep));
     });
   }

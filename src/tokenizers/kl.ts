@@ -65,7 +65,7 @@ export class DiagonalGaussian {
 
   /** mean + std·ε, ε drawn from `generator` (the reference uses the global RNG; we pass it explicitly). */
   sample(generator?: Generator): Tensor {
-    const eps = torch.randn(this.mean.shape, { generator, dtype: this.mean.dtype, device: this.mean.device });
+    const eps = torch.randn(this.mean.shape, { generator, dtype: this.mean.dtype, device: this.mean.device, batchDim: 0 });
     return this.mean.add(this.std.mul(eps));
   }
 

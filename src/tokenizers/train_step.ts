@@ -87,6 +87,14 @@ export interface TokenizerTrainState {
   /** Steps of the whole run: the end of a cosine schedule. */
   readonly totalSteps: number;
   step: number;
+  /** Data-parallel runs: gradient averaging over the ranks for the tokenizer and the discriminator. */
+  sync?: { model: GradSyncLike; disc: GradSyncLike | null };
+}
+
+/** What a data-parallel run hooks around a backward pass (train/data_parallel.ts's GradAverager). */
+export interface GradSyncLike {
+  arm(): void;
+  finish(): void;
 }
 
 export interface TokenizerStepMetrics {
@@ -208,7 +216,9 @@ function generatorUpdate(
     loss = loss.add(weighted);
   }
   s.opt.zeroGrad();
+  s.sync?.model.arm();
   loss.backward();
+  s.sync?.model.finish();
   const params = s.model.parameters();
   const gradNorm = opts.maxGradNorm > 0 ? clipGradNorm_(params, opts.maxGradNorm) : gradNormOf(params);
   s.opt.step();
@@ -217,7 +227,9 @@ function generatorUpdate(
   if (ganOn && s.disc && s.optD && opts.gan) {
     s.optD.zeroGrad(); // drops the gradient the generator loss left on the discriminator
     const d = hingeDLoss(s.disc.forward(images.detach()), s.disc.forward(recon.detach())).mul(opts.gan.weight);
+    s.sync?.disc?.arm();
     d.backward();
+    s.sync?.disc?.finish();
     if (opts.maxGradNorm > 0) clipGradNorm_(s.disc.parameters(), opts.maxGradNorm);
     s.optD.step();
     disc = d.item();

@@ -11,6 +11,8 @@ export interface Opts {
 }
 export interface RandOpts extends Opts {
   generator?: Generator;
+  /** The dimension that indexes samples: with a batch-sharded generator the draw covers the global batch. */
+  batchDim?: number;
 }
 
 type Nested = number | boolean | Nested[];
@@ -118,17 +120,42 @@ export function eye(n: number, opts: Opts = {}): Tensor {
 }
 
 // ---- random ----------------------------------------------------------------------------
+/**
+ * `draw(shape)`, or with a batch-sharded generator (Generator.batchShard) and a batch dimension,
+ * this rank's slice of the draw for the global batch (worldSize × as many samples).
+ */
+export function shardedDraw(
+  shape: number[],
+  generator: Generator | undefined | null,
+  batchDim: number | undefined,
+  draw: (shape: number[]) => Tensor,
+): Tensor {
+  const s = generator?.batchShard;
+  if (!s || s.worldSize === 1 || batchDim === undefined) return draw(shape);
+  const dim = batchDim < 0 ? batchDim + shape.length : batchDim;
+  const n = shape[dim];
+  const full = draw(shape.map((v, i) => (i === dim ? v * s.worldSize : v)));
+  const mine = full.narrow(dim, s.rank * n, n).contiguous();
+  full.dispose();
+  return mine;
+}
 export function randn(shape: number[], opts: RandOpts = {}): Tensor {
-  const t = callOp('aten::randn.generator', shape, opts.generator ?? null, dt(opts), null, dev(opts));
+  const t = shardedDraw(shape, opts.generator, opts.batchDim, (s) =>
+    callOp('aten::randn.generator', s, opts.generator ?? null, dt(opts), null, dev(opts)),
+  );
   return finish(t, { requiresGrad: opts.requiresGrad });
 }
 export function rand(shape: number[], opts: RandOpts = {}): Tensor {
-  const t = callOp('aten::rand.generator', shape, opts.generator ?? null, dt(opts), null, dev(opts));
+  const t = shardedDraw(shape, opts.generator, opts.batchDim, (s) =>
+    callOp('aten::rand.generator', s, opts.generator ?? null, dt(opts), null, dev(opts)),
+  );
   return finish(t, { requiresGrad: opts.requiresGrad });
 }
 /** Integers uniform in [low, high). */
 export function randint(low: number, high: number, shape: number[], opts: RandOpts = {}): Tensor {
-  return callOp('aten::randint.low_generator', low, high, shape, opts.generator ?? null, dt(opts, 'int64'), null, dev(opts));
+  return shardedDraw(shape, opts.generator, opts.batchDim, (s) =>
+    callOp('aten::randint.low_generator', low, high, s, opts.generator ?? null, dt(opts, 'int64'), null, dev(opts)),
+  );
 }
 export function randperm(n: number, opts: RandOpts = {}): Tensor {
   return callOp('aten::randperm.generator', n, opts.generator ?? null, dt(opts, 'int64'), null, dev(opts));

@@ -1,4 +1,5 @@
 // Functional ops (torch.* / torch.nn.functional.*) that models and losses use.
+import { empty, shardedDraw } from './creation.ts';
 import { tidy } from './memory.ts';
 import { native } from './native.ts';
 import { op } from './ops.ts';
@@ -146,8 +147,13 @@ export function dropout(x: Tensor, p: number, training: boolean, generator?: Gen
   if (p === 1) return x.mul(0);
   const keep = 1 - p;
   return tidy(() => {
-    const mask = callOp<Tensor>('aten::empty_like', x.detach());
-    N.callVoid(op('aten::bernoulli_.float'), mask.h, keep, generator.generatorHandle);
+    // inputs are batch-first: a batch-sharded generator draws the global batch's mask (creation.ts)
+    const mask = shardedDraw(x.shape, generator, 0, (shape) => {
+      const m =
+        shape === x.shape ? callOp<Tensor>('aten::empty_like', x.detach()) : empty(shape, { dtype: x.dtype, device: x.device });
+      N.callVoid(op('aten::bernoulli_.float'), m.h, keep, generator.generatorHandle);
+      return m;
+    });
     return x.mul(mask.div(keep));
   });
 }

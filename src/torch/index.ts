@@ -3,6 +3,7 @@ import { native } from './native.ts';
 
 export * from './autograd.ts';
 export * from './creation.ts';
+export * as distributed from './distributed.ts';
 export * from './dtype.ts';
 export * as F from './functional.ts';
 export { cat, stack, where } from './functional.ts';

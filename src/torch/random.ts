@@ -3,9 +3,21 @@
 import { type GeneratorHandle, native } from './native.ts';
 import { Tensor } from './tensor.ts';
 
+/** This process's part of a data-parallel run: rank `rank` of `worldSize` (see Generator.batchShard). */
+export interface BatchShard {
+  rank: number;
+  worldSize: number;
+}
+
 export class Generator {
   readonly generatorHandle: GeneratorHandle;
   readonly device: string;
+  /**
+   * Set in data-parallel training: a draw that names its batch dimension (RandOpts.batchDim, dropout)
+   * covers the global batch and keeps this rank's slice of it, so every rank's generator stays in the
+   * same state and the samples get exactly the numbers a single process would give them.
+   */
+  batchShard: BatchShard | null = null;
 
   constructor(seed = 0, device = 'cpu') {
     this.device = device;

@@ -29,9 +29,13 @@ export class CacheBatches {
     readonly batchSize: number,
     readonly seed: number,
     readonly hflip = true,
+    /** Data-parallel: batchSize is global and this rank takes its contiguous 1/worldSize of each batch. */
+    readonly shard = { rank: 0, worldSize: 1 },
   ) {
     this.count = data.labels.shape[0];
     if (this.count < batchSize) throw new Error(`token cache has ${this.count} samples, fewer than one batch of ${batchSize}`);
+    if (batchSize % shard.worldSize !== 0)
+      throw new Error(`batch size ${batchSize} does not divide evenly over ${shard.worldSize} processes`);
   }
 
   get batchesPerEpoch(): number {
@@ -57,10 +61,12 @@ export class CacheBatches {
     }
     if (this.perm?.epoch !== this.epoch)
       this.perm = { epoch: this.epoch, p: permutation(this.count, new Rng(this.seed, this.epoch)) };
-    const B = this.batchSize;
-    const idx = this.perm.p.subarray(this.position * B, (this.position + 1) * B);
+    const all = this.perm.p.subarray(this.position * this.batchSize, (this.position + 1) * this.batchSize);
     const flipRng = new Rng(this.seed, this.epoch, this.position, 0x5f11);
-    const flip = Uint8Array.from(idx, () => (this.hflip && flipRng.float() < 0.5 ? 1 : 0));
+    const allFlips = Uint8Array.from(all, () => (this.hflip && flipRng.float() < 0.5 ? 1 : 0));
+    const B = this.batchSize / this.shard.worldSize;
+    const idx = all.subarray(this.shard.rank * B, (this.shard.rank + 1) * B);
+    const flip = allFlips.subarray(this.shard.rank * B, (this.shard.rank + 1) * B);
     this.position++;
     const index = torch.tensor(Int32Array.from(idx), { dtype: 'int64' });
     const f = torch.tensor(flip, { dtype: 'bool' });

@@ -10,6 +10,7 @@ import type { Generator, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 import { type CacheBatch, CacheBatches, type CacheBatchState } from './cache_batches.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { dataParallel, type GradAverager } from './data_parallel.ts';
 import type { Trainable, TrainState } from './trainer.ts';
 
 export interface Recipe {
@@ -47,6 +48,8 @@ export class Optimization {
   readonly opt: AdamW;
   readonly ema: EMA;
   readonly generator: Generator;
+  /** Data-parallel runs: averages the gradients over the ranks during/after backward. */
+  private readonly sync: GradAverager | null;
 
   constructor(
     readonly model: Module,
@@ -57,6 +60,9 @@ export class Optimization {
     this.opt = new AdamW(paramGroupsNoDecay(model, recipe.weightDecay), { lr: recipe.lr, betas: recipe.betas });
     this.ema = new EMA(model, recipe.emaDecay);
     this.generator = new torch.Generator(recipe.seed);
+    const dp = dataParallel();
+    this.sync = dp ? dp.gradSync(model.parameters()) : null;
+    if (dp) dp.shardGenerator(this.generator);
   }
 
   /** zero grads → backward(loss) → clip → lr for `step` → AdamW → EMA; returns the grad norm. */
@@ -64,7 +70,9 @@ export class Optimization {
     const r = this.recipe;
     const lr = lrAt(step, { baseLr: r.lr, warmup: r.warmup, total: r.steps, kind: r.schedule, minLr: r.minLr });
     this.opt.zeroGrad();
+    this.sync?.arm();
     loss.backward();
+    this.sync?.finish();
     const params = this.model.parameters();
     const norm = r.gradClip > 0 ? clipGradNorm_(params, r.gradClip) : gradNorm(params);
     this.opt.setLr(lr);
@@ -105,7 +113,10 @@ export function startCacheRun(
   torch.manualSeed(recipe.seed);
   const model = buildPart(kind, part.config);
   model.train();
-  return { model, o: new Optimization(model, recipe, part), batches: new CacheBatches(data, recipe.batchSize, recipe.seed) };
+  const dp = dataParallel();
+  dp?.syncModules(model);
+  const batches = new CacheBatches(data, recipe.batchSize, recipe.seed, true, dp?.shard);
+  return { model, o: new Optimization(model, recipe, part), batches };
 }
 
 /**

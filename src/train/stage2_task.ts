@@ -55,7 +55,7 @@ export function stage2Task(
   return {
     model,
     ...cacheTrainable(o, batches, (b) => {
-      const eps = torch.randn(b.mean.shape, { generator: o.generator });
+      const eps = torch.randn(b.mean.shape, { generator: o.generator, batchDim: 0 });
       const latents = b.mean.add(b.std.mul(eps)).mul(scale); // a posterior sample, scaled
       const codes = cfg.fusion === 'none' ? null : mixer ? mixer(b.codes, b.labels, o.generator) : b.codes;
       return model.forward(latents, b.labels, codes, o.generator);

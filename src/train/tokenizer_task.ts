@@ -22,6 +22,7 @@ import {
 import type { Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 import { DISCRIMINATOR_FILE, type Discriminator, loadCheckpoint, resolveCheckpointDir, saveCheckpoint } from './checkpoint.ts';
+import { dataParallel } from './data_parallel.ts';
 import type { Trainable, TrainState } from './trainer.ts';
 
 export interface TokenizerRecipe {
@@ -64,8 +65,21 @@ export function tokenizerTask(
     perceptual: (recipe.train.perceptualWeight ?? 0) > 0 ? perceptualNetwork(opts.perceptualNet, set) : undefined,
     totalSteps: recipe.steps,
   });
+  const dp = dataParallel();
+  if (dp) {
+    dp.syncModules(model, ...(state.disc ? [state.disc] : []));
+    dp.shardGenerator(generator);
+    // the generator loss's backward also reaches the discriminator: its buckets start at finish()
+    const disc = state.disc ? dp.gradSync(state.disc.parameters(), false) : null;
+    state.sync = { model: dp.gradSync(model.parameters()), disc };
+  }
   const ema = new EMA(model, recipe.emaDecay);
-  const loader = new DataLoader(set, { batchSize: recipe.batchSize, seed: recipe.seed, hflip: recipe.hflip });
+  const loader = new DataLoader(set, {
+    batchSize: recipe.batchSize,
+    seed: recipe.seed,
+    hflip: recipe.hflip,
+    shard: dp?.shard,
+  });
   // A fixed batch of the first images for reconstruction grids and the scale factor.
   const probe = torch.keep(
     torch.tidy(() => {

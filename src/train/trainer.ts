@@ -1,10 +1,14 @@
 // The training loop every `d2c train …` command shares: steps, progress bar on a TTY, one
 // JSONL log line per logging step, periodic and final checkpoints, resume, Ctrl-C saves and
 // exits cleanly, and a NaN/Inf loss stops the run without touching the last good checkpoint.
+// In a data-parallel run (train/data_parallel.ts) the ranks agree after every step on the mean
+// metrics and on stopping (NaN, Ctrl-C on any rank), so they all stop at the same step; only rank 0
+// writes checkpoints and logs, and every rank resumes from them.
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { resolveCheckpointDir } from './checkpoint.ts';
+import { dataParallel } from './data_parallel.ts';
 
 /** Where a run is: saved in trainer.json so that resume continues exactly. */
 export interface TrainState {
@@ -60,18 +64,24 @@ function fmtDuration(s: number): string {
 export async function runTraining(task: Trainable, o: TrainOptions): Promise<TrainResult> {
   const logEvery = o.logEvery ?? 50;
   const saveEvery = o.saveEvery ?? 1000;
-  mkdirSync(o.outDir, { recursive: true });
+  const dp = dataParallel();
+  const lead = !dp || dp.rank === 0; // the rank that writes checkpoints and logs
+  const quiet = o.quiet || !lead;
+  if (lead) mkdirSync(o.outDir, { recursive: true });
   let step = 0;
   if (o.resume) {
-    // resolveCheckpointDir recovers the previous folder when a save died between its renames.
-    if (!existsSync(join(resolveCheckpointDir(o.outDir), 'trainer.json'))) {
+    // resolveCheckpointDir recovers the previous folder when a save died between its renames
+    // (rank 0 does that alone, before the others read).
+    const found = lead ? existsSync(join(resolveCheckpointDir(o.outDir), 'trainer.json')) : true;
+    dp?.barrier();
+    if (!found || !existsSync(join(o.outDir, 'trainer.json'))) {
       throw new Error(`--resume: ${o.outDir} holds no checkpoint (no trainer.json)`);
     }
     step = task.load(o.outDir).step;
-    if (!o.quiet) process.stderr.write(`resumed from ${o.outDir} at step ${step}\n`);
+    if (!quiet) process.stderr.write(`resumed from ${o.outDir} at step ${step}\n`);
   }
   const logPath = join(o.outDir, 'log.jsonl');
-  const tty = process.stderr.isTTY && !o.quiet;
+  const tty = process.stderr.isTTY && !quiet;
   let interrupted = false;
   const onSigint = () => {
     if (interrupted) process.exit(130); // a second Ctrl-C aborts without saving
@@ -80,6 +90,7 @@ export async function runTraining(task: Trainable, o: TrainOptions): Promise<Tra
   };
   process.on('SIGINT', onSigint);
   const save = () => {
+    if (!lead) return;
     const d = task.dataState();
     task.save(o.outDir, { step, epoch: d.epoch, data: d.data });
   };
@@ -87,9 +98,20 @@ export async function runTraining(task: Trainable, o: TrainOptions): Promise<Tra
   const firstStep = step;
   let lastSaved = step;
   let last: Record<string, number> = {};
+  let stop = false;
   try {
-    while (step < o.steps && !interrupted) {
+    while (step < o.steps && !stop && (dp !== null || !interrupted)) {
       last = await task.step(step);
+      const wantStop: boolean = interrupted || (o.interruptAfter !== undefined && step + 1 >= o.interruptAfter);
+      if (dp) {
+        const agreed = dp.agree(last, wantStop);
+        last = agreed.metrics;
+        stop = agreed.stop;
+        interrupted = stop;
+      } else {
+        stop = wantStop;
+        interrupted = wantStop;
+      }
       for (const [k, v] of Object.entries(last)) {
         if (!Number.isFinite(v)) {
           throw new TrainingDiverged(
@@ -103,7 +125,7 @@ export async function runTraining(task: Trainable, o: TrainOptions): Promise<Tra
       step++;
       const elapsed = (performance.now() - t0) / 1000;
       const itps = (step - firstStep) / Math.max(elapsed, 1e-9);
-      if (step % logEvery === 0 || step === o.steps) {
+      if (lead && (step % logEvery === 0 || step === o.steps)) {
         const extra = (await task.onLog?.(step, o.outDir)) ?? {};
         const line = JSON.stringify({
           step,
@@ -113,7 +135,7 @@ export async function runTraining(task: Trainable, o: TrainOptions): Promise<Tra
           elapsed_s: +elapsed.toFixed(1),
         });
         appendFileSync(logPath, `${line}\n`);
-        if (!o.quiet) process.stdout.write(`${line}\n`);
+        if (!quiet) process.stdout.write(`${line}\n`);
       }
       if (tty) {
         const eta = (o.steps - step) / itps;
@@ -125,12 +147,11 @@ export async function runTraining(task: Trainable, o: TrainOptions): Promise<Tra
         save();
         lastSaved = step;
       }
-      if (o.interruptAfter !== undefined && step >= o.interruptAfter) interrupted = true;
       await yieldToEventLoop(); // lets a pending SIGINT be seen between steps
     }
     save();
     if (tty) process.stderr.write('\n');
-    if (!o.quiet) {
+    if (!quiet) {
       const how = interrupted ? `interrupted at step ${step}` : `finished ${step} steps`;
       process.stderr.write(`${how} in ${fmtDuration((performance.now() - t0) / 1000)}; checkpoint saved to ${o.outDir}\n`);
     }

@@ -14,6 +14,7 @@ import { type TokenizerRecipe, tokenizerTask } from '../../train/tokenizer_task.
 import { runTraining } from '../../train/trainer.ts';
 import { collect, configOverrides } from '../config_args.ts';
 import { UsageError } from '../errors.ts';
+import { type LaunchOptions, launchOptions, launchOrJoin } from '../launch.ts';
 import { choiceOption, intOption, numberOption, positiveInt } from '../options.ts';
 import { trainParent } from './train_classifier.ts';
 
@@ -33,14 +34,19 @@ interface CommonOpts {
   threads: number;
 }
 
+/** Data-parallel flags (cli/launch.ts): true when this process launched the workers and is done. */
+async function launched(o: CommonOpts & LaunchOptions): Promise<boolean> {
+  return (await launchOrJoin(o)) === 'launched';
+}
+
 function common(cmd: Command, preset: string): Command {
-  return cmd
+  return launchOptions(cmd)
     .requiredOption('--out <dir>', 'checkpoint folder (written atomically; --resume continues it)')
     .option('--preset <name>', 'model preset', preset)
     .option('--config <file>', 'JSON file of config overrides')
     .option('--set <key=value>', 'config override (repeatable)', collect, [])
     .option('--steps <n>', 'training steps', positiveInt('--steps'))
-    .option('--batch-size <n>', 'batch size', positiveInt('--batch-size'))
+    .option('--batch-size <n>', 'global batch size (split evenly over data-parallel processes)', positiveInt('--batch-size'))
     .option('--lr <x>', 'peak learning rate', numberOption('--lr', { gt: 0 }))
     .option('--seed <n>', 'seed of the run', intOption('--seed', { min: 0 }), 0)
     .option('--ema <x>', 'EMA decay of the weights')
@@ -191,6 +197,7 @@ export function register(program: Command): void {
             perceptualNet: string;
           },
       ) => {
+        if (await launched(o as typeof o & LaunchOptions)) return;
         torch.setNumThreads(o.threads);
         if (o.preset === 'vq_fmnist' && o.kind === 'kl') o.preset = 'kl_fmnist';
         const pc = partConfig(o.kind, o);
@@ -215,6 +222,7 @@ export function register(program: Command): void {
   common(train.command('stage1').description('train the stage-1 GPT on a token cache'), 'gpt_fmnist')
     .requiredOption('--cache <dir>', 'token cache from `d2c cache`')
     .action(async (o: CommonOpts & { cache: string }) => {
+      if (await launched(o as typeof o & LaunchOptions)) return;
       torch.setNumThreads(o.threads);
       const pc = partConfig('gpt', o);
       const recipe = recipeFrom(STAGE1_RECIPE, o, pc);
@@ -231,6 +239,7 @@ export function register(program: Command): void {
       numberOption('--mix-rate', { min: 0, max: 1 }),
     )
     .action(async (o: CommonOpts & { cache: string; fusion?: string; mixStage1?: string; mixRate?: number }) => {
+      if (await launched(o as typeof o & LaunchOptions)) return;
       torch.setNumThreads(o.threads);
       const mixRate = o.mixRate ?? (o.mixStage1 ? 0.5 : undefined);
       const pc = partConfig('mar', o, {
