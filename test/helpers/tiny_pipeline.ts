@@ -39,15 +39,15 @@ export const TINY: Record<PartKind, { preset: string; overrides: Record<string, 
   },
 };
 
-export function tinyPartConfig(kind: PartKind): PartConfig {
+export function tinyPartConfig(kind: PartKind, overrides: Record<string, unknown> = {}): PartConfig {
   const t = TINY[kind];
-  return { kind, preset: t.preset, config: resolveConfig(kind, t.preset, t.overrides) };
+  return { kind, preset: t.preset, config: resolveConfig(kind, t.preset, { ...t.overrides, ...overrides }) };
 }
 
 /** Writes a random-weight checkpoint folder for `kind` (seeded) and returns its path. */
-export function writeTinyPart(dir: string, kind: PartKind, seed = 0): string {
+export function writeTinyPart(dir: string, kind: PartKind, seed = 0, overrides: Record<string, unknown> = {}): string {
   torch.manualSeed(seed);
-  const pc = tinyPartConfig(kind);
+  const pc = tinyPartConfig(kind, overrides);
   const model = buildPart(kind, pc.config);
   saveCheckpoint(dir, { config: pc as unknown as Record<string, unknown>, model });
   for (const p of model.parameters()) p.dispose();
