@@ -166,3 +166,21 @@ export function stepCoefficients(k: DiffusionCoefficients, i: number): StepCoeff
   const slope = (hi - lo) / 4;
   return { a, b, c1, c2, meanX: a * c1 + c2, meanEps: b * c1, slope, offset: lo / 2 + slope };
 }
+
+/**
+ * x_{t−1} for one element at respaced step i from x_t, the denoiser's ε̂ and σ fraction v, and a
+ * standard normal draw (GaussianDiffusion.pSampleStep, element by element): no noise at i = 0.
+ */
+export function ancestralStep(
+  k: StepCoefficients,
+  i: number,
+  x: number,
+  eps: number,
+  v: number,
+  noise: number,
+  clip: number,
+  temperature: number,
+): number {
+  const mean = clip > 0 ? k.c1 * Math.min(clip, Math.max(-clip, k.a * x - k.b * eps)) + k.c2 * x : k.meanX * x - k.meanEps * eps;
+  return i === 0 ? mean : mean + Math.exp(v * k.slope + k.offset) * noise * temperature;
+}
