@@ -112,7 +112,9 @@ async function main(): Promise<void> {
   $('model').textContent =
     `${info.name}: ${info.imageSize}×${info.imageSize} images of ${info.classes.length} classes, fusion ${info.fusion}, running on ${backend}`;
   const select = $<HTMLSelectElement>('class');
-  info.classes.forEach((c, i) => select.add(new Option(c, String(i))));
+  info.classes.forEach((c, i) => {
+    select.add(new Option(c, String(i)));
+  });
   $<HTMLInputElement>('stage1Cfg').value = String(info.defaults.stage1.cfg);
   $<HTMLInputElement>('stage2Cfg').value = String(info.defaults.stage2.cfg);
   $<HTMLInputElement>('steps').value = String(info.defaults.stage2.steps);
