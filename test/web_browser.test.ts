@@ -58,8 +58,9 @@ test('the exported site generates 8 images in Chromium, the same for a seed, wit
   await page.fill('#n', '8');
   await page.fill('#seed', '3');
   const run = async () => {
+    // the page sets "running" then "done": waiting for "done" after this proves a new generation ran
+    await page.evaluate('document.body.dataset.state = "clicked"');
     await page.click('#generate');
-    await page.waitForSelector('body[data-state="running"]', { timeout: 10_000 }).catch(() => {});
     await page.waitForSelector('body[data-state="done"]');
     return page.$$eval('#results img', (imgs) => imgs.map((i) => (i as unknown as { src: string }).src));
   };

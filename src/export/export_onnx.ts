@@ -22,7 +22,18 @@ export interface ExportOptions {
 /** Traces one graph at the trace points and merges the traces. */
 export function traceGraph(spec: GraphSpec): Graph {
   const traces = TRACE_POINTS.map((k) => torch.noGrad(() => torch.tidy(() => trace(spec.inputs(k), spec.run))));
-  return mergeTraces(traces, spec.name);
+  const g = mergeTraces(traces, spec.name);
+  // a size the graph must take at run time has to differ between the traces, or it is baked in
+  for (const i of g.inputs) {
+    spec.dims[i.name]?.forEach((name, d) => {
+      if (name !== null && g.values[i.id].shape[d] !== null) {
+        throw new Error(
+          `${spec.name}: input ${i.name} has the same ${name} in every trace; the model is too small for the trace sizes`,
+        );
+      }
+    });
+  }
+  return g;
 }
 
 const floats = (t: Tensor | null) => (t ? Array.from(t.contiguous().float().toFloat32Array()) : null);

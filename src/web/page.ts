@@ -90,7 +90,7 @@ function toCanvas(data: Float32Array, shape: number[], b: number): HTMLCanvasEle
 }
 
 function progressText(p: WebProgress): string {
-  if (p.stage === 'stage1') return 'stage 1: sampling the code grids';
+  if (p.stage === 'stage1') return `stage 1: code ${p.step} of ${p.total}`;
   if (p.stage === 'stage2') return `stage 2: step ${p.step} of ${p.total}`;
   return 'decoding';
 }
@@ -145,15 +145,21 @@ async function main(): Promise<void> {
     state('running');
     $('progress').hidden = false;
     const t0 = performance.now();
-    const tick = setInterval(() => {
-      $('elapsed').textContent = `${((performance.now() - t0) / 1000).toFixed(1)} s`;
-    }, 200);
     try {
       const o = toGenerateOptions(req);
-      const total = req.steps + 2;
-      const r = await sampler.generate({ ...o, seed: req.seed }, (p) => {
-        $<HTMLProgressElement>('bar').value = (p.stage === 'stage1' ? p.step : p.stage === 'stage2' ? 1 + p.step : total) / total;
+      // stage 1 counts as two steps of stage 2 on the bar; decoding as one
+      const total = req.steps + 3;
+      let lastPaint = performance.now();
+      const r = await sampler.generate({ ...o, seed: req.seed }, async (p) => {
+        const done = p.stage === 'stage1' ? (2 * p.step) / p.total : p.stage === 'stage2' ? 2 + p.step : total;
+        $<HTMLProgressElement>('bar').value = done / total;
         $('status').textContent = progressText(p);
+        $('elapsed').textContent = `${((performance.now() - t0) / 1000).toFixed(1)} s`;
+        // ONNX Runtime (wasm) holds the main thread: let the browser paint the bar now and then
+        if (performance.now() - lastPaint > 100) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          lastPaint = performance.now();
+        }
       });
       const seconds = (performance.now() - t0) / 1000;
       const results = $('results');
@@ -180,7 +186,6 @@ async function main(): Promise<void> {
       showError(`generation failed: ${(e as Error).message}`);
       state('error');
     } finally {
-      clearInterval(tick);
       $('progress').hidden = true;
       button.disabled = false;
     }

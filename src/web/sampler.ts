@@ -97,7 +97,11 @@ export class WebSampler {
     return (await this.s[graph].run(feeds)) as Record<string, OrtTensor>;
   }
 
-  async generate(o: WebGenerateOptions, onProgress?: (p: WebProgress) => void): Promise<WebResult> {
+  /**
+   * Samples one image per class. `onProgress` is awaited: a page returns a promise that yields to
+   * the event loop, so it can paint the progress while ONNX Runtime holds the main thread.
+   */
+  async generate(o: WebGenerateOptions, onProgress?: (p: WebProgress) => void | Promise<void>): Promise<WebResult> {
     const info = this.manifest.model;
     const s1 = { ...info.stage1, ...o.stage1 };
     const s2 = { ...info.stage2, ...o.stage2 };
@@ -108,9 +112,7 @@ export class WebSampler {
         throw new Error(`unknown class ${c} (expected 0..${info.classes.length - 1})`);
     }
     const rng = new Rng(o.seed);
-    onProgress?.({ stage: 'stage1', step: 0, total: 1 });
-    const codes = await this.stage1(o.classes, s1, rng);
-    onProgress?.({ stage: 'stage1', step: 1, total: 1 });
+    const codes = await this.stage1(o.classes, s1, rng, (step, total) => onProgress?.({ stage: 'stage1', step, total }));
     const latents = await this.stage2(
       o.classes,
       codes,
@@ -127,7 +129,7 @@ export class WebSampler {
       })
     ).images;
     const prev = (await this.run('vq_decode', { codes: this.i64(codes, [B, side, side]) })).images;
-    onProgress?.({ stage: 'decode', step: 1, total: 1 });
+    await onProgress?.({ stage: 'decode', step: 1, total: 1 });
     const clamp = (t: OrtTensor) => Float32Array.from(t.data as Float32Array, (v) => Math.min(1, Math.max(-1, v)));
     return { images: clamp(img), previews: clamp(prev), shape: img.dims as [number, number, number, number], codes };
   }
@@ -137,6 +139,7 @@ export class WebSampler {
     classes: number[],
     o: { cfg: number; temperature: number; topK: number; topP: number },
     rng: Rng,
+    progress?: (step: number, total: number) => void | Promise<void>,
   ): Promise<Int32Array> {
     const m = this.manifest.stage1;
     const B = classes.length;
@@ -169,6 +172,7 @@ export class WebSampler {
       return out.logits.data as Float32Array;
     };
     let prev = pick(take(await this.run('gpt_prefill', { labels: this.i64(labels, [R]), ...caches })), 0);
+    await progress?.(1, m.blockSize);
     for (let i = 0; i < m.blockSize - 1; i++) {
       const P = m.clsTokenNum + i;
       const code = guided ? [...prev, ...prev] : prev;
@@ -179,6 +183,7 @@ export class WebSampler {
         ...caches,
       });
       prev = pick(take(out), i + 1);
+      await progress?.(i + 2, m.blockSize);
     }
     return codes;
   }
@@ -190,7 +195,7 @@ export class WebSampler {
     o: { cfg: number; cfgSchedule: 'linear' | 'constant'; temperature: number; steps: number; clip?: number },
     diffusionSteps: string,
     rng: Rng,
-    progress: (step: number, total: number) => void,
+    progress: (step: number, total: number) => void | Promise<void>,
   ): Promise<Float32Array> {
     const m = this.manifest.stage2;
     const B = classes.length;
@@ -254,7 +259,7 @@ export class WebSampler {
         });
       }
       mask = next;
-      progress(step + 1, o.steps);
+      await progress(step + 1, o.steps);
     }
     return unpatchify(tokens, B, m.seqH, m.vaeEmbedDim, m.patchSize);
   }
