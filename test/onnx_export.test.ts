@@ -84,7 +84,7 @@ test('every graph of the shipped model matches libtorch within 1e-4 (onnxruntime
   const manifest = JSON.parse(readFileSync(join(root, 'shipped', 'manifest.json'), 'utf8')) as WebManifest;
   assert.equal(manifest.model.name, 'd2c-fmnist');
   assert.equal(manifest.stage2.fakeLatent.length, manifest.stage2.encoderEmbedDim);
-  assert.equal(manifest.stage1.cacheLength, 65);
+  assert.equal(manifest.stage1?.cacheLength, 65);
 });
 
 for (const fusion of FUSIONS) {

@@ -103,7 +103,7 @@ test('generate: images and previews in [−1, 1], the same for a seed, different
     progress.push(`${p.stage}:${p.step}`);
   });
   assert.deepEqual(a.shape, [2, 1, 32, 32]);
-  assert.equal(a.previews.length, a.images.length);
+  assert.equal(a.previews?.length, a.images.length);
   assert.ok(a.images.every((v) => v >= -1 && v <= 1));
   const spread = Math.max(...a.images) - Math.min(...a.images);
   assert.ok(spread > 0.5, `images look blank (spread ${spread})`);

@@ -4,6 +4,7 @@
 // unconditional embeddings, and each graph's inputs and outputs.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { GPT } from '../generators/gpt.ts';
 import type { D2C } from '../pipeline/d2c.ts';
 import type { Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
@@ -57,25 +58,27 @@ export function exportOnnx(d2c: D2C, outDir: string, o: ExportOptions = {}): Web
     };
     o.log?.(`${file}: ${model.nodes.length} nodes, ${(bytes.byteLength / 2 ** 20).toFixed(2)} MiB, ${Date.now() - t0} ms`);
   }
-  const gpt = d2c.stage1.config;
+  const gpt = (d2c.stage1 as GPT | null)?.config;
   const mar = d2c.stage2;
   const manifest: WebManifest = {
     format: 'd2c-onnx/1',
     opset: OPSET,
     weights: o.fp16 ? 'float16' : 'float32',
     model: d2c.info,
-    stage1: {
-      vocabSize: gpt.vocabSize,
-      numClasses: gpt.numClasses,
-      nullClass: gpt.numClasses,
-      blockSize: gpt.blockSize,
-      clsTokenNum: gpt.clsTokenNum,
-      nLayer: gpt.nLayer,
-      nHead: gpt.nHead,
-      headDim: gpt.dim / gpt.nHead,
-      cacheLength: gpt.clsTokenNum + gpt.blockSize,
-      guidable: gpt.classDropoutProb > 0,
-    },
+    stage1: gpt
+      ? {
+          vocabSize: gpt.vocabSize,
+          numClasses: gpt.numClasses,
+          nullClass: gpt.numClasses,
+          blockSize: gpt.blockSize,
+          clsTokenNum: gpt.clsTokenNum,
+          nLayer: gpt.nLayer,
+          nHead: gpt.nHead,
+          headDim: gpt.dim / gpt.nHead,
+          cacheLength: gpt.clsTokenNum + gpt.blockSize,
+          guidable: gpt.classDropoutProb > 0,
+        }
+      : null,
     stage2: {
       fusion: mar.cfg.fusion,
       seqLen: mar.seqLen,

@@ -3,7 +3,9 @@
 // one size-polymorphic ONNX graph: nothing here is specific to one model folder, only to d2c's
 // module APIs (GPT.prefill/decode with its KV cache, MAR's encoder/decoder with its fusion, the
 // diffusion head's denoiser, the tokenizers' decoders).
+import type { GPT } from '../generators/gpt.ts';
 import type { D2C } from '../pipeline/d2c.ts';
+import type { VQModel } from '../tokenizers/vq.ts';
 import type { Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 
@@ -34,8 +36,17 @@ export function graphSpecs(d2c: D2C): GraphSpec[] {
   return [...gptGraphs(d2c), ...marGraphs(d2c), ...decoderGraphs(d2c)];
 }
 
+/** Stage 1 and the VQ, absent from a MAR-only model folder. */
+function stageOne(d2c: D2C): { gpt: GPT; vq: VQModel } | null {
+  const gpt = d2c.stage1 as GPT | null;
+  const vq = d2c.vq as VQModel | null;
+  return gpt && vq ? { gpt, vq } : null;
+}
+
 function gptGraphs(d2c: D2C): GraphSpec[] {
-  const gpt = d2c.stage1;
+  const one = stageOne(d2c);
+  if (!one) return [];
+  const gpt = one.gpt;
   const c = gpt.config;
   const S = c.clsTokenNum + c.blockSize;
   const H = c.nHead;
@@ -156,22 +167,25 @@ function marGraphs(d2c: D2C): GraphSpec[] {
 }
 
 function decoderGraphs(d2c: D2C): GraphSpec[] {
-  const side = Math.round(Math.sqrt(d2c.stage1.config.blockSize));
   const mar = d2c.stage2;
-  return [
-    {
+  const specs: GraphSpec[] = [];
+  const one = stageOne(d2c);
+  if (one) {
+    const side = Math.round(Math.sqrt(one.gpt.config.blockSize));
+    specs.push({
       name: 'vq_decode',
       doc: 'VQ codes [B, h, w] → coarse preview images [B, C, H, W] (unclamped)',
-      inputs: (k) => ({ codes: randInt([BATCH[k], side, side], d2c.stage1.config.vocabSize, 140 + k) }),
-      run: (x) => ({ images: d2c.vq.decodeCodes(x.codes) }),
+      inputs: (k) => ({ codes: randInt([BATCH[k], side, side], one.gpt.config.vocabSize, 140 + k) }),
+      run: (x) => ({ images: one.vq.decodeCodes(x.codes) }),
       dims: { codes: ['batch', null, null] },
-    },
-    {
-      name: 'kl_decode',
-      doc: 'scaled KL latents [B, C, h, w] → images [B, C, H, W] (unclamped)',
-      inputs: (k) => ({ latents: randn([BATCH[k], mar.cfg.vaeEmbedDim, mar.seqH, mar.seqH], 150 + k) }),
-      run: (x) => ({ images: d2c.kl.decodeLatents(x.latents) }),
-      dims: { latents: ['batch', null, null, null] },
-    },
-  ];
+    });
+  }
+  specs.push({
+    name: 'kl_decode',
+    doc: 'scaled KL latents [B, C, h, w] → images [B, C, H, W] (unclamped)',
+    inputs: (k) => ({ latents: randn([BATCH[k], mar.cfg.vaeEmbedDim, mar.seqH, mar.seqH], 150 + k) }),
+    run: (x) => ({ images: d2c.kl.decodeLatents(x.latents) }),
+    dims: { latents: ['batch', null, null, null] },
+  });
+  return specs;
 }

@@ -16,6 +16,7 @@ export interface WebManifest {
   /** How the weights are stored (computation is float32 either way). */
   weights: 'float32' | 'float16';
   model: D2CModelInfo;
+  /** null for a MAR-only model (no stage 1, no VQ: no coarse previews). */
   stage1: {
     vocabSize: number;
     numClasses: number;
@@ -30,7 +31,7 @@ export interface WebManifest {
     cacheLength: number;
     /** Whether the GPT has a null class (guidance possible). */
     guidable: boolean;
-  };
+  } | null;
   stage2: {
     fusion: string;
     seqLen: number;

@@ -6,8 +6,9 @@
 // so scripts can drive the page.
 import * as ort from 'onnxruntime-web';
 import type { WebManifest } from '../export/manifest.ts';
+import { respacedSchedule } from '../generators/schedules.ts';
 import type { ModelInfo } from '../server/model_worker.ts';
-import { LIMITS, ParamError, parseGenerateRequest, toGenerateOptions } from '../server/params.ts';
+import { FIELDS, LIMITS, ParamError, parseGenerateRequest, toGenerateOptions } from '../server/params.ts';
 import { type WebProgress, WebSampler } from './sampler.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -89,6 +90,12 @@ function toCanvas(data: Float32Array, shape: number[], b: number): HTMLCanvasEle
   return canvas;
 }
 
+/** The diffusion head's steps when none is asked for: d2c.json's, else the length of the config's respacing. */
+function defaultDiffusionSteps(m: WebManifest): number {
+  const given = (m.model.stage2 as { diffusionSteps?: number }).diffusionSteps;
+  return given ?? respacedSchedule(m.stage2.numSamplingSteps, m.stage2.numTimesteps).timestepMap.length;
+}
+
 function progressText(p: WebProgress): string {
   if (p.stage === 'stage1') return `stage 1: code ${p.step} of ${p.total}`;
   if (p.stage === 'stage2') return `stage 2: step ${p.step} of ${p.total}`;
@@ -100,15 +107,21 @@ async function main(): Promise<void> {
   const m = await loadManifest();
   if (m.format !== 'd2c-onnx/1') throw new Error(`model/manifest.json: unknown format ${JSON.stringify(m.format)}`);
   const { sampler, backend } = await loadSampler(m);
-  const info: ModelInfo = {
+  const one = m.stage1;
+  // d2c serve's description of a model; `as`: newer d2c adds fields (hasStage1, diffusion steps) the page fills too
+  const info = {
     name: m.model.name,
     classes: m.model.classes,
     imageSize: m.model.imageSize,
     channels: m.model.channels,
     fusion: m.stage2.fusion,
     maxSteps: m.stage2.seqLen,
-    defaults: { stage1: m.model.stage1, stage2: m.model.stage2 },
-  };
+    hasStage1: one !== null,
+    defaults: {
+      stage1: m.model.stage1 ?? { cfg: 1, temperature: 1, topK: 0, topP: 1 },
+      stage2: { ...m.model.stage2, diffusionSteps: defaultDiffusionSteps(m) },
+    },
+  } as ModelInfo;
   $('model').textContent =
     `${info.name}: ${info.imageSize}×${info.imageSize} images of ${info.classes.length} classes, fusion ${info.fusion}, running on ${backend}`;
   const select = $<HTMLSelectElement>('class');
@@ -118,6 +131,12 @@ async function main(): Promise<void> {
   $<HTMLInputElement>('stage1Cfg').value = String(info.defaults.stage1.cfg);
   $<HTMLInputElement>('stage2Cfg').value = String(info.defaults.stage2.cfg);
   $<HTMLInputElement>('steps').value = String(info.defaults.stage2.steps);
+  $<HTMLInputElement>('diffusionSteps').value = String(defaultDiffusionSteps(m));
+  // the diffusion-steps field counts only where d2c serve's request has it
+  $('diffusionSteps-field').hidden = !(FIELDS as readonly string[]).includes('diffusionSteps');
+  if (!one) {
+    for (const id of ['stage1-fields', 'coarse-field']) $(id).hidden = true;
+  }
   $('n-range').textContent = `1..${LIMITS.maxImages}`;
   $('steps-range').textContent = `1..${info.maxSteps}`;
   $('random-seed').addEventListener('click', () => {
@@ -131,7 +150,7 @@ async function main(): Promise<void> {
   $('form').addEventListener('submit', async (event) => {
     event.preventDefault();
     $('error').hidden = true;
-    const fields = ['class', 'n', 'seed', 'stage1Cfg', 'stage2Cfg', 'steps'];
+    const fields = FIELDS.filter((f) => document.getElementById(f) && !document.getElementById(`${f}-field`)?.hidden);
     const body = Object.fromEntries(fields.map((f) => [f, $<HTMLInputElement>(f).value]).filter(([, v]) => v !== ''));
     let req: ReturnType<typeof parseGenerateRequest>;
     try {
@@ -167,16 +186,19 @@ async function main(): Promise<void> {
       const show = $<HTMLInputElement>('show-coarse').checked;
       req.classes.forEach((c, b) => {
         const fig = document.createElement('figure');
-        const coarse = toCanvas(r.previews, r.shape, b);
-        coarse.hidden = !show;
-        coarse.title = 'stage-1 coarse image (VQ-decoded codes)';
+        if (r.previews) {
+          const coarse = toCanvas(r.previews, r.shape, b);
+          coarse.hidden = !show;
+          coarse.title = 'stage-1 coarse image (VQ-decoded codes)';
+          fig.append(coarse);
+        }
         const img = document.createElement('img');
         img.className = 'sample';
         img.alt = info.classes[c];
         img.src = toCanvas(r.images, r.shape, b).toDataURL('image/png');
         const cap = document.createElement('figcaption');
         cap.textContent = info.classes[c];
-        fig.append(coarse, img, cap);
+        fig.append(img, cap);
         results.append(fig);
       });
       $('timing').textContent =

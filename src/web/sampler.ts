@@ -27,9 +27,15 @@ export interface WebGenerateOptions {
   classes: number[];
   seed: number;
   stage1?: Partial<{ cfg: number; temperature: number; topK: number; topP: number }>;
-  stage2?: Partial<{ cfg: number; cfgSchedule: 'linear' | 'constant'; temperature: number; steps: number; clip: number }>;
-  /** Respacing of the diffusion schedule (default: the model's numSamplingSteps). */
-  diffusionSteps?: string;
+  /** `diffusionSteps`: the diffusion head's sampler respaced to that many steps (default: d2c.json's, else the config's). */
+  stage2?: Partial<{
+    cfg: number;
+    cfgSchedule: 'linear' | 'constant';
+    temperature: number;
+    steps: number;
+    clip: number;
+    diffusionSteps: number;
+  }>;
 }
 
 export interface WebProgress {
@@ -41,11 +47,11 @@ export interface WebProgress {
 export interface WebResult {
   /** float32 [B, C, H, W] in [−1, 1] */
   images: Float32Array;
-  /** the VQ-decoded stage-1 codes, same shape */
-  previews: Float32Array;
+  /** the VQ-decoded stage-1 codes, same shape; null for a MAR-only model */
+  previews: Float32Array | null;
   shape: [number, number, number, number];
-  /** stage-1 codes [B, L] */
-  codes: Int32Array;
+  /** stage-1 codes [B, L]; null for a MAR-only model */
+  codes: Int32Array | null;
 }
 
 export const GRAPHS = [
@@ -57,6 +63,8 @@ export const GRAPHS = [
   'vq_decode',
   'kl_decode',
 ];
+
+const STAGE1_GRAPHS = ['gpt_prefill', 'gpt_decode', 'vq_decode'];
 
 export class WebSampler {
   private constructor(
@@ -74,7 +82,9 @@ export class WebSampler {
   ): Promise<WebSampler> {
     if (manifest.format !== 'd2c-onnx/1') throw new Error(`manifest.json: unknown format ${JSON.stringify(manifest.format)}`);
     const sessions: Record<string, InferenceSession> = {};
-    for (const g of GRAPHS) {
+    // a MAR-only model (manifest.stage1 null) has no stage-1 or VQ graphs
+    const graphs = manifest.stage1 ? GRAPHS : GRAPHS.filter((g) => !STAGE1_GRAPHS.includes(g));
+    for (const g of graphs) {
       const entry = manifest.graphs[g];
       if (!entry) throw new Error(`manifest.json lists no graph ${g}`);
       const bytes = await load(entry.file);
@@ -112,26 +122,29 @@ export class WebSampler {
         throw new Error(`unknown class ${c} (expected 0..${info.classes.length - 1})`);
     }
     const rng = new Rng(o.seed);
-    const codes = await this.stage1(o.classes, s1, rng, (step, total) => onProgress?.({ stage: 'stage1', step, total }));
-    const latents = await this.stage2(
-      o.classes,
-      codes,
-      s2,
-      o.diffusionSteps ?? this.manifest.stage2.numSamplingSteps,
-      rng,
-      (step, total) => onProgress?.({ stage: 'stage2', step, total }),
+    const one = this.manifest.stage1;
+    const codes = one
+      ? await this.stage1(o.classes, s1, rng, (step, total) => onProgress?.({ stage: 'stage1', step, total }))
+      : null;
+    // as DiffLoss.samplingDiffusion: a number of steps is the respacing "<steps>"
+    const respacing = s2.diffusionSteps === undefined ? this.manifest.stage2.numSamplingSteps : String(s2.diffusionSteps);
+    const latents = await this.stage2(o.classes, codes, s2, respacing, rng, (step, total) =>
+      onProgress?.({ stage: 'stage2', step, total }),
     );
     const m2 = this.manifest.stage2;
-    const side = Math.round(Math.sqrt(this.manifest.stage1.blockSize));
     const img = (
       await this.run('kl_decode', {
         latents: this.f32(latents, [B, m2.vaeEmbedDim, m2.seqH * m2.patchSize, m2.seqH * m2.patchSize]),
       })
     ).images;
-    const prev = (await this.run('vq_decode', { codes: this.i64(codes, [B, side, side]) })).images;
-    await onProgress?.({ stage: 'decode', step: 1, total: 1 });
     const clamp = (t: OrtTensor) => Float32Array.from(t.data as Float32Array, (v) => Math.min(1, Math.max(-1, v)));
-    return { images: clamp(img), previews: clamp(prev), shape: img.dims as [number, number, number, number], codes };
+    let previews: Float32Array | null = null;
+    if (one && codes) {
+      const side = Math.round(Math.sqrt(one.blockSize));
+      previews = clamp((await this.run('vq_decode', { codes: this.i64(codes, [B, side, side]) })).images);
+    }
+    await onProgress?.({ stage: 'decode', step: 1, total: 1 });
+    return { images: clamp(img), previews, shape: img.dims as [number, number, number, number], codes };
   }
 
   /** Stage 1: the code grid of each class, with the KV-cache graphs (gpt_sample.ts `generate`). */
@@ -142,6 +155,7 @@ export class WebSampler {
     progress?: (step: number, total: number) => void | Promise<void>,
   ): Promise<Int32Array> {
     const m = this.manifest.stage1;
+    if (!m) throw new Error(`${this.manifest.model.name} is a MAR-only model: it has no stage 1`);
     const B = classes.length;
     const guided = o.cfg > 1;
     if (guided && !m.guidable) throw new Error('stage-1 guidance > 1 needs a null class, which this model has not');
@@ -191,7 +205,7 @@ export class WebSampler {
   /** Stage 2: MAR's masked generation with the diffusion head (mar_sample.ts `sampleTokens`). */
   async stage2(
     classes: number[],
-    codes: Int32Array,
+    codes: Int32Array | null,
     o: { cfg: number; cfgSchedule: 'linear' | 'constant'; temperature: number; steps: number; clip?: number },
     diffusionSteps: string,
     rng: Rng,
@@ -203,7 +217,11 @@ export class WebSampler {
     const guided = o.cfg !== 1;
     const R = guided ? 2 * B : B;
     // conditions, once: the unconditional rows take fake_latent and null_cond (cfgDrop 'both')
-    const condFeeds: Record<string, OrtTensor> = { labels: this.i64(classes, [B]), codes: this.i64(codes, [B, L]) };
+    const condFeeds: Record<string, OrtTensor> = { labels: this.i64(classes, [B]) };
+    if (m.fusion !== 'none') {
+      if (!codes) throw new Error(`stage 2 (fusion ${m.fusion}) needs stage-1 codes`);
+      condFeeds.codes = this.i64(codes, [B, L]);
+    }
     const cond = await this.run('mar_condition', condFeeds);
     const De = m.encoderEmbedDim;
     const classEmb = new Float32Array(R * De);
