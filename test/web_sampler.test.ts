@@ -10,6 +10,7 @@ import * as ort from 'onnxruntime-node';
 import { exportOnnx } from '../src/export/export_onnx.ts';
 import type { WebManifest } from '../src/export/manifest.ts';
 import { createDiffusion } from '../src/generators/diffusion.ts';
+import type { GPT } from '../src/generators/gpt.ts';
 import { filterLogits, generate as gptGenerate } from '../src/generators/gpt_sample.ts';
 import { ancestralStep, diffusionCoefficients, respacedSchedule, stepCoefficients } from '../src/generators/schedules.ts';
 import { D2C } from '../src/pipeline/d2c.ts';
@@ -91,7 +92,7 @@ test('greedy stage-1 codes equal the libtorch sampler (KV-cache graphs, CFG)', a
   const classes = [7, 1, 8];
   const js = await sampler.stage1(classes, { cfg: 2, temperature: 1, topK: 1, topP: 1 }, new Rng(0));
   const ref = torch.tidy(() =>
-    gptGenerate(model.stage1, torch.tensor(classes, { dtype: 'int64' }), { cfgScale: 2, greedy: true }).toArray(),
+    gptGenerate(model.stage1 as GPT, torch.tensor(classes, { dtype: 'int64' }), { cfgScale: 2, greedy: true }).toArray(),
   );
   assert.deepEqual([...js], ref);
 });

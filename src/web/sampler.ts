@@ -113,7 +113,7 @@ export class WebSampler {
    */
   async generate(o: WebGenerateOptions, onProgress?: (p: WebProgress) => void | Promise<void>): Promise<WebResult> {
     const info = this.manifest.model;
-    const s1 = { ...info.stage1, ...o.stage1 };
+    const s1 = { cfg: 1, temperature: 1, topK: 0, topP: 1, ...info.stage1, ...o.stage1 };
     const s2 = { ...info.stage2, ...o.stage2 };
     const B = o.classes.length;
     if (B === 0) throw new Error('generate: classes is empty');
