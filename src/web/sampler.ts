@@ -65,6 +65,7 @@ export const GRAPHS = [
 ];
 
 const STAGE1_GRAPHS = ['gpt_prefill', 'gpt_decode', 'vq_decode'];
+const STAGE1_DEFAULTS = { cfg: 1, temperature: 1, topK: 0, topP: 1 };
 
 export class WebSampler {
   private constructor(
@@ -113,7 +114,8 @@ export class WebSampler {
    */
   async generate(o: WebGenerateOptions, onProgress?: (p: WebProgress) => void | Promise<void>): Promise<WebResult> {
     const info = this.manifest.model;
-    const s1 = { cfg: 1, temperature: 1, topK: 0, topP: 1, ...info.stage1, ...o.stage1 };
+    // a MAR-only model's d2c.json has no stage1 (its options are then unused)
+    const s1 = { ...STAGE1_DEFAULTS, ...(info.stage1 as Partial<typeof STAGE1_DEFAULTS> | undefined), ...o.stage1 };
     const s2 = { ...info.stage2, ...o.stage2 };
     const B = o.classes.length;
     if (B === 0) throw new Error('generate: classes is empty');
