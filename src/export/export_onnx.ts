@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GPT } from '../generators/gpt.ts';
 import type { D2C } from '../pipeline/d2c.ts';
+import type { PartConfig } from '../pipeline/parts.ts';
 import type { Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 import { type Graph, mergeTraces } from './graph.ts';
@@ -65,6 +66,12 @@ export function exportOnnx(d2c: D2C, outDir: string, o: ExportOptions = {}): Web
     opset: OPSET,
     weights: o.fp16 ? 'float16' : 'float32',
     model: d2c.info,
+    // each part's full config (kind, preset, resolved fields), without its training recipe
+    parts: Object.fromEntries(
+      Object.entries(d2c.parts as Record<string, PartConfig | undefined>)
+        .filter((e): e is [string, PartConfig] => e[1] !== undefined)
+        .map(([k, p]) => [k, { kind: p.kind, preset: p.preset, config: p.config }]),
+    ),
     stage1: gpt
       ? {
           vocabSize: gpt.vocabSize,

@@ -16,6 +16,8 @@ export interface WebManifest {
   /** How the weights are stored (computation is float32 either way). */
   weights: 'float32' | 'float16';
   model: D2CModelInfo;
+  /** Each part's config (vq, kl, stage1, stage2; a MAR-only model has kl and stage2). */
+  parts: Record<string, { kind: string; preset: string; config: Record<string, unknown> }>;
   /** null for a MAR-only model (no stage 1, no VQ: no coarse previews). */
   stage1: {
     vocabSize: number;
