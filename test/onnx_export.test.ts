@@ -14,6 +14,7 @@ import { FUSIONS } from '../src/generators/fusion.ts';
 import { D2C } from '../src/pipeline/d2c.ts';
 import type { Tensor } from '../src/torch/index.ts';
 import * as torch from '../src/torch/index.ts';
+import { WebSampler } from '../src/web/sampler.ts';
 import { writeTinyOnnxModel } from './helpers/onnx_models.ts';
 import { d2c as cli } from './helpers/tiny_pipeline.ts';
 
@@ -98,6 +99,23 @@ for (const fusion of FUSIONS) {
     assert.equal('mar_condition.features' in errors, fusion !== 'none');
   });
 }
+
+// MAR-only folders (stage 2 with fusion none, no stage1/ or vq/) load where D2C supports them
+const marOnly = 'marOnly' in D2C.prototype ? false : 'this D2C loads no MAR-only model folders';
+test('a MAR-only model exports without stage-1 graphs and samples without previews', { skip: marOnly }, async () => {
+  const dir = writeTinyOnnxModel(join(root, 'tiny-mar-only'), 'none', 4, true);
+  const m = D2C.fromPretrained(dir);
+  const errors = await parity(m, join(root, 'onnx-mar-only'));
+  assertWithin(errors, 1e-4);
+  const manifest = JSON.parse(readFileSync(join(root, 'onnx-mar-only', 'manifest.json'), 'utf8')) as WebManifest;
+  assert.equal(manifest.stage1, null);
+  assert.deepEqual(Object.keys(manifest.graphs).sort(), ['diffusion_denoise', 'kl_decode', 'mar_condition', 'mar_forward']);
+  const sampler = await WebSampler.create(ort, manifest, async (f) => readFileSync(join(root, 'onnx-mar-only', f)));
+  const r = await sampler.generate({ classes: [1, 2], seed: 0, stage2: { steps: 2 } });
+  assert.equal(r.previews, null);
+  assert.deepEqual(r.shape, [2, 1, 32, 32]);
+  await sampler.release();
+});
 
 test('--fp16 halves the files and stays within float16 rounding of libtorch', async () => {
   const dir = existsSync(join(root, 'tiny-qformer'))
