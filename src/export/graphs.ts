@@ -112,14 +112,15 @@ function marGraphs(d2c: D2C): GraphSpec[] {
   const specs: GraphSpec[] = [];
   specs.push({
     name: 'mar_condition',
-    doc: 'stage 2: class labels [B] and stage-1 codes [B, L] → class embeddings [B, De] and code features F [B, L, Dc] (F absent with fusion none); the unconditional rows use fake_latent and null_cond from the manifest',
-    inputs: (k) => ({
-      labels: randInt([BATCH[k]], mar.cfg.classNum, 50 + k),
-      codes: randInt([BATCH[k], L], mar.cfg.codebookSize, 60 + k),
-    }),
+    doc: 'stage 2: class labels [B] (and stage-1 codes [B, L] unless the fusion is none) → class embeddings [B, De] (and code features F [B, L, Dc]); the unconditional rows use fake_latent and null_cond from the manifest',
+    inputs: (k) => {
+      const x: Record<string, Tensor> = { labels: randInt([BATCH[k]], mar.cfg.classNum, 50 + k) };
+      if (fused) x.codes = randInt([BATCH[k], L], mar.cfg.codebookSize, 60 + k);
+      return x;
+    },
     run: (x) => {
       const out: Record<string, Tensor> = { class_emb: mar.class_emb.forward(x.labels) };
-      const F = mar.encodeCondition(x.codes);
+      const F = fused ? mar.encodeCondition(x.codes) : null;
       if (F) out.features = F;
       return out;
     },
