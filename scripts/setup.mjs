@@ -21,6 +21,8 @@ function run(cmd, args, opts = {}) {
 function ensureNodeModules() {
   if (existsSync(join(root, 'node_modules', '.bin', 'tsx'))) return;
   log('installing npm packages');
+  // onnxruntime-node bundles its CPU binaries; its install script would fetch the CUDA ones from nuget
+  process.env.ONNXRUNTIME_NODE_INSTALL ??= 'skip';
   run('npm', ['install', '--no-audit', '--no-fund']);
 }
 

@@ -6,6 +6,7 @@ import * as data from './commands/data.ts';
 import * as demo from './commands/demo.ts';
 import * as evalModel from './commands/eval.ts';
 import * as evalReal from './commands/eval_real.ts';
+import * as exportModel from './commands/export.ts';
 import * as fid from './commands/fid.ts';
 import * as info from './commands/info.ts';
 import * as pack from './commands/pack.ts';
@@ -31,6 +32,7 @@ const COMMANDS: { register(program: Command): void }[] = [
   evalReal,
   recon,
   serve,
+  exportModel,
 ];
 
 export function buildProgram(): Command {

@@ -6,66 +6,21 @@
 
 import type { Generator, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
+import {
+  alphasCumprod,
+  type DiffusionCoefficients,
+  diffusionCoefficients,
+  respacedSchedule,
+  stepCoefficients,
+} from './schedules.ts';
+
+export { cosineBetas, spaceTimesteps } from './schedules.ts';
 
 /** A denoiser: `(x_t [N, C], t [N] int64 in the original 0..T-1 scale) -> [N, 2C]` (ε and σ fraction). */
 export type DenoiseFn = (x: Tensor, t: Tensor) => Tensor;
 
 /** A denoiser for sampling, every row at respaced step `i`: x_t [N, C] → ε̂ and the σ fraction v, [N, C] each. */
 export type StepDenoiser = (x: Tensor, i: number) => { eps: Tensor; v: Tensor };
-
-/** IDDPM's cosine ᾱ(t) (s = 0.008), discretised into betas capped at `maxBeta`. */
-export function cosineBetas(numSteps: number, maxBeta = 0.999): Float64Array {
-  const alphaBar = (t: number) => Math.cos(((t + 0.008) / 1.008) * (Math.PI / 2)) ** 2;
-  const betas = new Float64Array(numSteps);
-  for (let i = 0; i < numSteps; i++) {
-    betas[i] = Math.min(1 - alphaBar((i + 1) / numSteps) / alphaBar(i / numSteps), maxBeta);
-  }
-  return betas;
-}
-
-/** Python's round(): halves go to the even neighbour (respace.py rounds with it). */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-/**
- * The original timesteps kept by a respacing such as "100", "10" or "10,15,20" (sections of
- * equal length, each strided evenly with its own count) or "ddim50"; sorted ascending.
- */
-export function spaceTimesteps(numTimesteps: number, spec: string): number[] {
-  if (spec === '') return Array.from({ length: numTimesteps }, (_, i) => i);
-  if (spec.startsWith('ddim')) {
-    const want = Number(spec.slice(4));
-    for (let stride = 1; stride < numTimesteps; stride++) {
-      const count = Math.ceil(numTimesteps / stride);
-      if (count === want) return Array.from({ length: count }, (_, i) => i * stride);
-    }
-    throw new Error(`spaceTimesteps: cannot make exactly ${want} ddim steps from ${numTimesteps}`);
-  }
-  const counts = spec.split(',').map((s) => {
-    const n = Number(s);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`spaceTimesteps: bad section count '${s}' in '${spec}'`);
-    return n;
-  });
-  const sizePer = Math.floor(numTimesteps / counts.length);
-  const extra = numTimesteps % counts.length;
-  const steps = new Set<number>();
-  let start = 0;
-  counts.forEach((count, i) => {
-    const size = sizePer + (i < extra ? 1 : 0);
-    if (size < count) throw new Error(`spaceTimesteps: cannot take ${count} steps from a section of ${size}`);
-    const stride = count <= 1 ? 1 : (size - 1) / (count - 1);
-    // Accumulate by addition, as respace.py does, so rounding ties fall the same way.
-    let cur = 0;
-    for (let k = 0; k < count; k++) {
-      steps.add(start + roundHalfEven(cur));
-      cur += stride;
-    }
-    start += size;
-  });
-  return [...steps].sort((a, b) => a - b);
-}
 
 const LN2 = Math.log(2);
 
@@ -87,7 +42,7 @@ export class GaussianDiffusion {
   /** Respaced index -> original timestep (what the network is conditioned on). */
   readonly timestepMap: number[];
   readonly alphasCumprod: Float64Array;
-  private readonly coef: Record<string, Float64Array>;
+  private readonly coef: DiffusionCoefficients;
   private readonly cache = new Map<string, Tensor>();
 
   constructor(betas: Float64Array, timestepMap?: number[]) {
@@ -96,31 +51,12 @@ export class GaussianDiffusion {
     this.numTimesteps = T;
     this.betas = betas;
     this.timestepMap = timestepMap ?? Array.from({ length: T }, (_, i) => i);
-    const ac = new Float64Array(T);
-    let prod = 1;
-    for (let i = 0; i < T; i++) {
-      prod *= 1 - betas[i];
-      ac[i] = prod;
-    }
-    this.alphasCumprod = ac;
-    const acPrev = Float64Array.from({ length: T }, (_, i) => (i === 0 ? 1 : ac[i - 1]));
-    const postVar = Float64Array.from({ length: T }, (_, i) => (betas[i] * (1 - acPrev[i])) / (1 - ac[i]));
-    const f = (fn: (i: number) => number) => Float64Array.from({ length: T }, (_, i) => fn(i));
-    this.coef = {
-      sqrtAc: f((i) => Math.sqrt(ac[i])),
-      sqrt1mAc: f((i) => Math.sqrt(1 - ac[i])),
-      sqrtRecipAc: f((i) => Math.sqrt(1 / ac[i])),
-      sqrtRecipm1Ac: f((i) => Math.sqrt(1 / ac[i] - 1)),
-      // The posterior variance is 0 at t = 0: its log is clipped to the value at t = 1.
-      postLogVarClipped: f((i) => (T > 1 ? Math.log(postVar[i === 0 ? 1 : i]) : Number.NaN)),
-      postMeanCoef1: f((i) => (betas[i] * Math.sqrt(acPrev[i])) / (1 - ac[i])),
-      postMeanCoef2: f((i) => ((1 - acPrev[i]) * Math.sqrt(1 - betas[i])) / (1 - ac[i])),
-      logBetas: f((i) => Math.log(betas[i])),
-    };
+    this.alphasCumprod = alphasCumprod(betas);
+    this.coef = diffusionCoefficients(betas);
   }
 
   /** `coef[name][t]` as float32 [N, 1, ...] to broadcast against `like`. */
-  private extract(name: string, t: Tensor, like: Tensor): Tensor {
+  private extract(name: keyof DiffusionCoefficients, t: Tensor, like: Tensor): Tensor {
     const key = `${name}@${t.device}`;
     let table = this.cache.get(key);
     if (!table) {
@@ -197,23 +133,17 @@ export class GaussianDiffusion {
    * values the reference gathers per row, folded so the step takes six tensor ops instead of ~25.
    */
   pSampleStep(eps: Tensor, v: Tensor, x: Tensor, i: number, opts: SampleStepOptions = {}): Tensor {
-    const k = this.coef;
-    const [a, b, c1, c2] = [k.sqrtRecipAc[i], k.sqrtRecipm1Ac[i], k.postMeanCoef1[i], k.postMeanCoef2[i]];
+    const { a, b, c1, c2, meanX, meanEps, slope, offset } = stepCoefficients(this.coef, i);
     const clip = opts.clip ?? 0;
     // x̂₀ = a·x − b·ε̂ and mean = c1·x̂₀ + c2·x; without the bound that is one affine map of (x, ε̂).
-    const mean = clip > 0 ? x.mul(a).sub(eps, b).clamp(-clip, clip).mul(c1).add(x, c2) : x.mul(a * c1 + c2).sub(eps, b * c1);
+    const mean = clip > 0 ? x.mul(a).sub(eps, b).clamp(-clip, clip).mul(c1).add(x, c2) : x.mul(meanX).sub(eps, meanEps);
     // The reference draws noise at every step, t = 0 included; so do we, to keep its random stream.
     const rows = opts.mirrored ? 2 * x.shape[0] : x.shape[0];
     let noise = torch.randn([rows, ...x.shape.slice(1)], { generator: opts.generator, dtype: x.dtype, device: x.device });
     if (opts.mirrored) noise = noise.narrow(0, 0, x.shape[0]);
     if (i === 0) return mean;
-    // σ = exp(½·logvar), logvar = lo + (hi − lo)·(v + 1)/2  →  σ = exp(v·(hi − lo)/4 + lo/2 + (hi − lo)/4)
-    const [lo, hi] = [k.postLogVarClipped[i], k.logBetas[i]];
-    const slope = (hi - lo) / 4;
-    const std = v
-      .mul(slope)
-      .add(lo / 2 + slope)
-      .exp();
+    // σ = exp(½·logvar), logvar = lo + (hi − lo)·(v + 1)/2  →  σ = exp(v·slope + offset)
+    const std = v.mul(slope).add(offset).exp();
     return torch.F.addcmul(mean, std, noise, opts.temperature ?? 1);
   }
 
@@ -308,14 +238,6 @@ export function discretizedGaussianLogLikelihood(x: Tensor, means: Tensor, logSc
  * (training); "100", "10", … keep that many, with betas recomputed from ᾱ of the kept steps.
  */
 export function createDiffusion(respacing = '', steps = 1000): GaussianDiffusion {
-  const base = new GaussianDiffusion(cosineBetas(steps));
-  const keep = spaceTimesteps(steps, respacing);
-  if (keep.length === steps) return base;
-  const betas = new Float64Array(keep.length);
-  let last = 1;
-  keep.forEach((s, i) => {
-    betas[i] = 1 - base.alphasCumprod[s] / last;
-    last = base.alphasCumprod[s];
-  });
-  return new GaussianDiffusion(betas, keep);
+  const { betas, timestepMap } = respacedSchedule(respacing, steps);
+  return new GaussianDiffusion(betas, timestepMap);
 }

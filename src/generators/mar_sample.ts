@@ -8,6 +8,9 @@
 import type { Generator, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 import { type MAR, maskByOrder } from './mar.ts';
+import { cfgAt, maskSchedule } from './schedules.ts';
+
+export { cfgAt, maskSchedule } from './schedules.ts';
 
 export interface SampleOpts {
   /** Class labels [B] (int64); absent = unconditional (fake_latent). */
@@ -30,24 +33,6 @@ export interface SampleOpts {
 }
 
 /**
- * `mask_len` of each step as MAR computes it: ⌊L·cos(π/2·(s+1)/n)⌋, clamped to [1, masked − 1] so
- * each step predicts at least one token while more than one remains. It also sets the linear CFG
- * scale, so it stays ≥ 1 at the last step, where every remaining token is predicted regardless.
- */
-export function maskSchedule(seqLen: number, numIter: number): number[] {
-  if (!Number.isInteger(numIter) || numIter < 1)
-    throw new Error(`maskSchedule: numIter must be a positive integer, got ${numIter}`);
-  const out: number[] = [];
-  let masked = seqLen;
-  for (let step = 0; step < numIter; step++) {
-    const ratio = Math.cos(((Math.PI / 2) * (step + 1)) / numIter);
-    masked = Math.max(1, Math.min(masked - 1, Math.floor(seqLen * ratio)));
-    out.push(masked);
-  }
-  return out;
-}
-
-/**
  * One step's masks: `toPred` [B, L] bool (the tokens this step generates) and `maskNext` [B, L]
  * float (still masked afterwards: the first maskLen positions of each order; none after the last step).
  */
@@ -55,13 +40,6 @@ export function stepMasks(mask: Tensor, orders: Tensor, maskLen: number, last: b
   const [B, L] = mask.shape;
   const maskNext = maskByOrder(orders, last ? 0 : maskLen, B, L);
   return { toPred: mask.ne(maskNext), maskNext }; // 0/1 masks: "differs" is xor
-}
-
-/** The CFG scale at a step with `maskLen` tokens still masked afterwards. */
-export function cfgAt(cfg: number, schedule: 'linear' | 'constant', seqLen: number, maskLen: number): number {
-  if (schedule === 'constant') return cfg;
-  if (schedule === 'linear') return 1 + ((cfg - 1) * (seqLen - maskLen)) / seqLen;
-  throw new Error(`unknown cfg schedule '${schedule}' (expected linear | constant)`);
 }
 
 /** Generates latents [B, C, H, W] for `bsz` images. Runs without autograd, in eval mode. */
