@@ -93,6 +93,9 @@ const backbone = (d: number, depth: number, heads: number, headD: number, headW:
   discNumHeads: heads,
 });
 
+/** Lighter diffusion sampling and training for the CPU presets, and the code corruption of the shipped model. */
+const CPU_SIZED = { numSamplingSteps: '50', diffusionBatchMul: 2, codeCorruptProb: 0.05 };
+
 export const MAR_PRESETS = {
   mar_base: { ...MAR_DEFAULTS, ...backbone(768, 12, 12, 6, 1024) }, // 208.3M (fusion none)
   mar_large: { ...MAR_DEFAULTS, ...backbone(1024, 16, 16, 8, 1280) }, // 478.9M
@@ -123,6 +126,7 @@ export const MAR_PRESETS = {
     codebookSize: 1024,
     discDepth: 2,
     qformerDepth: 1,
+    ...CPU_SIZED,
   }, // 3.2M (fusion none)
   mar_c64: {
     ...MAR_DEFAULTS,
@@ -135,6 +139,7 @@ export const MAR_PRESETS = {
     codebookSize: 1024,
     discDepth: 2,
     qformerDepth: 1,
+    ...CPU_SIZED,
   }, // 3.2M (fusion none)
   // The reference fixture test/fixtures/reference/mar_tiny.json.
   mar_tiny: {

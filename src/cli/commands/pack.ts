@@ -1,7 +1,7 @@
 // `d2c pack`: assembles a D2C model folder from four trained checkpoints — vq/, kl/, stage1/,
 // stage2/ (config.json + EMA weights, optionally float16), d2c.json (classes, sampling defaults)
 // and a model card written from the checkpoints' recipes and training logs.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { readCacheMeta } from '../../pipeline/cache.ts';
@@ -107,6 +107,77 @@ function partsGrid(parts: Record<string, PartSummary>): string {
   return `${s}×${s}`;
 }
 
+export interface PackOptions {
+  vq: string;
+  kl: string;
+  stage1: string;
+  stage2: string;
+  cache: string;
+  out: string;
+  name: string;
+  fp16: boolean;
+  stage1Cfg: number;
+  stage1Temperature: number;
+  topK: number;
+  topP: number;
+  stage2Cfg: number;
+  cfgSchedule: 'linear' | 'constant';
+  stage2Temperature: number;
+  steps: number;
+  stage2Clip: number;
+  /** Replace only the pack's entries of `out` (parts, d2c.json, README.md), keeping the others. */
+  keepOthers?: boolean;
+}
+
+/** Writes the model folder `o.out` (to a temp folder first, then renamed into place). */
+export function packModel(o: PackOptions): void {
+  const parts: Record<keyof typeof PART_DIRS, PartSummary> = {
+    vq: summarize(o.vq, 'vq'),
+    kl: summarize(o.kl, 'kl'),
+    stage1: summarize(o.stage1, 'gpt'),
+    stage2: summarize(o.stage2, 'mar'),
+  };
+  const meta = readCacheMeta(o.cache);
+  const vqc = parts.vq.config.config as { inChannels: number };
+  const info: D2CModelInfo = {
+    format: 'd2c-model/1',
+    name: o.name,
+    classes: meta.classes,
+    imageSize: meta.grid * vqDownsample(parts.vq.config.config as unknown as VQConfig),
+    channels: vqc.inChannels,
+    stage1: { cfg: o.stage1Cfg, temperature: o.stage1Temperature, topK: o.topK, topP: o.topP },
+    stage2: {
+      cfg: o.stage2Cfg,
+      cfgSchedule: o.cfgSchedule,
+      temperature: o.stage2Temperature,
+      steps: o.steps,
+      clip: o.stage2Clip,
+    },
+  };
+  const tmp = `${o.out}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  for (const [k, sub] of Object.entries(PART_DIRS)) {
+    const p = parts[k as keyof typeof PART_DIRS];
+    mkdirSync(join(tmp, sub), { recursive: true });
+    writeFileSync(join(tmp, sub, 'config.json'), `${JSON.stringify(p.config, null, 2)}\n`);
+    copyWeights(p.dir, join(tmp, sub), o.fp16);
+  }
+  writeFileSync(join(tmp, 'd2c.json'), `${JSON.stringify(info, null, 2)}\n`);
+  writeFileSync(join(tmp, 'README.md'), card(o.name, info, parts, o.fp16));
+  if (o.keepOthers) {
+    // Only the pack's own entries are replaced: a `d2c fit` model folder also holds runs/.
+    mkdirSync(o.out, { recursive: true });
+    for (const e of readdirSync(tmp)) {
+      rmSync(join(o.out, e), { recursive: true, force: true });
+      renameSync(join(tmp, e), join(o.out, e));
+    }
+    rmSync(tmp, { recursive: true, force: true });
+  } else {
+    rmSync(o.out, { recursive: true, force: true });
+    renameSync(tmp, o.out);
+  }
+}
+
 export function register(program: Command): void {
   program
     .command('pack')
@@ -138,42 +209,8 @@ export function register(program: Command): void {
       numberOption('--stage2-clip', { min: 0 }),
       4,
     )
-    .action((o) => {
-      const parts: Record<keyof typeof PART_DIRS, PartSummary> = {
-        vq: summarize(o.vq, 'vq'),
-        kl: summarize(o.kl, 'kl'),
-        stage1: summarize(o.stage1, 'gpt'),
-        stage2: summarize(o.stage2, 'mar'),
-      };
-      const meta = readCacheMeta(o.cache);
-      const vqc = parts.vq.config.config as { inChannels: number };
-      const info: D2CModelInfo = {
-        format: 'd2c-model/1',
-        name: o.name,
-        classes: meta.classes,
-        imageSize: meta.grid * vqDownsample(parts.vq.config.config as unknown as VQConfig),
-        channels: vqc.inChannels,
-        stage1: { cfg: o.stage1Cfg, temperature: o.stage1Temperature, topK: o.topK, topP: o.topP },
-        stage2: {
-          cfg: o.stage2Cfg,
-          cfgSchedule: o.cfgSchedule,
-          temperature: o.stage2Temperature,
-          steps: o.steps,
-          clip: o.stage2Clip,
-        },
-      };
-      const tmp = `${o.out}.tmp-${process.pid}`;
-      rmSync(tmp, { recursive: true, force: true });
-      for (const [k, sub] of Object.entries(PART_DIRS)) {
-        const p = parts[k as keyof typeof PART_DIRS];
-        mkdirSync(join(tmp, sub), { recursive: true });
-        writeFileSync(join(tmp, sub, 'config.json'), `${JSON.stringify(p.config, null, 2)}\n`);
-        copyWeights(p.dir, join(tmp, sub), o.fp16);
-      }
-      writeFileSync(join(tmp, 'd2c.json'), `${JSON.stringify(info, null, 2)}\n`);
-      writeFileSync(join(tmp, 'README.md'), card(o.name, info, parts, o.fp16));
-      rmSync(o.out, { recursive: true, force: true });
-      renameSync(tmp, o.out);
+    .action((o: PackOptions) => {
+      packModel(o);
       process.stderr.write(`model folder written to ${o.out}\n`);
     });
 }
