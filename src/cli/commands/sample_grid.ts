@@ -38,11 +38,18 @@ export async function saveLabelledGrid(
     .raw()
     .toBuffer();
   const gridPng = await encodePng(grid);
-  const out = await sharp({ create: { width: labelW + grid.width, height: grid.height, channels: 3, background: '#fff' } })
+  const canvas = await sharp({ create: { width: labelW + grid.width, height: grid.height, channels: 3, background: '#fff' } })
     .composite([
       { input: labels, raw: { width: labelW, height: grid.height, channels }, left: 0, top: 0 },
       { input: gridPng, left: labelW, top: 0 },
     ])
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  // The composite comes back with alpha: keep the image's own channels.
+  const out = await sharp(canvas.data, {
+    raw: { width: canvas.info.width, height: canvas.info.height, channels: canvas.info.channels },
+  })
+    .removeAlpha()
     .toColourspace(channels === 1 ? 'b-w' : 'srgb')
     .png({ compressionLevel: 9, adaptiveFiltering: false, palette: false })
     .toBuffer();
