@@ -35,9 +35,9 @@ const FIT = [
   '1',
 ];
 
-function d2c(...args: string[]): { code: number | null; stderr: string } {
+function d2c(...args: string[]): { code: number | null; stderr: string; stdout: string } {
   const r = spawnSync(NODE[0], [...NODE.slice(1), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 600_000 });
-  return { code: r.status, stderr: r.stderr };
+  return { code: r.status, stderr: r.stderr, stdout: r.stdout };
 }
 
 /** Runs fit and presses Ctrl-C once stage 1 has started. */
@@ -117,4 +117,14 @@ test('train stage1/stage2 on the ImageFolder cache take its class count; a confl
   r = d2c('train', 'stage1', '--preset', 'gpt_c32', '--set', 'numClasses=10', '--out', join(tmp, 's1x'), ...common);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /d2c: stage1: numClasses 10 ≠ the cache's 3 classes/);
+});
+
+test('recon on the ImageFolder: PSNR and codebook usage of the fitted VQ at the size it was trained on', () => {
+  const r = d2c('recon', '--tokenizer', join(model, 'runs', 'vq'), '--dataset', 'imagefolder', '--data', data, '--threads', '1');
+  assert.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop() as string);
+  assert.equal(report.n, 15);
+  assert.equal(report.codebook_size, 1024);
+  assert.ok(Number.isFinite(report.psnr) && report.psnr > 0, String(report.psnr));
+  assert.ok(report.codebook_usage > 0 && report.codebook_usage <= 1);
 });
