@@ -94,7 +94,9 @@ async function reconFolder(
 export function register(program: Command): void {
   program
     .command('recon')
-    .description('reconstruction PSNR, rFID-FMNIST and (VQ) codebook usage of a tokenizer on Fashion-MNIST (or PSNR and usage on an ImageFolder)')
+    .description(
+      'reconstruction PSNR, rFID-FMNIST and (VQ) codebook usage of a tokenizer on Fashion-MNIST (or PSNR and usage on an ImageFolder)',
+    )
     .requiredOption('--tokenizer <dir>', 'VQ or KL tokenizer checkpoint / part folder')
     .option('--split <split>', 'Fashion-MNIST split', choiceOption('--split', ['train', 'test'] as const), 'test')
     .option('--n <n>', 'images (the first n of the split)', intOption('--n', { min: 2 }), 10000)
