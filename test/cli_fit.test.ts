@@ -128,3 +128,14 @@ test('recon on the ImageFolder: PSNR and codebook usage of the fitted VQ at the 
   assert.ok(Number.isFinite(report.psnr) && report.psnr > 0, String(report.psnr));
   assert.ok(report.codebook_usage > 0 && report.codebook_usage <= 1);
 });
+
+test('a bad --size or a missing folder is refused by name and leaves nothing behind', () => {
+  const out = join(tmp, 'refused');
+  let r = d2c('fit', '--data', data, '--out', out, '--size', '48');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^d2c: --size must be one of 32, 64 \(the colour presets' sizes\), got 48/);
+  r = d2c('fit', '--data', join(tmp, 'nope'), '--out', out);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^d2c: ImageFolder: .*nope is not a folder \(expected .*nope\/<class>\/<image>\)/);
+  assert.ok(!existsSync(out));
+});

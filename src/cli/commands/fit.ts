@@ -137,11 +137,6 @@ export async function fit(o: FitOptions): Promise<{ interrupted: boolean }> {
         `not --data ${data} --size ${o.size} --seed ${o.seed}: use another --out, or the same flags to continue it`,
     );
   }
-  const record: FitRecord = previous ?? { data, size: o.size, seed: o.seed };
-  mkdirSync(runs, { recursive: true });
-  const save = () => writeFileAtomic(recordPath, `${JSON.stringify(record, null, 2)}\n`);
-  save();
-
   let set: ImageSet;
   let plan: FitPlan;
   try {
@@ -151,6 +146,11 @@ export async function fit(o: FitOptions): Promise<{ interrupted: boolean }> {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  // Written once the flags and the data are known to be good, so a mistyped run leaves nothing.
+  const record: FitRecord = previous ?? { data, size: o.size, seed: o.seed };
+  mkdirSync(runs, { recursive: true });
+  const save = () => writeFileAtomic(recordPath, `${JSON.stringify(record, null, 2)}\n`);
+  save();
   process.stderr.write(
     `fit: ${set.labels.length} images of ${set.classes.length} classes (${set.classes.join(', ')}) at ${o.size}×${o.size}×3; ` +
       `steps vq ${plan.steps.vq}, kl ${plan.steps.kl}, stage1 ${plan.steps.stage1}, stage2 ${plan.steps.stage2}; batch ${plan.batchSize}\n`,
