@@ -75,6 +75,10 @@ function savedStep(dir: string): number | null {
   return (JSON.parse(readFileSync(path, 'utf8')) as { step: number }).step;
 }
 
+/** Whether a runTraining loop (which handles Ctrl-C itself) is running; whether Ctrl-C was pressed. */
+let training = false;
+let stop = false;
+
 function say(phase: number, text: string): void {
   process.stderr.write(`[${phase + 1}/${PHASES.length}] ${PHASES[phase]}: ${text}\n`);
 }
@@ -92,13 +96,21 @@ async function trainPhase(
     return { interrupted: false, ran: false };
   }
   say(phase, at !== null ? `resuming at step ${at} of ${steps} in ${dir}` : `${steps} steps → ${dir}`);
-  const r = await runTraining(await task(), {
+  const t = await task();
+  if (stop) {
+    await t.close?.();
+    return { interrupted: true, ran: false };
+  }
+  training = true;
+  const r = await runTraining(t, {
     steps,
     outDir: dir,
     resume: at !== null,
     logEvery: Math.max(1, Math.min(50, Math.floor(steps / 10))),
     saveEvery: Math.max(1, Math.min(500, Math.floor(steps / 4))),
     label: `[${phase + 1}/${PHASES.length}] ${PHASES[phase]}`,
+  }).finally(() => {
+    training = false;
   });
   return { interrupted: r.interrupted, ran: true };
 }
@@ -155,10 +167,13 @@ export async function fit(o: FitOptions): Promise<{ interrupted: boolean }> {
     `fit: ${set.labels.length} images of ${set.classes.length} classes (${set.classes.join(', ')}) at ${o.size}×${o.size}×3; ` +
       `steps vq ${plan.steps.vq}, kl ${plan.steps.kl}, stage1 ${plan.steps.stage1}, stage2 ${plan.steps.stage2}; batch ${plan.batchSize}\n`,
   );
-  // A Ctrl-C between trainings stops after the current phase (runTraining handles one inside them).
-  let stop = false;
+  // A Ctrl-C stops after the current phase (inside a training, runTraining saves and stops it);
+  // a second one aborts.
+  stop = false;
   const onSigint = () => {
+    if (stop) process.exit(130);
     stop = true;
+    if (!training) process.stderr.write('\ninterrupt: stopping after this phase (Ctrl-C again to abort)\n');
   };
   process.on('SIGINT', onSigint);
   const stopped = () => {
