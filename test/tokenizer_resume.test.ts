@@ -47,8 +47,9 @@ test('tokenizer with the GAN loss: N steps = k steps, save, resume in a fresh pr
   // Control: restarting the discriminator (as before it was saved) changes the run.
   const fresh = copyAtK('fresh-control');
   unlinkSync(join(fresh, 'discriminator.safetensors'));
+  const task = await tinyGanTask(tinyGanRecipe(), { freshDiscriminator: true });
   const stderr = captureStderr(() =>
-    runTraining(tinyGanTask(tinyGanRecipe(), { freshDiscriminator: true }), {
+    runTraining(task, {
       steps: TOTAL,
       outDir: fresh,
       resume: true,
@@ -63,36 +64,39 @@ test('tokenizer with the GAN loss: N steps = k steps, save, resume in a fresh pr
   );
 });
 
-test('a GAN checkpoint without discriminator.safetensors is a clear error naming the file and the way on', () => {
+test('a GAN checkpoint without discriminator.safetensors is a clear error naming the file and the way on', async () => {
   const d = copyAtK('missing');
   unlinkSync(join(d, 'discriminator.safetensors'));
-  assert.throws(
-    () => tinyGanTask().load(d),
+  await assert.rejects(
+    async () => (await tinyGanTask()).load(d),
     /discriminator\.safetensors is missing, but its discriminator trained for 3 steps \(GAN loss from step 0\); checkpoints written before .* --fresh-discriminator/,
   );
   // Saved before the GAN started: the fresh discriminator is the one the run had, so it resumes.
   const config = JSON.parse(file(d, 'config.json').toString());
   config.recipe.train.gan.start = K;
   writeFileSync(join(d, 'config.json'), JSON.stringify(config));
-  assert.equal(tinyGanTask(tinyGanRecipe({ start: K })).load(d).step, K);
+  assert.equal((await tinyGanTask(tinyGanRecipe({ start: K }))).load(d).step, K);
 });
 
-test('a bad discriminator.safetensors is a clear error; a GAN-off run refuses a checkpoint that has one', () => {
+test('a bad discriminator.safetensors is a clear error; a GAN-off run refuses a checkpoint that has one', async () => {
   const d = copyAtK('bad');
   const path = join(d, 'discriminator.safetensors');
   truncateSync(path, readFileSync(path).length - 5);
-  assert.throws(() => tinyGanTask().load(d), /discriminator\.safetensors: .*truncated\?/);
+  await assert.rejects(async () => (await tinyGanTask()).load(d), /discriminator\.safetensors: .*truncated\?/);
   truncateSync(path, 20);
-  assert.throws(() => tinyGanTask().load(d), /discriminator\.safetensors: .*header length \d+ exceeds the file size 20/);
+  await assert.rejects(
+    async () => (await tinyGanTask()).load(d),
+    /discriminator\.safetensors: .*header length \d+ exceeds the file size 20/,
+  );
 
   const wide = tinyGanRecipe();
   wide.train.gan = { ...(wide.train.gan as NonNullable<typeof wide.train.gan>), ndf: 16 };
-  assert.throws(
-    () => tinyGanTask(wide).load(atK),
+  await assert.rejects(
+    async () => (await tinyGanTask(wide)).load(atK),
     /discriminator\.safetensors: model shape mismatch main\.0\.weight: expected \[16,1,4,4\], got \[8,1,4,4\]/,
   );
-  assert.throws(
-    () => tinyGanTask(tinyGanRecipe(null)).load(atK),
+  await assert.rejects(
+    async () => (await tinyGanTask(tinyGanRecipe(null))).load(atK),
     /holds discriminator\.safetensors but this run has the GAN loss off: resume with --gan-start 0 .*or delete the file/,
   );
 });

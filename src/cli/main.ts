@@ -8,6 +8,7 @@ import * as evalModel from './commands/eval.ts';
 import * as evalReal from './commands/eval_real.ts';
 import * as exportModel from './commands/export.ts';
 import * as fid from './commands/fid.ts';
+import * as fit from './commands/fit.ts';
 import * as info from './commands/info.ts';
 import * as pack from './commands/pack.ts';
 import * as recon from './commands/recon.ts';
@@ -24,6 +25,7 @@ const COMMANDS: { register(program: Command): void }[] = [
   train,
   cache,
   pack,
+  fit,
   sample,
   demo,
   info,

@@ -64,13 +64,16 @@ export class DecodePool {
     try {
       return (await Promise.all(parts)).flat();
     } finally {
-      if (this.pending.size === 0) for (const w of this.workers) w.unref();
+      if (!this.closed && this.pending.size === 0) for (const w of this.workers) w.unref();
     }
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.failAll(new Error('DecodePool closed'));
+    // An unref'd worker's exit does not keep the event loop alive: awaiting it could end the process
+    // with the promise unsettled (exit code 13 under top-level await).
+    for (const w of this.workers) w.ref();
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

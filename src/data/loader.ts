@@ -23,6 +23,11 @@ export interface LoaderOptions {
   dropLast?: boolean;
   /** Decoding worker threads for file sets (default min(4, cores)); 0 decodes on the main thread. */
   workers?: number;
+  /**
+   * File sets: start decoding the next batch as soon as one is handed out (default true), so the
+   * training step runs while the workers decode and the step does not wait on decoding.
+   */
+  prefetch?: boolean;
   /** Where batches go (default cpu). */
   device?: torch.Device;
   /** Warnings about unreadable files (default console.warn). */
@@ -64,10 +69,18 @@ interface Plan {
   flipped: Uint8Array;
 }
 
+interface Ahead {
+  plan: Plan;
+  before: { epoch: number; position: number };
+  pixels: Promise<Uint8Array[]>;
+}
+
 export class DataLoader {
   readonly batchSize: number;
   readonly seed: number;
   private readonly opts: Required<Omit<LoaderOptions, 'device' | 'warn' | 'flipSeed' | 'shard'>> & { flipSeed: number };
+  /** The batch being decoded ahead, and where the loader stood before it was planned. */
+  private ahead: Ahead | null = null;
   private epoch = 0;
   private position = 0;
   private order: { epoch: number; perm: Int32Array } | null = null;
@@ -98,6 +111,7 @@ export class DataLoader {
       flipSeed: opts.flipSeed ?? seed + 0x5f11,
       dropLast,
       workers: opts.workers ?? Math.min(4, availableParallelism()),
+      prefetch: opts.prefetch ?? true,
     };
     this.device = opts.device ?? 'cpu';
     this.shard = opts.shard ?? { rank: 0, worldSize: 1 };
@@ -112,8 +126,10 @@ export class DataLoader {
     return this.opts.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
 
+  /** The state of the batches handed out so far (a batch decoded ahead is not counted). */
   state(): LoaderState {
-    return { seed: this.seed, epoch: this.epoch, position: this.position };
+    const at = this.ahead?.before ?? { epoch: this.epoch, position: this.position };
+    return { seed: this.seed, epoch: at.epoch, position: at.position };
   }
 
   /** Continues from a saved state; the seed must match (other seeds give other batches). */
@@ -123,6 +139,7 @@ export class DataLoader {
     if (!Number.isInteger(s.epoch) || s.epoch < 0) throw new Error(`DataLoader.restore: bad epoch ${s.epoch}`);
     if (!Number.isInteger(s.position) || s.position < 0 || s.position > this.batchesPerEpoch)
       throw new Error(`DataLoader.restore: position ${s.position} outside 0..${this.batchesPerEpoch}`);
+    this.ahead = null; // planned from the old position: abandoned (its decoding settles unobserved)
     this.epoch = s.epoch;
     this.position = s.position;
   }
@@ -156,12 +173,27 @@ export class DataLoader {
     return { epoch, position, indices, flipped };
   }
 
-  /** The next batch (file sets are decoded in the worker threads). Wraps to the next epoch. */
+  /**
+   * The next batch (file sets are decoded in the worker threads, the following batch already
+   * decoding while the caller uses this one). Wraps to the next epoch.
+   */
   async next(): Promise<Batch> {
-    const p = this.plan();
-    if (this.set.kind === 'array') return this.assemble(p, (i) => this.arrayImage(i));
-    const pixels = await this.decodeFiles(p.indices);
-    return this.assemble(p, (_, k) => pixels[k]);
+    if (this.set.kind === 'array') return this.assemble(this.plan(), (i) => this.arrayImage(i));
+    const cur = this.ahead ?? this.decodeAhead();
+    this.ahead = null;
+    const pixels = await cur.pixels;
+    if (this.opts.prefetch) this.ahead = this.decodeAhead();
+    return this.assemble(cur.plan, (_, k) => pixels[k]);
+  }
+
+  /** Plans the next batch and starts decoding it. */
+  private decodeAhead(): Ahead {
+    const before = { epoch: this.epoch, position: this.position };
+    const plan = this.plan();
+    const pixels = this.decodeFiles(plan.indices);
+    // Awaited by next(); one abandoned by restore() or close() must not be an unhandled rejection.
+    pixels.catch(() => {});
+    return { plan, before, pixels };
   }
 
   /** The next batch of an in-memory set, synchronously. */
@@ -251,6 +283,7 @@ export class DataLoader {
 
   /** Stops the decoding workers. */
   async close(): Promise<void> {
+    this.ahead = null;
     await this.pool?.close();
     this.pool = null;
   }

@@ -96,6 +96,9 @@ const backbone = (d: number, depth: number, heads: number, headD: number, headW:
   discNumHeads: heads,
 });
 
+/** Lighter diffusion sampling and training for the CPU presets, and the code corruption of the shipped model. */
+const CPU_SIZED = { numSamplingSteps: '50', diffusionBatchMul: 2, codeCorruptProb: 0.05 };
+
 export const MAR_PRESETS = {
   mar_base: { ...MAR_DEFAULTS, ...backbone(768, 12, 12, 6, 1024) }, // 208.3M (fusion none)
   mar_large: { ...MAR_DEFAULTS, ...backbone(1024, 16, 16, 8, 1280) }, // 478.9M
@@ -113,6 +116,34 @@ export const MAR_PRESETS = {
     discDepth: 2,
     qformerDepth: 1,
   }, // 3.3M (fusion none)
+  // A user's colour images: 8×8 tokens of kl_c32 (32 px, stride 4) / kl_c64 (64 px, stride 8), codes
+  // of vq_c32 / vq_c64 (1024); the class count is the token cache's.
+  mar_c32: {
+    ...MAR_DEFAULTS,
+    ...backbone(192, 2, 4, 3, 256),
+    imgSize: 32,
+    vaeStride: 4,
+    vaeEmbedDim: 4,
+    classNum: 10,
+    bufferSize: 16,
+    codebookSize: 1024,
+    discDepth: 2,
+    qformerDepth: 1,
+    ...CPU_SIZED,
+  }, // 3.2M (fusion none)
+  mar_c64: {
+    ...MAR_DEFAULTS,
+    ...backbone(192, 2, 4, 3, 256),
+    imgSize: 64,
+    vaeStride: 8,
+    vaeEmbedDim: 4,
+    classNum: 10,
+    bufferSize: 16,
+    codebookSize: 1024,
+    discDepth: 2,
+    qformerDepth: 1,
+    ...CPU_SIZED,
+  }, // 3.2M (fusion none)
   // The reference fixture test/fixtures/reference/mar_tiny.json.
   mar_tiny: {
     ...MAR_DEFAULTS,

@@ -16,6 +16,9 @@ export interface CacheMeta {
   dataset: string;
   classes: string[];
   count: number;
+  /** Side and channels of the encoded images (absent in caches written before d2c recorded them). */
+  imageSize?: number;
+  channels?: number;
   /** Grid side: codes and latents are grid×grid. */
   grid: number;
   latentChannels: number;
@@ -52,7 +55,8 @@ export async function buildTokenCache(o: BuildCacheOptions): Promise<CacheMeta> 
   mkdirSync(tmp, { recursive: true });
   o.vq.eval();
   o.kl.eval();
-  const loader = new DataLoader(o.set, { batchSize: bs, seed: 0, shuffle: false, dropLast: false, workers: 0 });
+  // File sets decode in the loader's workers, the next batch while this one is encoded.
+  const loader = new DataLoader(o.set, { batchSize: bs, seed: 0, shuffle: false, dropLast: false });
   const total = o.set.labels.length;
   const shards: CacheMeta['shards'] = [];
   let pending: Record<string, Tensor[]> = Object.fromEntries(SHARD_KEYS.map((k) => [k, []]));
@@ -70,45 +74,50 @@ export async function buildTokenCache(o: BuildCacheOptions): Promise<CacheMeta> 
     pending = Object.fromEntries(SHARD_KEYS.map((k) => [k, []]));
     pendingCount = 0;
   };
-  while (done < total) {
-    const batch = await loader.next();
-    const out = torch.noGrad(() =>
-      torch.tidy(() => {
-        const flipped = batch.images.flip(3);
-        const enc = (x: Tensor) => {
-          const codes = o.vq.encodeCodes(x); // [B, g, g]
-          const post = o.kl.encode(x);
-          return { codes: codes.flatten(1).to('int32'), mean: post.mean, std: post.std };
-        };
-        const a = enc(batch.images);
-        const b = enc(flipped);
-        return {
-          codes: a.codes,
-          codes_flip: b.codes,
-          mean: a.mean,
-          mean_flip: b.mean,
-          std: a.std,
-          std_flip: b.std,
-          labels: batch.labels.clone(),
-        };
-      }),
-    );
-    batch.images.dispose();
-    batch.labels.dispose();
-    grid = out.mean.shape[2];
-    for (const k of SHARD_KEYS) pending[k].push(torch.keep(out[k]));
-    pendingCount += out.labels.shape[0];
-    done += out.labels.shape[0];
-    if (pendingCount >= shardSize) flush();
-    o.onProgress?.(done, total);
+  try {
+    while (done < total) {
+      const batch = await loader.next();
+      const out = torch.noGrad(() =>
+        torch.tidy(() => {
+          const flipped = batch.images.flip(3);
+          const enc = (x: Tensor) => {
+            const codes = o.vq.encodeCodes(x); // [B, g, g]
+            const post = o.kl.encode(x);
+            return { codes: codes.flatten(1).to('int32'), mean: post.mean, std: post.std };
+          };
+          const a = enc(batch.images);
+          const b = enc(flipped);
+          return {
+            codes: a.codes,
+            codes_flip: b.codes,
+            mean: a.mean,
+            mean_flip: b.mean,
+            std: a.std,
+            std_flip: b.std,
+            labels: batch.labels.clone(),
+          };
+        }),
+      );
+      batch.images.dispose();
+      batch.labels.dispose();
+      grid = out.mean.shape[2];
+      for (const k of SHARD_KEYS) pending[k].push(torch.keep(out[k]));
+      pendingCount += out.labels.shape[0];
+      done += out.labels.shape[0];
+      if (pendingCount >= shardSize) flush();
+      o.onProgress?.(done, total);
+    }
+    if (pendingCount > 0) flush();
+  } finally {
+    await loader.close();
   }
-  if (pendingCount > 0) flush();
-  await loader.close();
   const meta: CacheMeta = {
     format: 'd2c-token-cache/1',
     dataset: o.set.name,
     classes: [...o.set.classes],
     count: total,
+    imageSize: o.set.size,
+    channels: o.set.channels,
     grid,
     latentChannels: o.kl.config.embedDim,
     codebookSize: o.vq.config.codebookSize,

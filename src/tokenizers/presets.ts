@@ -1,7 +1,9 @@
 // Named tokenizer presets. `vq16` and `kl16` are the official LlamaGen VQ-16 and MAR KL-16 (their
 // state-dict names and shapes are pinned by test/fixtures/keys_*.json); the `_fmnist` presets share one
 // 8×8 grid on 32×32 Fashion-MNIST (downsampling 4), so VQ code i and KL latent i cover the same patch
-// (DESIGN: D2C stage-2 conditioning); the `_tiny` presets are the reference fixtures' configs.
+// (DESIGN: D2C stage-2 conditioning); the `_c32`/`_c64` presets are their colour counterparts for a
+// user's own 32×32 / 64×64 images, again one 8×8 grid for VQ and KL (downsampling 4 and 8), sized
+// for a CPU; the `_tiny` presets are the reference fixtures' configs.
 
 import type { InitOpts } from '../nn/layers.ts';
 import * as torch from '../torch/index.ts';
@@ -11,9 +13,21 @@ import { VQ_DEFAULTS, type VQConfig, VQModel, vqDownsample } from './vq.ts';
 export type TokenizerKind = 'vq' | 'kl';
 export type Tokenizer = VQModel | AutoencoderKL;
 
+const COLOUR = { inChannels: 3, outChannels: 3 };
+
 export const VQ_PRESETS = {
   vq16: { ...VQ_DEFAULTS }, // 71.9M  LlamaGen VQ_16: 16384×8 codebook, ch_mult [1,1,2,2,4], z 256, 256px → 16×16
   vq_fmnist: vqSmall({ codebookSize: 512, zChannels: 64, ch: 32, numResBlocks: 1 }), // 1.08M  32×32×1 → 8×8 codes
+  vq_c32: vqSmall({ ...COLOUR, codebookSize: 1024, zChannels: 64, ch: 32, numResBlocks: 1 }), // 1.15M  32×32×3 → 8×8 codes
+  vq_c64: vqSmall({
+    ...COLOUR,
+    codebookSize: 1024,
+    zChannels: 64,
+    ch: 32,
+    numResBlocks: 1,
+    encoderChMult: [1, 1, 2, 2],
+    decoderChMult: [1, 1, 2, 2],
+  }), // 1.22M  64×64×3 → 8×8 codes
   vq_tiny: vqSmall({
     codebookSize: 64,
     zChannels: 32,
@@ -29,6 +43,8 @@ export const VQ_PRESETS = {
 export const KL_PRESETS = {
   kl16: { ...KL_DEFAULTS }, // 66.5M  MAR KL-16: embed 16, ch_mult [1,1,2,2,4], 256px → 16×16×16, scale 0.2325
   kl_fmnist: klSmall({ embedDim: 4, ch: 32, numResBlocks: 1 }), // 0.97M  32×32×1 → 8×8×4 latents
+  kl_c32: klSmall({ ...COLOUR, embedDim: 4, ch: 32, numResBlocks: 1 }), // 0.97M  32×32×3 → 8×8×4 latents
+  kl_c64: klSmall({ ...COLOUR, embedDim: 4, ch: 32, numResBlocks: 1, chMult: [1, 1, 2, 2], resolution: 64 }), // 1.05M  64×64×3 → 8×8×4
   kl_tiny: klSmall({
     embedDim: 4,
     ch: 32,
@@ -57,6 +73,27 @@ function klSmall(o: Partial<KLConfig>): KLConfig {
     scaleFactor: 1,
     ...o,
   };
+}
+
+/**
+ * The image side each preset is made for (its training data's): the default `--size` of `train
+ * tokenizer`. The tokenizers are convolutional and run at other sizes too.
+ */
+const PRESET_IMAGE_SIZES: Record<string, number> = {
+  vq16: 256,
+  kl16: 256,
+  vq_fmnist: 32,
+  kl_fmnist: 32,
+  vq_c32: 32,
+  kl_c32: 32,
+  vq_c64: 64,
+  kl_c64: 64,
+  vq_tiny: 256,
+  kl_tiny: 256,
+};
+
+export function presetImageSize(preset: string): number | undefined {
+  return PRESET_IMAGE_SIZES[preset];
 }
 
 export type VQPresetName = keyof typeof VQ_PRESETS;

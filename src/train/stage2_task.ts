@@ -46,6 +46,9 @@ export function stage2Task(
     throw new Error(`stage2: vaeEmbedDim ${cfg.vaeEmbedDim} ≠ the cache's ${meta.latentChannels} latent channels`);
   if (cfg.fusion !== 'none' && cfg.codebookSize !== meta.codebookSize)
     throw new Error(`stage2: codebookSize ${cfg.codebookSize} ≠ the cache's ${meta.codebookSize}`);
+  const side = (cfg as unknown as { imgSize: number; vaeStride: number }).imgSize;
+  if (meta.imageSize !== undefined && side !== meta.imageSize)
+    throw new Error(`stage2: imgSize ${side} ≠ the cache's ${meta.imageSize}×${meta.imageSize} images`);
   if (cfg.classNum !== meta.classes.length)
     throw new Error(`stage2: classNum ${cfg.classNum} ≠ the cache's ${meta.classes.length} classes`);
   const run = startCacheRun('mar', part, recipe, data);

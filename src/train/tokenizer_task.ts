@@ -44,12 +44,12 @@ export interface TokenizerTaskOptions {
   perceptualNet?: string;
 }
 
-export function tokenizerTask(
+export async function tokenizerTask(
   set: ImageSet,
   part: PartConfig,
   recipe: TokenizerRecipe,
   opts: TokenizerTaskOptions = {},
-): Trainable {
+): Promise<Trainable> {
   if (part.kind !== 'vq' && part.kind !== 'kl') throw new Error(`tokenizer training: kind must be vq or kl, got ${part.kind}`);
   torch.manualSeed(recipe.seed); // the initial weights are part of the run: seeded
   const model = buildTokenizer(part.kind, part.preset, part.config as never);
@@ -74,20 +74,19 @@ export function tokenizerTask(
     state.sync = { model: dp.gradSync(model.parameters()), disc };
   }
   const ema = new EMA(model, recipe.emaDecay);
+  // A fixed batch of images for reconstruction grids and the scale factor. File sets (ImageFolder)
+  // decode through the loader's async path, like every batch of the run.
+  const probeLoader = new DataLoader(set, { batchSize: Math.min(64, set.labels.length), seed: 1, workers: 0, prefetch: false });
+  const first = await probeLoader.next();
+  await probeLoader.close();
+  first.labels.dispose();
+  const probe = torch.keep(first.images);
   const loader = new DataLoader(set, {
     batchSize: recipe.batchSize,
     seed: recipe.seed,
     hflip: recipe.hflip,
     shard: dp?.shard,
   });
-  // A fixed batch of the first images for reconstruction grids and the scale factor.
-  const probe = torch.keep(
-    torch.tidy(() => {
-      const l = new DataLoader(set, { batchSize: Math.min(64, set.labels.length), seed: 1, workers: 0 });
-      const b = l.nextSync();
-      return b.images;
-    }),
-  );
   const withEma = <T>(f: () => T): T => {
     ema.swapIn();
     model.eval();
@@ -103,7 +102,8 @@ export function tokenizerTask(
       const scaleFactor = withEma(() => estimateScaleFactor(model, probe));
       model.config.scaleFactor = scaleFactor;
     }
-    return { ...part, config: model.config, recipe: { ...part.recipe, ...recipe } };
+    // The image side is recorded so that `d2c cache` and `d2c fit` encode at the size trained on.
+    return { ...part, config: model.config, recipe: { ...part.recipe, ...recipe, imageSize: set.size } };
   };
   return {
     async step() {
@@ -156,6 +156,7 @@ export function tokenizerTask(
       return { step: trainer.step, epoch: trainer.epoch, data: trainer.data };
     },
     dataState: () => ({ epoch: loader.state().epoch, data: loader.state() }),
+    close: () => loader.close(),
   };
 }
 

@@ -30,6 +30,8 @@ export interface Trainable {
   dataState(): { epoch: number; data: unknown };
   /** Optional work at logging steps (e.g. writing reconstruction grids). */
   onLog?(step: number, dir: string): Promise<Record<string, number> | undefined>;
+  /** Releases what the task holds beyond its tensors (the data loader's decoding workers). */
+  close?(): Promise<void>;
 }
 
 export interface TrainOptions {
@@ -158,6 +160,7 @@ export async function runTraining(task: Trainable, o: TrainOptions): Promise<Tra
     return { step, interrupted, last };
   } finally {
     process.off('SIGINT', onSigint);
+    await task.close?.();
   }
 }
 

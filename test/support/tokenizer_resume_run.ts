@@ -40,8 +40,8 @@ export function tinyGanTask(recipe = tinyGanRecipe(), opts: TokenizerTaskOptions
   return tokenizerTask(set, tinyGanPart(), recipe, opts);
 }
 
-export function trainTiny(dir: string, steps: number, resume = false) {
-  return runTraining(tinyGanTask(), { steps, outDir: dir, resume, quiet: true, logEvery: 1000, saveEvery: 1000 });
+export async function trainTiny(dir: string, steps: number, resume = false) {
+  return runTraining(await tinyGanTask(), { steps, outDir: dir, resume, quiet: true, logEvery: 1000, saveEvery: 1000 });
 }
 
 if (process.argv[1]?.endsWith('tokenizer_resume_run.ts')) {

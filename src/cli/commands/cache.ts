@@ -7,6 +7,8 @@ import { loadPart } from '../../pipeline/parts.ts';
 import type { AutoencoderKL } from '../../tokenizers/kl.ts';
 import type { VQModel } from '../../tokenizers/vq.ts';
 import * as torch from '../../torch/index.ts';
+import { tokenizerChannels, tokenizerImageSize } from '../../train/infer.ts';
+import { UsageError } from '../errors.ts';
 import { choiceOption, intOption, positiveInt } from '../options.ts';
 import { progressBar } from '../progress.ts';
 
@@ -20,8 +22,12 @@ export function register(program: Command): void {
     .option('--dataset <name>', `dataset (${DATASETS.join(', ')})`, choiceOption('--dataset', DATASETS), 'fashion-mnist')
     .option('--data <dir>', 'Fashion-MNIST IDX folder or ImageFolder root')
     .option('--split <split>', 'Fashion-MNIST split', choiceOption('--split', ['train', 'test'] as const), 'train')
-    .option('--size <n>', 'image size (imagefolder, synthetic)', positiveInt('--size'), 32)
-    .option('--channels <n>', 'channels (imagefolder, synthetic)', intOption('--channels', { min: 1, max: 3 }), 1)
+    .option('--size <n>', 'image size (imagefolder, synthetic; default: the size the VQ was trained on)', positiveInt('--size'))
+    .option(
+      '--channels <n>',
+      'channels (imagefolder, synthetic; default: the tokenizers’)',
+      intOption('--channels', { min: 1, max: 3 }),
+    )
     .option('--count <n>', 'synthetic: number of samples', positiveInt('--count'), 1000)
     .option('--batch-size <n>', 'encoding batch size', positiveInt('--batch-size'), 250)
     .option('--threads <n>', 'intra-op threads', positiveInt('--threads'), 2)
@@ -31,14 +37,20 @@ export function register(program: Command): void {
       const kl = loadPart<AutoencoderKL>(o.kl);
       if (vq.config.kind !== 'vq') throw new Error(`--vq ${o.vq} holds a ${vq.config.kind} model`);
       if (kl.config.kind !== 'kl') throw new Error(`--kl ${o.kl} holds a ${kl.config.kind} model`);
+      const vqChannels = tokenizerChannels(vq.config);
+      const klChannels = tokenizerChannels(kl.config);
+      if (vqChannels !== klChannels)
+        throw new UsageError(`--vq ${o.vq} takes ${vqChannels}-channel images but --kl ${o.kl} takes ${klChannels}`);
       const set = await openImageSet({
         dataset: o.dataset as DatasetName,
         data: o.data,
         split: o.split,
-        size: o.size,
-        channels: o.channels,
+        size: o.size ?? tokenizerImageSize(vq.config) ?? 32,
+        channels: o.channels ?? vqChannels,
         count: o.count,
       });
+      if (set.channels !== vqChannels)
+        throw new UsageError(`the tokenizers take ${vqChannels}-channel images but ${set.name} has ${set.channels} channels`);
       const bar = progressBar('cache');
       const t0 = performance.now();
       const meta = await buildTokenCache({

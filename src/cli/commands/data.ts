@@ -14,7 +14,7 @@ interface DataOpts {
   data?: string;
   split: 'train' | 'test';
   size: number;
-  channels: 1 | 3;
+  channels?: 1 | 3;
   count: number;
   seed: number;
 }
@@ -26,13 +26,18 @@ function dataOptions(cmd: Command): Command {
     .option('--data <dir>', `Fashion-MNIST IDX folder (default ${FASHION_MNIST_DIR}) or ImageFolder root`)
     .option('--split <split>', 'Fashion-MNIST split (train, test)', choiceOption('--split', ['train', 'test'] as const), 'train')
     .option('--size <n>', 'image size for imagefolder/synthetic', positiveInt('--size'), 32)
-    .option('--channels <n>', 'channels for imagefolder/synthetic (1 or 3)', intOption('--channels', { min: 1, max: 3 }), 1)
+    .option(
+      '--channels <n>',
+      'channels for imagefolder/synthetic (1 or 3; default 3 for imagefolder, 1 for synthetic)',
+      intOption('--channels', { min: 1, max: 3 }),
+    )
     .option('--count <n>', 'synthetic: number of samples', positiveInt('--count'), 1000)
     .option('--seed <n>', 'seed', intOption('--seed', { min: 0 }), 0);
 }
 
 async function open(o: DataOpts): Promise<ImageSet> {
-  if (o.channels !== 1 && o.channels !== 3) throw new Error(`--channels must be 1 or 3, got "${o.channels}"`);
+  if (o.channels !== undefined && o.channels !== 1 && o.channels !== 3)
+    throw new Error(`--channels must be 1 or 3, got "${o.channels}"`);
   return openImageSet({ ...o, warn: (m) => process.stderr.write(`d2c: ${m}\n`) });
 }
 

@@ -2,7 +2,7 @@
 // stage2/ (config.json + EMA weights, optionally float16), d2c.json (classes, sampling defaults)
 // and a model card written from the checkpoints' recipes and training logs. Without --vq and
 // --stage1 it packs a MAR-only folder (stage 2 with fusion 'none'), whose sampling skips stage 1.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { readCacheMeta } from '../../pipeline/cache.ts';
@@ -113,6 +113,89 @@ function partsGrid(stage1: PartSummary): string {
   return `${s}×${s}`;
 }
 
+export interface PackOptions {
+  /** With stage1: omitted both for a MAR-only folder. */
+  vq?: string;
+  kl: string;
+  stage1?: string;
+  stage2: string;
+  cache: string;
+  out: string;
+  name: string;
+  fp16: boolean;
+  stage1Cfg: number;
+  stage1Temperature: number;
+  topK: number;
+  topP: number;
+  stage2Cfg: number;
+  cfgSchedule: 'linear' | 'constant';
+  stage2Temperature: number;
+  steps: number;
+  stage2Clip: number;
+  diffusionSteps?: number;
+  /** Replace only the pack's entries of `out` (parts, d2c.json, README.md), keeping the others. */
+  keepOthers?: boolean;
+}
+
+/** Writes the model folder `o.out` (to a temp folder first, then renamed into place). */
+export function packModel(o: PackOptions): void {
+  if (Boolean(o.vq) !== Boolean(o.stage1))
+    throw new UsageError('--vq and --stage1 go together (omit both for a MAR-only folder)');
+  const stage2 = summarize(o.stage2, 'mar');
+  const fusion = stage2.config.config.fusion;
+  if (!o.stage1 && fusion !== 'none')
+    throw new UsageError(
+      `a MAR-only folder needs a stage 2 with fusion none; ${o.stage2} has fusion ${fusion}: give --vq and --stage1`,
+    );
+  const parts: Partial<Record<keyof typeof PART_DIRS, PartSummary>> & { kl: PartSummary; stage2: PartSummary } = {
+    ...(o.vq ? { vq: summarize(o.vq, 'vq') } : {}),
+    kl: summarize(o.kl, 'kl'),
+    ...(o.stage1 ? { stage1: summarize(o.stage1, 'gpt') } : {}),
+    stage2,
+  };
+  const meta = readCacheMeta(o.cache);
+  const klc = parts.kl.config.config as unknown as KLConfig;
+  const info: D2CModelInfo = {
+    format: 'd2c-model/1',
+    name: o.name,
+    classes: meta.classes,
+    imageSize: meta.grid * klDownsample(klc),
+    channels: klc.inChannels,
+    ...(o.stage1 ? { stage1: { cfg: o.stage1Cfg, temperature: o.stage1Temperature, topK: o.topK, topP: o.topP } } : {}),
+    stage2: {
+      cfg: o.stage2Cfg,
+      cfgSchedule: o.cfgSchedule,
+      temperature: o.stage2Temperature,
+      steps: o.steps,
+      clip: o.stage2Clip,
+      ...(o.diffusionSteps ? { diffusionSteps: o.diffusionSteps } : {}),
+    },
+  };
+  const tmp = `${o.out}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  for (const [k, sub] of Object.entries(PART_DIRS)) {
+    const p = parts[k as keyof typeof PART_DIRS];
+    if (!p) continue;
+    mkdirSync(join(tmp, sub), { recursive: true });
+    writeFileSync(join(tmp, sub, 'config.json'), `${JSON.stringify(p.config, null, 2)}\n`);
+    copyWeights(p.dir, join(tmp, sub), o.fp16);
+  }
+  writeFileSync(join(tmp, 'd2c.json'), `${JSON.stringify(info, null, 2)}\n`);
+  writeFileSync(join(tmp, 'README.md'), card(o.name, info, parts, o.fp16));
+  if (o.keepOthers) {
+    // Only the pack's own entries are replaced: a `d2c fit` model folder also holds runs/.
+    mkdirSync(o.out, { recursive: true });
+    for (const e of readdirSync(tmp)) {
+      rmSync(join(o.out, e), { recursive: true, force: true });
+      renameSync(join(tmp, e), join(o.out, e));
+    }
+    rmSync(tmp, { recursive: true, force: true });
+  } else {
+    rmSync(o.out, { recursive: true, force: true });
+    renameSync(tmp, o.out);
+  }
+}
+
 export function register(program: Command): void {
   program
     .command('pack')
@@ -149,52 +232,8 @@ export function register(program: Command): void {
       'default steps of the diffusion head’s sampler (default: the stage-2 config’s numSamplingSteps)',
       intOption('--diffusion-steps', { min: 1, max: 1000 }),
     )
-    .action((o) => {
-      if (Boolean(o.vq) !== Boolean(o.stage1))
-        throw new UsageError('--vq and --stage1 go together (omit both for a MAR-only folder)');
-      const stage2 = summarize(o.stage2, 'mar');
-      const fusion = stage2.config.config.fusion;
-      if (!o.stage1 && fusion !== 'none')
-        throw new UsageError(
-          `a MAR-only folder needs a stage 2 with fusion none; ${o.stage2} has fusion ${fusion}: give --vq and --stage1`,
-        );
-      const parts: Partial<Record<keyof typeof PART_DIRS, PartSummary>> & { kl: PartSummary; stage2: PartSummary } = {
-        ...(o.vq ? { vq: summarize(o.vq, 'vq') } : {}),
-        kl: summarize(o.kl, 'kl'),
-        ...(o.stage1 ? { stage1: summarize(o.stage1, 'gpt') } : {}),
-        stage2,
-      };
-      const meta = readCacheMeta(o.cache);
-      const klc = parts.kl.config.config as unknown as KLConfig;
-      const info: D2CModelInfo = {
-        format: 'd2c-model/1',
-        name: o.name,
-        classes: meta.classes,
-        imageSize: meta.grid * klDownsample(klc),
-        channels: klc.inChannels,
-        ...(o.stage1 ? { stage1: { cfg: o.stage1Cfg, temperature: o.stage1Temperature, topK: o.topK, topP: o.topP } } : {}),
-        stage2: {
-          cfg: o.stage2Cfg,
-          cfgSchedule: o.cfgSchedule,
-          temperature: o.stage2Temperature,
-          steps: o.steps,
-          clip: o.stage2Clip,
-          ...(o.diffusionSteps ? { diffusionSteps: o.diffusionSteps } : {}),
-        },
-      };
-      const tmp = `${o.out}.tmp-${process.pid}`;
-      rmSync(tmp, { recursive: true, force: true });
-      for (const [k, sub] of Object.entries(PART_DIRS)) {
-        const p = parts[k as keyof typeof PART_DIRS];
-        if (!p) continue;
-        mkdirSync(join(tmp, sub), { recursive: true });
-        writeFileSync(join(tmp, sub, 'config.json'), `${JSON.stringify(p.config, null, 2)}\n`);
-        copyWeights(p.dir, join(tmp, sub), o.fp16);
-      }
-      writeFileSync(join(tmp, 'd2c.json'), `${JSON.stringify(info, null, 2)}\n`);
-      writeFileSync(join(tmp, 'README.md'), card(o.name, info, parts, o.fp16));
-      rmSync(o.out, { recursive: true, force: true });
-      renameSync(tmp, o.out);
+    .action((o: PackOptions) => {
+      packModel(o);
       process.stderr.write(`model folder written to ${o.out}\n`);
     });
 }

@@ -4,9 +4,11 @@
 import type { Command } from 'commander';
 import { DATASETS, type DatasetName, openImageSet } from '../../data/open.ts';
 import { FUSIONS } from '../../generators/fusion.ts';
+import { readCacheMeta } from '../../pipeline/cache.ts';
 import { type PartConfig, type PartKind, readPartConfig, resolveConfig } from '../../pipeline/parts.ts';
 import { KL_TRAIN_DEFAULTS, type TokenizerTrainOptions, VQ_TRAIN_DEFAULTS } from '../../tokenizers/train_step.ts';
 import * as torch from '../../torch/index.ts';
+import { classCountFromCache, tokenizerChannels, tokenizerImageSize } from '../../train/infer.ts';
 import type { Recipe } from '../../train/recipe.ts';
 import { STAGE1_RECIPE, stage1Task } from '../../train/stage1_task.ts';
 import { STAGE2_RECIPE, stage2Task } from '../../train/stage2_task.ts';
@@ -161,8 +163,12 @@ export function register(program: Command): void {
     .requiredOption('--kind <kind>', 'vq or kl', choiceOption('--kind', ['vq', 'kl'] as const))
     .option('--dataset <name>', `dataset (${DATASETS.join(', ')})`, choiceOption('--dataset', DATASETS), 'fashion-mnist')
     .option('--data <dir>', 'Fashion-MNIST IDX folder or ImageFolder root')
-    .option('--size <n>', 'image size (imagefolder, synthetic)', positiveInt('--size'), 32)
-    .option('--channels <n>', 'channels (imagefolder, synthetic)', intOption('--channels', { min: 1, max: 3 }), 1)
+    .option('--size <n>', 'image size (imagefolder, synthetic; default: the preset’s)', positiveInt('--size'))
+    .option(
+      '--channels <n>',
+      'channels (imagefolder, synthetic; default: the preset’s)',
+      intOption('--channels', { min: 1, max: 3 }),
+    )
     .option('--count <n>', 'synthetic: number of samples', positiveInt('--count'), 1000)
     .option('--gan-start <n>', 'first step of the PatchGAN hinge loss (default: off)', intOption('--gan-start', { min: 0 }))
     .option(
@@ -190,8 +196,8 @@ export function register(program: Command): void {
           TokenizerFlags & {
             dataset: DatasetName;
             data?: string;
-            size: number;
-            channels: 1 | 3;
+            size?: number;
+            channels?: 1 | 3;
             count: number;
             freshDiscriminator: boolean;
             perceptualNet: string;
@@ -204,18 +210,18 @@ export function register(program: Command): void {
         const set = await openImageSet({
           dataset: o.dataset,
           data: o.data,
-          size: o.size,
-          channels: o.channels,
+          // Unless given: the channels the config takes, the side its preset (or checkpoint) is for.
+          size: o.size ?? tokenizerImageSize(pc) ?? 32,
+          channels: o.channels ?? tokenizerChannels(pc),
           count: o.count,
           seed: o.seed,
         });
         const recipe = tokenizerRecipe(o, pc);
-        await run(
-          `tokenizer ${pc.preset}`,
-          o,
-          tokenizerTask(set, pc, recipe, { freshDiscriminator: o.freshDiscriminator, perceptualNet: o.perceptualNet }),
-          recipe.steps,
-        );
+        const task = await tokenizerTask(set, pc, recipe, {
+          freshDiscriminator: o.freshDiscriminator,
+          perceptualNet: o.perceptualNet,
+        });
+        await run(`tokenizer ${pc.preset}`, o, task, recipe.steps);
       },
     );
 
@@ -224,7 +230,7 @@ export function register(program: Command): void {
     .action(async (o: CommonOpts & { cache: string }) => {
       if (await launched(o as typeof o & LaunchOptions)) return;
       torch.setNumThreads(o.threads);
-      const pc = partConfig('gpt', o);
+      const pc = partConfig('gpt', o, classCountFromCache('gpt', readCacheMeta(o.cache), configOverrides(o.config, o.set)));
       const recipe = recipeFrom(STAGE1_RECIPE, o, pc);
       await run(`stage1 ${pc.preset}`, o, stage1Task(o.cache, pc, recipe), recipe.steps);
     });
@@ -242,7 +248,9 @@ export function register(program: Command): void {
       if (await launched(o as typeof o & LaunchOptions)) return;
       torch.setNumThreads(o.threads);
       const mixRate = o.mixRate ?? (o.mixStage1 ? 0.5 : undefined);
+      const classes = classCountFromCache('mar', readCacheMeta(o.cache), configOverrides(o.config, o.set));
       const pc = partConfig('mar', o, {
+        ...classes,
         ...(o.fusion ? { fusion: o.fusion } : {}),
         ...(mixRate !== undefined ? { codeMixRate: mixRate } : {}),
       });
