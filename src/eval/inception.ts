@@ -99,16 +99,19 @@ export class InceptionV3 extends Module {
   }
 }
 
-/** Images [B, 1 | 3, H, W] in [0, 1] → the network's input [B, 3, 299, 299] in [−1, 1]. */
-export function toInceptionInput(images01: Tensor): Tensor {
+/**
+ * Images [B, 1 | 3, H, W] in [0, 1] (`range` '0to1', pytorch-fid's input) or [−1, 1] ('minus1to1',
+ * what d2c's generators produce) → the network's input [B, 3, 299, 299] in [−1, 1].
+ */
+export function toInceptionInput(images: Tensor, range: '0to1' | 'minus1to1' = '0to1'): Tensor {
   return torch.tidy(() => {
-    const [b, c, h, w] = images01.shape;
-    if (images01.ndim !== 4 || (c !== 1 && c !== 3))
-      throw new Error(`InceptionV3: expected images [B, 1 or 3, H, W], got [${images01.shape.join(', ')}]`);
-    let x = images01.to('float32');
+    const [b, c, h, w] = images.shape;
+    if (images.ndim !== 4 || (c !== 1 && c !== 3))
+      throw new Error(`InceptionV3: expected images [B, 1 or 3, H, W], got [${images.shape.join(', ')}]`);
+    let x = images.to('float32');
     if (c === 1) x = x.expand(b, 3, h, w);
     // Bilinear to the same size is the identity (source index = destination index): skip it.
     if (h !== INCEPTION_SIZE || w !== INCEPTION_SIZE) x = torch.F.interpolateBilinear(x, [INCEPTION_SIZE, INCEPTION_SIZE], false);
-    return x.mul(2).sub(1).contiguous();
+    return (range === '0to1' ? x.mul(2).sub(1) : x).contiguous();
   });
 }
