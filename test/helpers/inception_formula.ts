@@ -1,7 +1,8 @@
 // The `inception_fid` fixture's formula weights (test/fixtures/reference/README.md): every tensor of
 // pytorch-fid's Inception state dict filled from a 32-bit integer hash of (element index, name rank),
 // scaled by the tensor's role. The parity test, the conversion test and the benchmark use them.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as torch from '../../src/torch/index.ts';
 
 export const INCEPTION_KEYS = 'test/fixtures/reference/inception_fid_keys.json';
@@ -59,4 +60,13 @@ export function inceptionFormulaStateDict(opts: { withNumBatchesTracked?: boolea
     sd.set(name, torch.fromBuffer(data, keys[name], data instanceof BigInt64Array ? 'int64' : 'float32'));
   });
   return sd;
+}
+
+/** A converted-weights folder (as convert_checkpoint.py --kind inception writes it) holding the formula weights. */
+export function writeFormulaInceptionDir(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const sd = inceptionFormulaStateDict();
+  torch.saveSafetensors(join(dir, 'model.safetensors'), sd, { format: 'pt' });
+  torch.dispose([...sd.values()]);
+  writeFileSync(join(dir, 'config.json'), `${JSON.stringify({ kind: 'inception', preset: 'pt_inception', config: {} })}\n`);
 }
