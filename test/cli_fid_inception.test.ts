@@ -7,13 +7,13 @@
 // input gives a one-line error.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { statsOfPath } from '../src/eval/fid_inputs.ts';
-import { featureStats } from '../src/eval/frechet.ts';
+import { featureStats, saveStats } from '../src/eval/frechet.ts';
 import { inceptionBatchFromFiles, listImageFiles } from '../src/eval/image_files.ts';
 import type { InceptionV3 } from '../src/eval/inception.ts';
 import { inceptionFeatureNetwork, loadInception } from '../src/eval/inception_network.ts';
@@ -21,6 +21,7 @@ import { loadNpz, saveNpz } from '../src/eval/npz.ts';
 import * as torch from '../src/torch/index.ts';
 import { frechetLowRank } from './helpers/frechet_lowrank.ts';
 import { writeFormulaInceptionDir } from './helpers/inception_formula.ts';
+import { tinyModel } from './helpers/tiny_pipeline.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'd2c-fid-inception-'));
@@ -159,6 +160,43 @@ describe('Inception FID', () => {
     const ref = featureStats(torch.tensor(refA).to('float64'));
     torch.tidy(() => assert.ok(s.mu.sub(ref.mu).abs().max().item() <= 1e-4 * Math.max(1, ref.mu.abs().max().item())));
     torch.dispose([s, ref]);
+  });
+});
+
+describe('d2c eval --features inception', () => {
+  test('scores any model folder against an .npz of reference statistics (FID and IS; KID needs images)', async () => {
+    const model = await tinyModel(join(tmp, 'tiny'));
+    const ref = join(tmp, 'ref_stats.npz');
+    const stats = featureStats(torch.tensor(refA).to('float64'));
+    saveStats(ref, stats);
+    torch.dispose(stats);
+    const out = join(tmp, 'eval');
+    const r = d2c(
+      'eval',
+      '--model',
+      model,
+      '--features',
+      'inception',
+      '--inception',
+      W,
+      '--reference',
+      ref,
+      '--n',
+      '3',
+      '--batch-size',
+      '3',
+      '--out',
+      out,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const m = JSON.parse(r.stdout.trim().split('\n').pop() as string);
+    assert.ok(Number.isFinite(m.fid_inception) && m.fid_inception > 0, JSON.stringify(m));
+    assert.ok(m.is_inception >= 1, JSON.stringify(m));
+    assert.equal(m.kid_inception, undefined);
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+    assert.equal(report.network, 'inception');
+    assert.equal(report.referenceN, null);
+    assert.equal(report.meta.reference, ref);
   });
 });
 

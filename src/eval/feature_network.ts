@@ -84,7 +84,7 @@ export function embed(
   return concat(feats, probs);
 }
 
-/** embed() for batches that arrive asynchronously (decoded from files); the batch tensor is disposed. */
+/** embed() for batches that arrive asynchronously (decoded from files); each batch tensor is disposed after use. */
 export async function embedAsync(
   net: FeatureNetwork,
   count: number,
@@ -95,10 +95,19 @@ export async function embedAsync(
   if (!Number.isInteger(count) || count < 1) throw new Error(`embed: count must be a positive integer, got ${count}`);
   const feats: Tensor[] = [];
   const probs: Tensor[] = [];
+  // The next batch is requested before this one runs, so its decoding (off the main thread, e.g.
+  // sharp's) overlaps the network's forward.
+  const request = (s: number) => {
+    const p = images(s, Math.min(count, s + bs));
+    p.catch(() => {}); // awaited below; a rejection while another batch runs is not "unhandled"
+    return p;
+  };
+  let pending = request(0);
   try {
     for (let s = 0; s < count; s += bs) {
       const e = Math.min(count, s + bs);
-      const x = await images(s, e);
+      const x = await pending;
+      if (e < count) pending = request(e);
       let out: [Tensor, Tensor | null];
       try {
         out = embedOne(net, x, e - s, `${s}..${e}`);
