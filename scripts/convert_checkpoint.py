@@ -1,6 +1,7 @@
 """Convert a public PyTorch checkpoint (pickled .pt/.pth/.ckpt) into a d2c checkpoint folder.
 
     .venv/bin/python scripts/convert_checkpoint.py --kind vq|kl|gpt|mar --preset NAME IN.pt OUT_DIR
+    .venv/bin/python scripts/convert_checkpoint.py --kind inception pt_inception-2015-12-05-6726825d.pth OUT_DIR
 
 writes OUT_DIR/model.safetensors, OUT_DIR/ema.safetensors (when the checkpoint has EMA weights) and
 OUT_DIR/config.json = {kind, preset, config, source}. `config` holds the fields to apply over the
@@ -13,6 +14,9 @@ How each reference saves its weights (this script unwraps all of them):
   - MAR (mar_base.pth): {"model": ..., "model_ema": ...}; MAR's KL-16 (kl16.ckpt): {"model": ...},
     possibly with the training loss' discriminator under `loss.` (dropped for kind kl).
   - Lightning-style {"state_dict": ...}; DDP's `module.` and torch.compile's `_orig_mod.` prefixes.
+  - pytorch-fid's FID Inception (pt_inception-2015-12-05-6726825d.pth, --kind inception, no preset): a
+    bare state dict in torchvision's Inception3 names; the BatchNorm `num_batches_tracked` buffers, which
+    inference never reads, are filled with 0 when the file lacks them, so d2c's InceptionV3 loads strictly.
 The pickles are loaded with weights_only=True (argparse.Namespace allowed, as the repos save `args`);
 --trust-pickle loads arbitrary pickles: only for files you trust.
 """
@@ -87,7 +91,25 @@ def clean(sd, kind, keep_dtype):
     if kind == "vq" and "quantize.codebook_used" not in out and "quantize.embedding.weight" in out:
         # Checkpoints trained with codebook_show_usage=False lack the buffer our presets keep.
         out["quantize.codebook_used"] = torch.zeros(USAGE_WINDOW)
+    if kind == "inception":
+        fill_num_batches_tracked(out)
     return out, dropped
+
+
+def fill_num_batches_tracked(sd):
+    for name in [k for k in sd if k.endswith(".bn.running_mean")]:
+        sd.setdefault(name[: -len("running_mean")] + "num_batches_tracked", torch.zeros((), dtype=torch.long))
+
+
+def check_inception(sd):
+    """The FID Inception's signature tensors, so a wrong .pth fails here rather than at load time."""
+    expect = {"Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3), "Mixed_7c.branch_pool.conv.weight": (192, 2048, 1, 1),
+              "fc.weight": (1008, 2048)}
+    for k, shape in expect.items():
+        if k not in sd or tuple(sd[k].shape) != shape:
+            got = tuple(sd[k].shape) if k in sd else "missing"
+            sys.exit(f"not pytorch-fid's FID Inception: {k} is {got}, expected {shape} "
+                     "(use pt_inception-2015-12-05-6726825d.pth from pytorch-fid's fid_weights release)")
 
 
 def infer_vq(sd):
@@ -138,14 +160,18 @@ def write_text(path, text):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--kind", required=True, choices=["vq", "kl", "gpt", "mar"])
-    ap.add_argument("--preset", required=True, help="d2c preset name, e.g. vq16, kl16, gpt_b, mar_base")
+    ap.add_argument("--kind", required=True, choices=["vq", "kl", "gpt", "mar", "inception"])
+    ap.add_argument("--preset", help="d2c preset name, e.g. vq16, kl16, gpt_b, mar_base (not for inception)")
     ap.add_argument("--config", default="{}", help="JSON object of config fields to record over the preset")
     ap.add_argument("--keep-dtype", action="store_true", help="keep half/bfloat16 weights (default: float32)")
     ap.add_argument("--trust-pickle", action="store_true", help="allow arbitrary pickles (trusted files only)")
     ap.add_argument("input")
     ap.add_argument("out_dir")
     a = ap.parse_args()
+    if a.kind == "inception":
+        a.preset = a.preset or "pt_inception"
+    elif not a.preset:
+        ap.error(f"--preset is required for --kind {a.kind}")
     try:
         overrides = json.loads(a.config)
         assert isinstance(overrides, dict)
@@ -157,6 +183,8 @@ def main():
     if not model:
         sys.exit(f"no {a.kind} weights left after filtering (dropped {len(dropped)} keys, e.g. {dropped[:5]})")
     ema = clean(ema_sd, a.kind, a.keep_dtype)[0] if ema_sd is not None else None
+    if a.kind == "inception":
+        check_inception(model)
     config = {"vq": infer_vq, "kl": infer_kl}.get(a.kind, lambda _: {})(model)
     config.update(overrides)
 

@@ -14,6 +14,7 @@ import * as pack from './commands/pack.ts';
 import * as recon from './commands/recon.ts';
 import * as sample from './commands/sample.ts';
 import * as serve from './commands/serve.ts';
+import * as stats from './commands/stats.ts';
 import * as train from './commands/train.ts';
 import * as trainClassifier from './commands/train_classifier.ts';
 import { reportError } from './errors.ts';
@@ -30,6 +31,7 @@ const COMMANDS: { register(program: Command): void }[] = [
   demo,
   info,
   fid,
+  stats,
   evalModel,
   evalReal,
   recon,

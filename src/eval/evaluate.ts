@@ -10,16 +10,28 @@ import { saveImageGrid } from '../data/png.ts';
 import type { Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 import { type Embeddings, embed, type FeatureNetwork, uint8ToUnit } from './feature_network.ts';
-import { featureStats, frechetDistance } from './frechet.ts';
+import { type FeatureStats, featureStats, frechetDistance } from './frechet.ts';
 import { inceptionScore, kernelDistance, precisionRecall } from './metrics.ts';
 
 /** Generates images [B, C, H, W] in [-1, 1] for the given class labels; `seed` fixes the draw. */
 export type Sampler = (classes: number[], seed: number) => Promise<Tensor>;
 
+/**
+ * What samples are compared with: images in memory (embedded here), features already embedded (a
+ * folder, an `.npz` of images), or only FID statistics (an `.npz` of mu/sigma: FID and IS only,
+ * since KID and precision/recall need the reference features).
+ */
+export type Reference =
+  | ArrayImageSet
+  | { kind: 'embedded'; name: string; embeddings: Embeddings }
+  | { kind: 'stats'; name: string; stats: FeatureStats };
+
 export interface EvaluateOptions {
   net: FeatureNetwork;
-  /** Reference images (the Fashion-MNIST test split for generators; the train split for the real floor). */
-  reference: ArrayImageSet;
+  /** Reference set (the Fashion-MNIST test split for generators; the train split for the real floor). */
+  reference: Reference;
+  /** Images per feature-network batch (default: 500 for an in-memory reference, the sampling batch for samples). */
+  featureBatch?: number;
   /** Number of samples; rounded to whole batches, classes cycle 0..K-1 so every class gets n/K. */
   n: number;
   numClasses: number;
@@ -41,7 +53,8 @@ export interface EvaluationReport {
   network: string;
   n: number;
   referenceName: string;
-  referenceN: number;
+  /** Reference images; null when the reference is statistics only. */
+  referenceN: number | null;
   metrics: Record<string, number>;
   seconds: { sampling: number; total: number };
   meta?: Record<string, unknown>;
@@ -52,8 +65,13 @@ export function balancedClasses(start: number, count: number, numClasses: number
   return Array.from({ length: count }, (_, i) => (start + i) % numClasses);
 }
 
-/** Features of a uint8 image set through the network (in batches). */
-export function embedImageSet(net: FeatureNetwork, set: ArrayImageSet, onProgress?: (d: number, t: number) => void): Embeddings {
+/** Features of a uint8 image set through the network (in batches of `batchSize`, default 500). */
+export function embedImageSet(
+  net: FeatureNetwork,
+  set: ArrayImageSet,
+  onProgress?: (d: number, t: number) => void,
+  batchSize?: number,
+): Embeddings {
   const per = set.channels * set.size * set.size;
   const n = set.labels.length;
   return embed(
@@ -61,7 +79,7 @@ export function embedImageSet(net: FeatureNetwork, set: ArrayImageSet, onProgres
     n,
     (s, e) =>
       uint8ToUnit(torch.fromBuffer(set.pixels.slice(s * per, e * per), [e - s, set.channels, set.size, set.size], 'uint8')),
-    { onProgress },
+    { onProgress, batchSize },
   );
 }
 
@@ -92,7 +110,8 @@ export async function evaluateSamples(sampler: Sampler, o: EvaluateOptions): Pro
   const seed = o.seed ?? 0;
   if (!Number.isInteger(o.n) || o.n < 2) throw new Error(`evaluateSamples: n must be an integer ≥ 2, got ${o.n}`);
   const { net, reference: ref } = o;
-  const [c, s] = [ref.channels, ref.size];
+  // Samples must match an in-memory reference's shape; other references take any [B, C, H, W].
+  const expect = ref.kind === 'array' ? [ref.channels, ref.size, ref.size] : null;
 
   // 1. Samples: batch b gets seed + b, so a run is reproducible and batches are independent.
   const feats: Tensor[] = [];
@@ -104,10 +123,13 @@ export async function evaluateSamples(sampler: Sampler, o: EvaluateOptions): Pro
     const classes = balancedClasses(start, Math.min(bs, o.n - start), o.numClasses);
     const images = await sampler(classes, seed + b);
     const e = torch.tidy(() => {
-      if (JSON.stringify(images.shape) !== JSON.stringify([classes.length, c, s, s]))
-        throw new Error(`evaluateSamples: sampler returned [${images.shape}], expected [${classes.length}, ${c}, ${s}, ${s}]`);
+      const want = expect ? [classes.length, ...expect] : null;
+      if (want ? JSON.stringify(images.shape) !== JSON.stringify(want) : images.ndim !== 4 || images.shape[0] !== classes.length)
+        throw new Error(
+          `evaluateSamples: sampler returned [${images.shape}], expected [${want ? want.join(', ') : `${classes.length}, C, H, W`}]`,
+        );
       const x = images.detach().to('float32').clamp(-1, 1);
-      return embed(net, classes.length, () => x, { batchSize: classes.length });
+      return embed(net, classes.length, (s0, e0) => x.narrow(0, s0, e0 - s0), { batchSize: o.featureBatch ?? classes.length });
     });
     if (start < gridCount) {
       const g = torch.tidy(() =>
@@ -131,7 +153,12 @@ export async function evaluateSamples(sampler: Sampler, o: EvaluateOptions): Pro
   const samplingSeconds = (performance.now() - t0) / 1000;
 
   // 2. Reference features.
-  const refEmb = embedImageSet(net, ref, (d, t) => o.onProgress?.('reference', d, t));
+  const refEmb =
+    ref.kind === 'array'
+      ? embedImageSet(net, ref, (d, t) => o.onProgress?.('reference', d, t), o.featureBatch)
+      : ref.kind === 'embedded'
+        ? ref.embeddings
+        : null;
 
   // 3. Metrics.
   o.onProgress?.('metrics', 0, 1);
@@ -139,35 +166,41 @@ export async function evaluateSamples(sampler: Sampler, o: EvaluateOptions): Pro
     const fake = torch.cat(feats, 0);
     const m: Record<string, number> = {};
     const name = net.name;
-    m[`fid_${name}`] = frechetDistance(featureStats(refEmb.features), featureStats(fake)).fid;
-    const kid = kernelDistance(refEmb.features, fake, {
-      subsets: o.kidSubsets ?? 100,
-      subsetSize: o.kidSubsetSize ?? 1000,
-      generator: new torch.Generator(seed),
-    });
-    m[`kid_${name}`] = kid.mean;
-    m[`kid_${name}_std`] = kid.std;
+    const refStats = refEmb ? featureStats(refEmb.features) : (ref as { stats: FeatureStats }).stats;
+    m[`fid_${name}`] = frechetDistance(refStats, featureStats(fake)).fid;
+    if (refEmb) {
+      const kid = kernelDistance(refEmb.features, fake, {
+        subsets: o.kidSubsets ?? 100,
+        subsetSize: o.kidSubsetSize ?? 1000,
+        generator: new torch.Generator(seed),
+      });
+      m[`kid_${name}`] = kid.mean;
+      m[`kid_${name}_std`] = kid.std;
+    }
     if (probs.length > 0) {
-      const is = inceptionScore(torch.cat(probs, 0), Math.min(o.isSplits ?? 10, o.n));
+      const is = inceptionScore(torch.cat(probs, 0), Math.min(o.isSplits ?? 10, o.n), { shuffleSeed: net.isShuffleSeed });
       m[`is_${name}`] = is.mean;
       m[`is_${name}_std`] = is.std;
       m[`class_agreement_${name}`] = agree.reduce((a, v) => a + v, 0) / o.n;
     }
-    // Equal-size sets, as Kynkäänniemi et al. compare them: the first n reference features.
-    const realPr = refEmb.features.narrow(0, 0, Math.min(o.n, refEmb.features.shape[0]));
-    const pr = precisionRecall(realPr, fake, o.k ?? 3);
-    m[`precision_${name}`] = pr.precision;
-    m[`recall_${name}`] = pr.recall;
+    if (refEmb) {
+      // Equal-size sets, as Kynkäänniemi et al. compare them: the first n reference features.
+      const realPr = refEmb.features.narrow(0, 0, Math.min(o.n, refEmb.features.shape[0]));
+      const pr = precisionRecall(realPr, fake, o.k ?? 3);
+      m[`precision_${name}`] = pr.precision;
+      m[`recall_${name}`] = pr.recall;
+    }
     return m;
   });
   o.onProgress?.('metrics', 1, 1);
-  torch.dispose([feats, probs, refEmb]);
+  // An embedded reference belongs to the caller; one embedded here is ours to free.
+  torch.dispose([feats, probs, ref.kind === 'array' ? refEmb : null]);
 
   const report: EvaluationReport = {
     network: net.name,
     n: o.n,
     referenceName: ref.name,
-    referenceN: ref.labels.length,
+    referenceN: ref.kind === 'array' ? ref.labels.length : ref.kind === 'embedded' ? ref.embeddings.features.shape[0] : null,
     metrics,
     seconds: { sampling: samplingSeconds, total: (performance.now() - t0) / 1000 },
     meta: o.meta,

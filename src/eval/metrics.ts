@@ -4,6 +4,7 @@
 
 import type { Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
+import { numpyPermutation } from './numpy_random.ts';
 
 export interface MeanStd {
   mean: number;
@@ -56,30 +57,40 @@ export function kernelDistance(
 }
 
 /**
- * Inception Score exp(E_x KL(p(y|x) ‖ p(y))), computed on `splits` consecutive chunks and
- * reported as mean ± std over them (Salimans et al.; openai/improved-gan inception_score.py).
+ * Inception Score exp(E_x KL(p(y|x) ‖ p(y))), computed on `splits` consecutive chunks
+ * [i·N/splits, (i+1)·N/splits) and reported as mean ± std over them (Salimans et al.;
+ * openai/improved-gan inception_score.py and torch-fidelity metric_isc.py split the same way).
+ * With `shuffleSeed`, the rows are first permuted by numpy.random.RandomState(seed).permutation(N),
+ * as torch-fidelity does with seed 2020, so its chunks hold the same samples.
  */
-export function inceptionScore(probs: Tensor, splits = 10): MeanStd {
+export function inceptionScore(probs: Tensor, splits = 10, opts: { shuffleSeed?: number } = {}): MeanStd {
   const [n, k] = probs.shape;
   if (probs.ndim !== 2) throw new Error(`inceptionScore: expected probabilities [N, K], got [${probs.shape}]`);
   if (!Number.isInteger(splits) || splits < 1 || splits > n)
     throw new Error(`inceptionScore: splits must be an integer in 1..${n} (N), got ${splits}`);
-  const per = Math.floor(n / splits);
   const scores: number[] = [];
-  for (let s = 0; s < splits; s++) {
-    scores.push(
-      torch.tidy(() => {
-        const p = probs.narrow(0, s * per, per).to('float64'); // [per, K]
-        const py = p.mean(0, true).expand(per, k); // [per, K]
-        // xlogy gives 0·log 0 = 0 for classes a sample (or the marginal) never predicts.
-        const kl = torch
-          .callOp('aten::xlogy.Tensor', p, p)
-          .sub(torch.callOp('aten::xlogy.Tensor', p, py))
-          .sum(1);
-        return Math.exp(kl.mean().item());
-      }),
-    );
-  }
+  torch.tidy(() => {
+    const all =
+      opts.shuffleSeed === undefined
+        ? probs
+        : probs.indexSelect(0, torch.fromBuffer(numpyPermutation(n, opts.shuffleSeed), [n], 'int32').to('int64'));
+    for (let s = 0; s < splits; s++) {
+      const lo = Math.floor((s * n) / splits);
+      const per = Math.floor(((s + 1) * n) / splits) - lo;
+      scores.push(
+        torch.tidy(() => {
+          const p = all.narrow(0, lo, per).to('float64'); // [per, K]
+          const py = p.mean(0, true).expand(per, k); // [per, K]
+          // xlogy gives 0·log 0 = 0 for classes a sample (or the marginal) never predicts.
+          const kl = torch
+            .callOp('aten::xlogy.Tensor', p, p)
+            .sub(torch.callOp('aten::xlogy.Tensor', p, py))
+            .sum(1);
+          return Math.exp(kl.mean().item());
+        }),
+      );
+    }
+  });
   return meanStd(scores);
 }
 

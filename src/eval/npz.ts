@@ -4,7 +4,7 @@
 // both write zip64 extras (numpy passes force_zip64=True), so sizes are read from the central
 // directory and its zip64 extra field.
 
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
 import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
@@ -17,8 +17,16 @@ const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
 
 // ---- .npy ------------------------------------------------------------------------------
 
-/** Parses one `.npy` buffer (format 1.0, 2.0 or 3.0; little-endian f4/f8/i4/i8/u1; C or Fortran order). */
-export function parseNpy(buf: Buffer, what = 'npy'): Tensor {
+interface NpyHeader {
+  dtype: NpyDtype;
+  shape: number[];
+  fortran: boolean;
+  /** Byte offset of the data from the start of the `.npy`. */
+  dataStart: number;
+}
+
+/** The header of a `.npy` buffer (format 1.0, 2.0 or 3.0); the buffer may hold only its start. */
+function parseNpyHeader(buf: Buffer, what: string): NpyHeader {
   if (buf.length < 10 || !buf.subarray(0, 6).equals(MAGIC)) throw new Error(`${what}: not a .npy buffer (bad magic)`);
   const major = buf[6];
   const hlenSize = major === 1 ? 2 : 4;
@@ -37,8 +45,13 @@ export function parseNpy(buf: Buffer, what = 'npy'): Tensor {
     .map((s) => s.trim())
     .filter((s) => s.length > 0)
     .map(Number);
+  return { dtype, shape, fortran, dataStart: start + hlen };
+}
+
+/** Parses one `.npy` buffer (format 1.0, 2.0 or 3.0; little-endian f4/f8/i4/i8/u1; C or Fortran order). */
+export function parseNpy(buf: Buffer, what = 'npy'): Tensor {
+  const { dtype, shape, fortran, dataStart } = parseNpyHeader(buf, what);
   const n = shape.reduce((a, b) => a * b, 1);
-  const dataStart = start + hlen;
   const bytes = n * ITEMSIZE[dtype];
   if (buf.length < dataStart + bytes) throw new Error(`${what}: truncated data (${buf.length - dataStart} of ${bytes} bytes)`);
   // Copy into a fresh, aligned buffer: the member may sit at any offset of the zip.
@@ -84,30 +97,39 @@ interface ZipEntry {
   localOffset: number;
 }
 
-function readCentralDirectory(buf: Buffer, what: string): ZipEntry[] {
+/** Reads `len` bytes at byte `pos` of a zip (a buffer in memory or a file read by offset). */
+type ByteReader = (pos: number, len: number) => Buffer;
+
+function readCentralDirectory(read: ByteReader, fileSize: number, what: string): ZipEntry[] {
   // End of central directory: signature 0x06054b50 within the last 64 KiB + 22 bytes.
+  const tailStart = Math.max(0, fileSize - 22 - 0xffff);
+  const tail = read(tailStart, fileSize - tailStart);
   let eocd = -1;
-  for (let i = buf.length - 22; i >= Math.max(0, buf.length - 22 - 0xffff); i--) {
-    if (buf.readUInt32LE(i) === 0x06054b50) {
+  for (let i = tail.length - 22; i >= 0; i--) {
+    if (tail.readUInt32LE(i) === 0x06054b50) {
       eocd = i;
       break;
     }
   }
   if (eocd < 0) throw new Error(`${what}: not a zip/.npz file (no end-of-central-directory record)`);
-  let count = buf.readUInt16LE(eocd + 10);
-  let cdOffset = buf.readUInt32LE(eocd + 16);
+  let count = tail.readUInt16LE(eocd + 10);
+  let cdSize = tail.readUInt32LE(eocd + 12);
+  let cdOffset = tail.readUInt32LE(eocd + 16);
   // Zip64 end-of-central-directory locator sits just before the EOCD when present.
-  if (eocd >= 20 && buf.readUInt32LE(eocd - 20) === 0x07064b50) {
-    const z64 = Number(buf.readBigUInt64LE(eocd - 20 + 8));
-    if (buf.readUInt32LE(z64) === 0x06064b50) {
-      count = Number(buf.readBigUInt64LE(z64 + 32));
-      cdOffset = Number(buf.readBigUInt64LE(z64 + 48));
+  if (eocd >= 20 && tail.readUInt32LE(eocd - 20) === 0x07064b50) {
+    const z64 = Number(tail.readBigUInt64LE(eocd - 20 + 8));
+    const rec = read(z64, 56);
+    if (rec.readUInt32LE(0) === 0x06064b50) {
+      count = Number(rec.readBigUInt64LE(32));
+      cdSize = Number(rec.readBigUInt64LE(40));
+      cdOffset = Number(rec.readBigUInt64LE(48));
     }
   }
+  const buf = read(cdOffset, cdSize);
   const entries: ZipEntry[] = [];
-  let p = cdOffset;
+  let p = 0;
   for (let k = 0; k < count; k++) {
-    if (buf.readUInt32LE(p) !== 0x02014b50) throw new Error(`${what}: corrupt central directory at byte ${p}`);
+    if (buf.readUInt32LE(p) !== 0x02014b50) throw new Error(`${what}: corrupt central directory at byte ${cdOffset + p}`);
     const method = buf.readUInt16LE(p + 10);
     let compressedSize = buf.readUInt32LE(p + 20);
     let size = buf.readUInt32LE(p + 24);
@@ -142,11 +164,15 @@ function readCentralDirectory(buf: Buffer, what: string): ZipEntry[] {
   return entries;
 }
 
-function memberData(buf: Buffer, e: ZipEntry, what: string): Buffer {
-  const p = e.localOffset;
-  if (buf.readUInt32LE(p) !== 0x04034b50) throw new Error(`${what}: corrupt local header for ${e.name}`);
-  const start = p + 30 + buf.readUInt16LE(p + 26) + buf.readUInt16LE(p + 28);
-  const raw = buf.subarray(start, start + e.compressedSize);
+/** Byte offset of a member's (possibly compressed) data: after its local header. */
+function memberStart(read: ByteReader, e: ZipEntry, what: string): number {
+  const h = read(e.localOffset, 30);
+  if (h.readUInt32LE(0) !== 0x04034b50) throw new Error(`${what}: corrupt local header for ${e.name}`);
+  return e.localOffset + 30 + h.readUInt16LE(26) + h.readUInt16LE(28);
+}
+
+function memberData(read: ByteReader, e: ZipEntry, what: string): Buffer {
+  const raw = read(memberStart(read, e, what), e.compressedSize);
   if (e.method === 0) return raw;
   if (e.method === 8) return inflateRawSync(raw);
   throw new Error(`${what}: member ${e.name} uses zip method ${e.method} (only stored=0 and deflated=8 are supported)`);
@@ -155,13 +181,104 @@ function memberData(buf: Buffer, e: ZipEntry, what: string): Buffer {
 /** Reads every array of an `.npz` file (names without `.npy`), as np.load does. */
 export function loadNpz(path: string): Map<string, Tensor> {
   const buf = readFileSync(path);
+  const read: ByteReader = (pos, len) => buf.subarray(pos, pos + len);
   const out = new Map<string, Tensor>();
-  for (const e of readCentralDirectory(buf, path)) {
+  for (const e of readCentralDirectory(read, buf.length, path)) {
     if (!e.name.endsWith('.npy')) continue;
     const name = e.name.slice(0, -4);
-    out.set(name, parseNpy(memberData(buf, e, path), `${path}:${e.name}`));
+    out.set(name, parseNpy(memberData(read, e, path), `${path}:${e.name}`));
   }
   return out;
+}
+
+/**
+ * An `.npz` opened by offset, without reading it whole (reference batches of images reach gigabytes,
+ * beyond what one read can return): its array names, any one array, and the rows of a stored
+ * (np.savez) C-order array a range at a time.
+ */
+export class NpzFile {
+  private readonly entries = new Map<string, ZipEntry>();
+  private readonly fd: number;
+
+  constructor(readonly path: string) {
+    this.fd = openSync(path, 'r');
+    try {
+      for (const e of readCentralDirectory(this.read, fstatSync(this.fd).size, path))
+        if (e.name.endsWith('.npy')) this.entries.set(e.name.slice(0, -4), e);
+    } catch (err) {
+      closeSync(this.fd);
+      throw err;
+    }
+  }
+
+  private readonly read: ByteReader = (pos, len) => {
+    const out = Buffer.allocUnsafe(len);
+    for (let done = 0; done < len; ) {
+      const n = readSync(this.fd, out, done, Math.min(len - done, 1 << 30), pos + done);
+      if (n === 0) throw new Error(`${this.path}: truncated (wanted ${len} bytes at ${pos})`);
+      done += n;
+    }
+    return out;
+  };
+
+  get names(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  /** One whole array. */
+  array(name: string): Tensor {
+    const e = this.entry(name);
+    return parseNpy(memberData(this.read, e, this.path), `${this.path}:${e.name}`);
+  }
+
+  /**
+   * Rows [start, end) along the first axis of `name`, reading only their bytes when the member is
+   * stored uncompressed in C order (np.savez); otherwise from the whole array.
+   */
+  rows(name: string, start: number, end: number): Tensor {
+    const e = this.entry(name);
+    if (e.method === 0) {
+      const at = memberStart(this.read, e, this.path);
+      const head = parseNpyHeader(this.read(at, Math.min(e.size, 65536 + 12)), `${this.path}:${e.name}`);
+      if (!head.fortran && head.shape.length > 0) {
+        const row = head.shape.slice(1).reduce((a, b) => a * b, 1) * ITEMSIZE[head.dtype];
+        const bytes = this.read(at + head.dataStart + start * row, (end - start) * row);
+        return torch.fromBuffer(new Uint8Array(bytes), [end - start, ...head.shape.slice(1)], head.dtype);
+      }
+    }
+    return torch.tidy(() =>
+      this.array(name)
+        .narrow(0, start, end - start)
+        .contiguous(),
+    );
+  }
+
+  /** Shape and dtype of an array, from its header only (stored members) or the array. */
+  info(name: string): { shape: number[]; dtype: string } {
+    const e = this.entry(name);
+    if (e.method === 0) {
+      const head = parseNpyHeader(this.read(memberStart(this.read, e, this.path), Math.min(e.size, 65536 + 12)), name);
+      return { shape: head.shape, dtype: head.dtype };
+    }
+    const t = this.array(name);
+    const out = { shape: t.shape, dtype: t.dtype };
+    t.dispose();
+    return out;
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+
+  private entry(name: string): ZipEntry {
+    const e = this.entries.get(name);
+    if (!e) throw new Error(`${this.path}: no array '${name}' (has ${this.names.join(', ') || 'none'})`);
+    return e;
+  }
 }
 
 /** Writes arrays as np.savez (stored) or np.savez_compressed (`compress`), atomically. */

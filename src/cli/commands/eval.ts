@@ -1,71 +1,85 @@
 // `d2c eval --model DIR --n 10000`: class-balanced, seeded samples from a D2C model, scored with
 // the Fashion-MNIST classifier's features against the test split (fid_fmnist, kid, is,
 // precision/recall); writes report.json and samples.png. The sampling options of both stages
-// are the same as `d2c sample`, so guidance/temperature/step curves can be swept. The arms of the
-// stage-2 study: `--stage1-only` scores stage 1's codes decoded by the VQ decoder (stage 2 never
-// runs); `--oracle` conditions stage 2 on the real codes of test images and adds the PSNRs of
-// pipeline/oracle.ts to the report.
+// are the same as `d2c sample`, so guidance/temperature/step curves can be swept.
+// `--features inception` scores any model with pytorch-fid's Inception (fid_inception, is_inception,
+// and KID/precision/recall when the reference has images) against `--reference`: a folder, an
+// `.npz` of statistics (the ADM evaluator's reference batches) or of images, or fmnist:<split>.
+// The arms of the stage-2 study: `--stage1-only` scores stage 1's codes decoded by the VQ decoder
+// (stage 2 never runs); `--oracle` conditions stage 2 on the real codes of Fashion-MNIST test
+// images and adds the PSNRs of pipeline/oracle.ts to the report.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { FASHION_MNIST_DIR, loadFashionMnist } from '../../data/fashion_mnist.ts';
-import { evaluateSamples } from '../../eval/evaluate.ts';
-import { classifierFeatureNetwork, DEFAULT_CLASSIFIER_DIR, loadClassifier } from '../../eval/fmnist_classifier.ts';
+import { evaluateSamples, type Reference } from '../../eval/evaluate.ts';
+import type { FeatureNetwork } from '../../eval/feature_network.ts';
+import { embedImagePath, type ImageSetOptions, readStatsNpz } from '../../eval/fid_inputs.ts';
 import { oracleSampler } from '../../pipeline/oracle.ts';
 import * as torch from '../../torch/index.ts';
 import { UsageError } from '../errors.ts';
+import { type FeatureFlags, featureOptions, loadFeatureNetwork } from '../feature_options.ts';
 import { intOption, positiveInt } from '../options.ts';
 import { progressBar } from '../progress.ts';
 import { DEFAULT_MODEL, generateOptions, loadModel, type SamplingFlags, samplingOptions } from './sample.ts';
 
 export function register(program: Command): void {
-  samplingOptions(
-    program
-      .command('eval')
-      .description('FID-FMNIST, KID, IS and precision/recall of a model’s samples against the Fashion-MNIST test split')
-      .option('--model <dir>', 'D2C model folder', DEFAULT_MODEL)
-      .option('--n <n>', 'number of samples (class-balanced)', intOption('--n', { min: 2 }), 10000)
-      .option('--batch-size <n>', 'images per sampling batch', positiveInt('--batch-size'), 100)
-      .option('--seed <n>', 'seed (batch b uses seed + b)', intOption('--seed', { min: 0 }), 0)
-      .option('--classifier <dir>', 'feature network checkpoint', DEFAULT_CLASSIFIER_DIR)
-      .option('--data <dir>', 'Fashion-MNIST folder', FASHION_MNIST_DIR)
-      .option('--out <dir>', 'where report.json and samples.png go', 'out/eval')
-      .option('--stage1-only', 'score stage 1 alone: its codes decoded by the VQ decoder (stage 2 never runs)', false)
-      .option('--oracle', 'condition stage 2 on the real VQ codes of the first n/K test images of each class; adds PSNRs', false)
-      .option('--threads <n>', 'intra-op threads', positiveInt('--threads'), 2),
+  featureOptions(
+    samplingOptions(
+      program
+        .command('eval')
+        .description(
+          'FID, KID, IS and precision/recall of a model’s samples (FID-FMNIST against the Fashion-MNIST test split, or Inception FID with --features inception)',
+        )
+        .option('--model <dir>', 'D2C model folder', DEFAULT_MODEL)
+        .option('--n <n>', 'number of samples (class-balanced)', intOption('--n', { min: 2 }), 10000)
+        .option('--batch-size <n>', 'images per sampling batch', positiveInt('--batch-size'), 100)
+        .option('--seed <n>', 'seed (batch b uses seed + b)', intOption('--seed', { min: 0 }), 0)
+        .option('--data <dir>', 'Fashion-MNIST folder', FASHION_MNIST_DIR)
+        .option('--reference <set>', 'fmnist:test | fmnist:train | folder | .npz (mu/sigma or arr_0)', 'fmnist:test')
+        .option('--out <dir>', 'where report.json and samples.png go', 'out/eval')
+        .option('--stage1-only', 'score stage 1 alone: its codes decoded by the VQ decoder (stage 2 never runs)', false)
+        .option(
+          '--oracle',
+          'condition stage 2 on the real VQ codes of the first n/K Fashion-MNIST test images of each class; adds PSNRs',
+          false,
+        )
+        .option('--threads <n>', 'intra-op threads', positiveInt('--threads'), 2),
+    ),
   ).action(
     async (
-      o: SamplingFlags & {
-        model: string;
-        n: number;
-        batchSize: number;
-        seed: number;
-        classifier: string;
-        data: string;
-        out: string;
-        threads: number;
-        stage1Only: boolean;
-        oracle: boolean;
-      },
+      o: SamplingFlags &
+        FeatureFlags & {
+          model: string;
+          reference: string;
+          n: number;
+          batchSize: number;
+          seed: number;
+          data: string;
+          out: string;
+          threads: number;
+          stage1Only: boolean;
+          oracle: boolean;
+        },
     ) => {
       torch.setNumThreads(o.threads);
       const m = loadModel(o.model);
-      if (m.info.channels !== 1 || m.info.imageSize !== 32 || m.classes.length !== 10) {
+      if (o.features === 'fmnist' && (m.info.channels !== 1 || m.info.imageSize !== 32 || m.classes.length !== 10)) {
         throw new UsageError(
-          `eval: ${o.model} is not a Fashion-MNIST model (the FMNIST feature network needs 32×32×1 images of 10 classes)`,
+          `eval: ${o.model} is not a Fashion-MNIST model (the FMNIST feature network needs 32×32×1 images of 10 classes); use --features inception`,
         );
       }
       if (o.stage1Only && o.oracle) throw new UsageError('--stage1-only and --oracle exclude each other');
       if (m.marOnly && (o.stage1Only || o.oracle))
         throw new UsageError(`--${o.oracle ? 'oracle' : 'stage1-only'}: ${o.model} is a MAR-only model (no stage 1)`);
-      const { model: classifier } = loadClassifier(o.classifier);
-      const reference = loadFashionMnist('test', { dir: o.data });
+      const { net, input, batchSize: featureBatch } = loadFeatureNetwork(o);
+      const reference = await loadReference(o.reference, net, { input, batchSize: featureBatch }, o.data);
       const bar = progressBar('eval');
       const options = (classes: number[], seed: number) => ({
         ...generateOptions(o, classes, seed),
         stage1Only: o.stage1Only,
       });
-      const oracle = o.oracle ? oracleSampler(m, reference, options) : null;
+      const oracle = o.oracle ? oracleSampler(m, loadFashionMnist('test', { dir: o.data }), options) : null;
       const sampler =
         oracle?.sampler ??
         (async (classes: number[], seed: number) => {
@@ -74,8 +88,9 @@ export function register(program: Command): void {
           return r.images;
         });
       const report = await evaluateSamples(sampler, {
-        net: classifierFeatureNetwork(classifier),
+        net,
         reference,
+        featureBatch,
         n: o.n,
         numClasses: m.classes.length,
         batchSize: o.batchSize,
@@ -83,6 +98,7 @@ export function register(program: Command): void {
         outDir: o.out,
         meta: {
           model: o.model,
+          reference: o.reference,
           arm: o.oracle ? 'oracle' : o.stage1Only ? 'stage1-only' : 'generated',
           sampling: options([], o.seed),
           command: `d2c ${process.argv.slice(2).join(' ')}`,
@@ -95,6 +111,21 @@ export function register(program: Command): void {
       process.stdout.write(`${JSON.stringify({ ...report.metrics, ...extra, seconds: report.seconds })}\n`);
     },
   );
+}
+
+/** The reference set of `--reference`: a Fashion-MNIST split, or a folder / .npz through the network. */
+async function loadReference(path: string, net: FeatureNetwork, o: ImageSetOptions, data: string): Promise<Reference> {
+  const split = /^fmnist:(train|test)$/.exec(path)?.[1] as 'train' | 'test' | undefined;
+  if (split) return loadFashionMnist(split, { dir: data });
+  try {
+    if (path.endsWith('.npz')) {
+      const stats = readStatsNpz(path, net);
+      if (stats) return { kind: 'stats', name: path, stats };
+    }
+    return { kind: 'embedded', name: path, embeddings: await embedImagePath(path, net, o) };
+  } catch (e) {
+    throw new UsageError(`--reference: ${(e as Error).message}`);
+  }
 }
 
 /** Adds fields to the report.json that evaluateSamples wrote (atomically). */
