@@ -26,33 +26,6 @@ namespace {
 std::vector<OpEntry> g_ops;
 std::unordered_map<std::string, int32_t> g_op_ids;
 
-constexpr size_t kMaxArgs = 32;
-
-#define GUARD_BEGIN try {
-#define GUARD_END(prefix)                                                     \
-  }                                                                           \
-  catch (const JsError& e) {                                                  \
-    throwJs(env, std::string(prefix) + e.message);                            \
-  }                                                                           \
-  catch (const c10::Error& e) {                                               \
-    throwJs(env, std::string(prefix) + e.what_without_backtrace());           \
-  }                                                                           \
-  catch (const std::exception& e) {                                           \
-    throwJs(env, std::string(prefix) + e.what());                             \
-  }                                                                           \
-  return nullptr;
-
-struct Args {
-  size_t argc = kMaxArgs;
-  napi_value argv[kMaxArgs];
-  Args(napi_env env, napi_callback_info info) {
-    napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-    napi_value undef;
-    napi_get_undefined(env, &undef);
-    for (size_t i = argc; i < kMaxArgs; i++) argv[i] = undef;
-  }
-};
-
 napi_value undefinedValue(napi_env env) {
   napi_value v;
   napi_get_undefined(env, &v);

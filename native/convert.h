@@ -47,6 +47,35 @@ struct JsError {
   std::string message;
 };
 
+// The body of an N-API entry point: every exception becomes a JS Error prefixed by the call
+// (`GUARD_BEGIN … GUARD_END("op: ")`), shared by the addon and torch.distributed.
+#define GUARD_BEGIN try {
+#define GUARD_END(prefix)                                               \
+  }                                                                     \
+  catch (const d2c::JsError& e) {                                       \
+    d2c::throwJs(env, std::string(prefix) + e.message);                 \
+  }                                                                     \
+  catch (const c10::Error& e) {                                         \
+    d2c::throwJs(env, std::string(prefix) + e.what_without_backtrace()); \
+  }                                                                     \
+  catch (const std::exception& e) {                                     \
+    d2c::throwJs(env, std::string(prefix) + e.what());                  \
+  }                                                                     \
+  return nullptr;
+
+// An entry point's arguments; those not passed read as undefined.
+struct Args {
+  static constexpr size_t kMax = 32;
+  size_t argc = kMax;
+  napi_value argv[kMax];
+  Args(napi_env env, napi_callback_info info) {
+    napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+    napi_value undef;
+    napi_get_undefined(env, &undef);
+    for (size_t i = argc; i < kMax; i++) argv[i] = undef;
+  }
+};
+
 const at::Tensor* lookupTensor(double id);                 // nullptr if not a live id
 const at::Tensor& tensorArg(napi_env env, napi_value v);  // throws JsError
 bool freeTensor(napi_env env, double id);                 // false if not live

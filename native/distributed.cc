@@ -33,18 +33,6 @@ std::unique_ptr<Group> g_group;
 std::unordered_map<int64_t, c10::intrusive_ptr<c10d::Work>> g_works;
 int64_t g_next_work = 1;
 
-constexpr size_t kMax = 8;
-struct Args {
-  size_t argc = kMax;
-  napi_value argv[kMax];
-  Args(napi_env env, napi_callback_info info) {
-    napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-    napi_value undef;
-    napi_get_undefined(env, &undef);
-    for (size_t i = argc; i < kMax; i++) argv[i] = undef;
-  }
-};
-
 double numArg(napi_env env, napi_value v, const char* what) {
   double d;
   if (napi_get_value_double(env, v, &d) != napi_ok) throw JsError{std::string("expected a number for ") + what};
@@ -125,19 +113,6 @@ napi_value finishWork(napi_env env, c10::intrusive_ptr<c10d::Work> work, bool as
   return num(env, static_cast<double>(id));
 }
 
-#define GUARD_BEGIN try {
-#define GUARD_END(prefix)                                               \
-  }                                                                     \
-  catch (const JsError& e) {                                            \
-    throwJs(env, std::string(prefix) + e.message);                      \
-  }                                                                     \
-  catch (const c10::Error& e) {                                         \
-    throwJs(env, std::string(prefix) + e.what_without_backtrace());     \
-  }                                                                     \
-  catch (const std::exception& e) {                                     \
-    throwJs(env, std::string(prefix) + e.what());                       \
-  }                                                                     \
-  return nullptr;
 
 // ---- GradSync: DDP's gradient averaging ------------------------------------------------------
 // Parameters are grouped into buckets in reverse order (gradients arrive roughly last layer
