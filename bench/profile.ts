@@ -31,6 +31,8 @@ async function main(): Promise<void> {
   const { name, shapes, top } = parseArgs(process.argv.slice(2));
   const c = await loadCase(join(casesDir, `${name}.ts`));
   const { result, ops } = torch.profile(() => c.run(), { shapes });
+  if (typeof result !== 'number')
+    throw new Error(`${name} runs its work in other processes: profile those (this profiler sees only this one)`);
   console.log(`${c.name}: ${result.toFixed(3)} ${c.unit} (timed under the profiler)`);
   console.log(torch.formatProfile(ops, top));
 }

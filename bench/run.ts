@@ -1,13 +1,15 @@
 // `npm run bench [-- NAME_FILTER] [--rounds N]`: runs every bench/cases/*.ts case and its
 // PyTorch-eager twin bench/torch/<name>.py (the project's Python) alternately for N rounds (default
 // 3), so that a slow spell of a shared host lands on both sides, and prints one JSON line per case:
-// {"name", "d2c_<unit>", "torch_<unit>", "ratio"}: the medians over rounds, ratio = d2c / torch.
+// {"name", "d2c_<unit>", "torch_<unit>", "ratio"}: the medians over rounds, ratio = d2c / torch (for
+// unit 'scaling', a speed-up, higher is better), then the medians of any figures a side reports
+// beside its main one ("d2c_<key>", "torch_<key>").
 // Each round of either side is a fresh process, so no case inherits another's heap.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { caseNames, loadCase } from './load_case.ts';
+import { type BenchFigure, caseNames, loadCase, parseFigure } from './load_case.ts';
 import { median } from './timing.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -26,34 +28,40 @@ export function projectPython(): string {
 }
 
 /** Runs one round of a d2c case in a fresh Node process (this one's flags); its last output line is the figure. */
-function d2cFigure(file: string): number {
+function d2cFigure(file: string): BenchFigure {
   const out = execFileSync(process.execPath, [...process.execArgv, join(root, 'bench', 'case_main.ts'), file], {
     cwd: root,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const last = out.trim().split('\n').pop() ?? '';
-  const value = Number(last);
-  if (!Number.isFinite(value)) throw new Error(`${relative(root, file)}: printed '${last}', not a number`);
-  return value;
+  const figure = parseFigure(last);
+  if (!figure) throw new Error(`${relative(root, file)}: printed '${last}', not a number`);
+  return figure;
 }
 
 /** Runs the PyTorch twin; its last output line is the figure. Null when there is none or it fails. */
-function torchFigure(name: string, python: string): { value: number | null; error?: string } {
+function torchFigure(name: string, python: string): { figure: BenchFigure | null; error?: string } {
   const script = join(torchDir, `${name}.py`);
-  if (!existsSync(script)) return { value: null, error: `no ${join('bench', 'torch', `${name}.py`)}` };
+  if (!existsSync(script)) return { figure: null, error: `no ${join('bench', 'torch', `${name}.py`)}` };
   try {
     const out = execFileSync(python, [script], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     const last = out.trim().split('\n').pop() ?? '';
-    const value = Number(last);
-    return Number.isFinite(value) ? { value } : { value: null, error: `${name}.py printed '${last}', not a number` };
+    const figure = parseFigure(last);
+    return figure ? { figure } : { figure: null, error: `${name}.py printed '${last}', not a number` };
   } catch (e) {
     const err = e as { stderr?: string; message: string };
-    return { value: null, error: `${name}.py failed: ${(err.stderr || err.message).trim().split('\n').pop()}` };
+    return { figure: null, error: `${name}.py failed: ${(err.stderr || err.message).trim().split('\n').pop()}` };
   }
 }
 
 const round = (x: number | null) => (x === null ? null : Number(x.toPrecision(4)));
+
+/** The medians over rounds of the figures a case reports beside its main one, as `<side>_<key>`. */
+function medianDetail(side: string, figures: BenchFigure[]): Record<string, number | null> {
+  const keys = [...new Set(figures.flatMap((f) => Object.keys(f.detail ?? {})))];
+  return Object.fromEntries(keys.map((k) => [`${side}_${k}`, round(median(figures.map((f) => f.detail?.[k] ?? Number.NaN)))]));
+}
 
 function parseArgs(argv: string[]): { filter?: string; rounds: number } {
   let filter: string | undefined;
@@ -77,8 +85,8 @@ async function main(): Promise<void> {
     if (filter && !name.includes(filter)) continue;
     const file = join(casesDir, `${name}.ts`);
     const c = await loadCase(file);
-    const ours: number[] = [];
-    const theirs: number[] = [];
+    const ours: BenchFigure[] = [];
+    const theirs: BenchFigure[] = [];
     for (let r = 0; r < rounds; r++) {
       ours.push(d2cFigure(file));
       const t = torchFigure(c.name, python);
@@ -86,12 +94,21 @@ async function main(): Promise<void> {
         process.stderr.write(`bench ${c.name}: ${t.error}\n`);
         break;
       }
-      if (t.value !== null) theirs.push(t.value);
+      if (t.figure !== null) theirs.push(t.figure);
     }
-    const d2c = median(ours);
-    const torch = theirs.length ? median(theirs) : null;
+    const d2c = median(ours.map((f) => f.value));
+    const torch = theirs.length ? median(theirs.map((f) => f.value)) : null;
     const ratio = torch === null ? null : round(d2c / torch);
-    console.log(JSON.stringify({ name: c.name, [`d2c_${c.unit}`]: round(d2c), [`torch_${c.unit}`]: round(torch), ratio }));
+    console.log(
+      JSON.stringify({
+        name: c.name,
+        [`d2c_${c.unit}`]: round(d2c),
+        [`torch_${c.unit}`]: round(torch),
+        ratio,
+        ...medianDetail('d2c', ours),
+        ...medianDetail('torch', theirs),
+      }),
+    );
     ran++;
   }
   if (ran === 0) throw new Error(`no benchmark case matches '${filter}' (cases: ${names.join(', ')})`);
