@@ -2,10 +2,11 @@
 // (mixCodes, stage 1's teacher-forced draws), the respaced diffusion sampler (--diffusion-steps),
 // and the pipeline's stage-1-only, oracle-codes and MAR-only paths.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { fashionMnistAvailable } from '../src/data/fashion_mnist.ts';
 import { spaceTimesteps } from '../src/generators/diffusion.ts';
 import { mixCodes } from '../src/generators/fusion.ts';
 import { GPT, gptConfig } from '../src/generators/gpt.ts';
@@ -184,4 +185,116 @@ test('a MAR-only folder (pack without --vq/--stage1) samples without stage 1; a 
   const s = d2c('sample', '--model', mar, '--n', '2', '--out', join(root, 'mar.png'), '--preview');
   assert.equal(s.code, 1);
   assert.match(s.stderr, /MAR-only model, it has no stage-1 preview/);
+});
+
+test('d2c eval --stage1-only and --oracle: the arms score with the same command; --oracle adds five PSNRs', {
+  skip: fashionMnistAvailable() ? false : 'Fashion-MNIST is not installed',
+}, () => {
+  const s1 = d2c(
+    'eval',
+    '--model',
+    model,
+    '--n',
+    '20',
+    '--batch-size',
+    '10',
+    '--stage1-only',
+    '--threads',
+    '1',
+    '--out',
+    join(root, 'e1'),
+  );
+  assert.equal(s1.code, 0, s1.stderr);
+  const r1 = JSON.parse(s1.stdout.trim().split('\n').pop() as string);
+  assert.ok(Number.isFinite(r1.fid_fmnist) && r1.psnr === undefined);
+  const report = JSON.parse(readFileSync(join(root, 'e1', 'report.json'), 'utf8'));
+  assert.equal(report.meta.arm, 'stage1-only');
+  const or = d2c(
+    'eval',
+    '--model',
+    model,
+    '--n',
+    '20',
+    '--batch-size',
+    '10',
+    '--oracle',
+    '--steps',
+    '2',
+    '--diffusion-steps',
+    '3',
+    '--threads',
+    '1',
+    '--out',
+    join(root, 'e2'),
+  );
+  assert.equal(or.code, 0, or.stderr);
+  const r2 = JSON.parse(or.stdout.trim().split('\n').pop() as string);
+  for (const k of ['psnr', 'psnr_vq_recon', 'psnr_kl_recon', 'vq_recon_psnr', 'kl_recon_psnr'])
+    assert.ok(Number.isFinite(r2[k]) && r2[k] > 0, `${k}: ${r2[k]}`);
+  const saved = JSON.parse(readFileSync(join(root, 'e2', 'report.json'), 'utf8'));
+  assert.equal(saved.metrics.psnr, r2.psnr, 'the PSNRs are in report.json too');
+  assert.equal(saved.meta.sampling.stage2.diffusionSteps, 3);
+  const both = d2c('eval', '--model', model, '--n', '20', '--oracle', '--stage1-only');
+  assert.equal(both.code, 1);
+  assert.match(both.stderr, /exclude each other/);
+});
+
+test('train stage2 --mix-stage1: trains on mixed codes, saves the rate and the GPT in the checkpoint; errors name the fix', async () => {
+  const dir = join(root, 'mix');
+  const { cache } = await tinyCache(dir);
+  const gpt = writeTinyPart(join(dir, 's1'), 'gpt', 3);
+  const args = (out: string, ...extra: string[]) => [
+    'train',
+    'stage2',
+    '--cache',
+    cache,
+    '--out',
+    out,
+    '--preset',
+    'mar_fmnist',
+    '--set',
+    'encoderEmbedDim=32',
+    '--set',
+    'decoderEmbedDim=32',
+    '--set',
+    'discEmbedDim=32',
+    '--set',
+    'encoderNumHeads=2',
+    '--set',
+    'decoderNumHeads=2',
+    '--set',
+    'discNumHeads=2',
+    '--set',
+    'encoderDepth=1',
+    '--set',
+    'decoderDepth=1',
+    '--set',
+    'discDepth=1',
+    '--set',
+    'difflossW=32',
+    '--set',
+    'difflossD=1',
+    '--set',
+    'bufferSize=4',
+    '--set',
+    'codebookSize=64',
+    '--steps',
+    '3',
+    '--batch-size',
+    '4',
+    '--threads',
+    '1',
+    ...extra,
+  ];
+  const ok = d2c(...args(join(dir, 'run'), '--fusion', 'add', '--mix-stage1', gpt, '--mix-rate', '0.7'));
+  assert.equal(ok.code, 0, ok.stderr);
+  const saved = JSON.parse(readFileSync(join(dir, 'run', 'config.json'), 'utf8'));
+  assert.equal(saved.config.codeMixRate, 0.7);
+  assert.equal(saved.recipe.mixStage1, gpt);
+  const none = d2c(...args(join(dir, 'bad'), '--fusion', 'none', '--mix-stage1', gpt));
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /needs a fusion/);
+  const noGpt = d2c(...args(join(dir, 'bad2'), '--fusion', 'add', '--set', 'codeMixRate=0.5'));
+  assert.equal(noGpt.code, 1);
+  assert.match(noGpt.stderr, /--mix-stage1 DIR/);
 });
