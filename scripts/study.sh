@@ -3,13 +3,14 @@
 # (the shipped VQ + the retrained KL), seed and budget, then evaluated with the same seeds.
 #   scripts/study.sh train ARM...   train arms (resumes a checkpoint that exists)
 #   scripts/study.sh eval ARM...    evaluate arms (skips evaluations already written)
-#   scripts/study.sh report         write docs/study/README.md and its plots from the reports
+#   scripts/study.sh clip ARM       the same arm without the x̂₀ clip
+#   scripts/study.sh report         write docs/study/results.md and its plots from the reports
 # Arms: mar-only qformer crossattn add prefix add-mix (stage1-only needs no training).
-# Environment: STEPS (stage-2 steps per arm, 1200), N (samples per evaluation, 500),
+# Environment: STEPS (stage-2 steps per arm, 1000), N (samples per evaluation, 500),
 # CACHE (runs/cache8), STAGE1 (models/d2c-fmnist/stage1), VQ, KL, OUT (runs/study), THREADS (1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS=${STEPS:-1200}
+STEPS=${STEPS:-1000}
 N=${N:-500}
 CACHE=${CACHE:-runs/cache8}
 VQ=${VQ:-models/d2c-fmnist/vq}
@@ -68,11 +69,18 @@ eval_arm() {
   if [ "$arm" != mar-only ]; then eval_one "$arm" oracle-ar8-d25 --oracle --steps 8 --diffusion-steps 25; fi
 }
 
+# The x̂₀ clip (d2c.json's stage2.clip 4) against none, on one arm.
+eval_clip() {
+  eval_one "$1" ar8-d25-clip0 --steps 8 --diffusion-steps 25 --stage2-clip 0
+  eval_one "$1" oracle-ar8-d25-clip0 --oracle --steps 8 --diffusion-steps 25 --stage2-clip 0
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
   train) for a in "$@"; do train_arm "$a"; done ;;
   eval) for a in "$@"; do eval_arm "$a"; done ;;
+  clip) eval_clip "$1" ;;
   report) node --import tsx scripts/study_report.ts "$OUT" docs/study ;;
   *) sed -n 2,9p "$0"; exit 2 ;;
 esac

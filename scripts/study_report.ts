@@ -28,6 +28,11 @@ function readJson<T>(p: string): T {
   return JSON.parse(readFileSync(p, 'utf8')) as T;
 }
 
+/** scripts/study_timing.ts's seconds per image, measured on an idle machine (preferred when present). */
+const timing: Record<string, Record<string, number>> = existsSync(join(studyDir, 'timing.json'))
+  ? readJson<{ secondsPerImage: Record<string, Record<string, number>> }>(join(studyDir, 'timing.json')).secondsPerImage
+  : {};
+
 function rows(): Row[] {
   const out: Row[] = [];
   for (const arm of ARMS.slice(1)) {
@@ -51,7 +56,7 @@ function rows(): Row[] {
         precision: m.precision_fmnist,
         recall: m.recall_fmnist,
         agreement: m.class_agreement_fmnist,
-        secPerImage: r.seconds.sampling / r.n,
+        secPerImage: timing[arm]?.[name.replace(/^oracle-/, '')] ?? r.seconds.sampling / r.n,
         oracle: m.psnr !== undefined ? { psnr: m.psnr, vq: m.vq_recon_psnr, kl: m.kl_recon_psnr } : undefined,
       });
     }
