@@ -86,7 +86,7 @@ test('every graph of the shipped model matches libtorch within 1e-4 (onnxruntime
   assert.equal(manifest.model.name, 'd2c-fmnist');
   assert.equal(manifest.stage2.fakeLatent.length, manifest.stage2.encoderEmbedDim);
   assert.equal(manifest.stage1?.cacheLength, 65);
-  assert.equal(manifest.parts.stage2.config.fusion, 'qformer');
+  assert.equal(manifest.parts.stage2.config.fusion, 'add');
   assert.equal(manifest.parts.kl.kind, 'kl');
 });
 

@@ -42,7 +42,10 @@ test('GET /api/info: the model, its classes and d2c.json defaults', async () => 
   assert.equal(info.classes.length, 10);
   assert.equal(info.classes[7], 'Sneaker');
   assert.equal(info.imageSize, 32);
-  assert.deepEqual([info.defaults.stage1.cfg, info.defaults.stage2.cfg, info.defaults.stage2.steps], [2, 3, 8]);
+  assert.deepEqual(
+    [info.defaults.stage1.cfg, info.defaults.stage2.cfg, info.defaults.stage2.steps, info.defaults.stage2.diffusionSteps],
+    [2, 3, 4, 25],
+  );
   assert.equal(info.limits.maxSteps, 64);
   assert.equal(info.busy, false);
 });
@@ -66,7 +69,7 @@ test('POST /api/generate: a PNG grid of the right size; the same seed gives the 
 });
 
 test('Accept: application/json gives base64 PNGs of each image and its stage-1 preview', async () => {
-  const res = await post({ class: 'Bag', n: 2, seed: 1, steps: 2 }, 'application/json');
+  const res = await post({ class: 'Bag', n: 2, seed: 1, steps: 2, diffusionSteps: 5 }, 'application/json');
   assert.equal(res.status, 200);
   const r = (await res.json()) as GenerateResponse;
   assert.deepEqual(r.classes, ['Bag', 'Bag']);
@@ -106,6 +109,7 @@ describe('bad requests answer 400 naming the field, and the server goes on', () 
     [{ stage2Cfg: 100 }, 'stage2Cfg', /got 100/],
     [{ steps: 0 }, 'steps', /steps must be an integer in 1\.\.64/],
     [{ steps: 65 }, 'steps', /got 65/],
+    [{ diffusionSteps: 0 }, 'diffusionSteps', /diffusionSteps must be an integer in 1\.\.1000, got 0/],
     [{ stepz: 3 }, 'stepz', /unknown field "stepz"/],
     [[1, 2], 'body', /JSON object/],
   ];
