@@ -138,7 +138,7 @@ async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   const rs = rows();
   if (rs.length === 0) throw new Error(`no evaluation reports under ${studyDir}/*/eval`);
-  const generated = rs.filter((r) => !r.setting.startsWith('oracle') && r.arm !== 'stage1-only');
+  const generated = rs.filter((r) => !r.setting.startsWith('oracle') && !r.setting.endsWith('clip0') && r.arm !== 'stage1-only');
   const arms = [...new Set(generated.map((r) => r.arm))];
   const byAr = arms.map((a) => ({
     name: a,
