@@ -159,9 +159,13 @@ async function main(): Promise<void> {
     .png()
     .toFile(join(outDir, 'fid_vs_seconds.png'));
   for (const a of ARMS) {
-    const evalDir = a === 'stage1-only' ? join(studyDir, 'qformer', 'eval', 'stage1-only') : join(studyDir, a, 'eval', 'ar8-d25');
-    const grid = join(evalDir, 'samples.png');
-    if (existsSync(grid)) copyFileSync(grid, join(outDir, `samples_${a}.png`));
+    // ar8-d25, else the most AR steps evaluated
+    const settings =
+      a === 'stage1-only'
+        ? [join('qformer', 'eval', 'stage1-only')]
+        : ['ar8-d25', 'ar4-d25', 'ar2-d25', 'ar1-d25'].map((n) => join(a, 'eval', n));
+    const grid = settings.map((d) => join(studyDir, d, 'samples.png')).find((g) => existsSync(g));
+    if (grid) copyFileSync(grid, join(outDir, `samples_${a}.png`));
   }
   writeFileSync(join(outDir, 'results.md'), `${table(rs)}\n`);
   process.stdout.write(`${table(rs)}\n\nwrote ${outDir}/results.md, fid_vs_ar_steps.png, fid_vs_seconds.png\n`);
