@@ -39,7 +39,8 @@ test('the page shows the model and its defaults', { skip }, async () => {
   assert.match(await text('#model'), /d2c-fmnist: 32×32 images of 10 classes/);
   assert.equal(await page.locator('#class option').count(), 11, 'every class in turn + 10 classes');
   assert.equal(await page.inputValue('#stage2Cfg'), '3');
-  assert.equal(await page.inputValue('#steps'), '8');
+  assert.equal(await page.inputValue('#steps'), '4');
+  assert.equal(await page.inputValue('#diffusionSteps'), '25');
 });
 
 test('Generate shows the images of the chosen class and seed', { skip }, async () => {
@@ -68,7 +69,7 @@ test('Generate shows the images of the chosen class and seed', { skip }, async (
   );
   assert.match(await text('#summary'), /2 images, seed 3/);
   const seen = (await page.evaluate('window.seen')) as string[];
-  assert.ok(seen.includes('stage 2: step 8 of 8'), `progress shown: ${JSON.stringify(seen)}`);
+  assert.ok(seen.includes('stage 2: step 4 of 4'), `progress shown: ${JSON.stringify(seen)}`);
   // The page shows exactly what the API returns for the same settings.
   const res = await fetch(new URL('api/generate', server.url), {
     method: 'POST',
