@@ -190,43 +190,16 @@ test('a MAR-only folder (pack without --vq/--stage1) samples without stage 1; a 
 test('d2c eval --stage1-only and --oracle: the arms score with the same command; --oracle adds five PSNRs', {
   skip: fashionMnistAvailable() ? false : 'Fashion-MNIST is not installed',
 }, () => {
-  const s1 = d2c(
-    'eval',
-    '--model',
-    model,
-    '--n',
-    '20',
-    '--batch-size',
-    '10',
-    '--stage1-only',
-    '--threads',
-    '1',
-    '--out',
-    join(root, 'e1'),
-  );
+  // The same small evaluation, then each arm's own flags.
+  const evalRun = (out: string, ...arm: string[]) =>
+    d2c('eval', '--model', model, '--n', '20', '--batch-size', '10', '--threads', '1', '--out', join(root, out), ...arm);
+  const s1 = evalRun('e1', '--stage1-only');
   assert.equal(s1.code, 0, s1.stderr);
   const r1 = JSON.parse(s1.stdout.trim().split('\n').pop() as string);
   assert.ok(Number.isFinite(r1.fid_fmnist) && r1.psnr === undefined);
   const report = JSON.parse(readFileSync(join(root, 'e1', 'report.json'), 'utf8'));
   assert.equal(report.meta.arm, 'stage1-only');
-  const or = d2c(
-    'eval',
-    '--model',
-    model,
-    '--n',
-    '20',
-    '--batch-size',
-    '10',
-    '--oracle',
-    '--steps',
-    '2',
-    '--diffusion-steps',
-    '3',
-    '--threads',
-    '1',
-    '--out',
-    join(root, 'e2'),
-  );
+  const or = evalRun('e2', '--oracle', '--steps', '2', '--diffusion-steps', '3');
   assert.equal(or.code, 0, or.stderr);
   const r2 = JSON.parse(or.stdout.trim().split('\n').pop() as string);
   for (const k of ['psnr', 'psnr_vq_recon', 'psnr_kl_recon', 'vq_recon_psnr', 'kl_recon_psnr'])

@@ -46,6 +46,8 @@ export interface EvaluateOptions {
   outDir?: string;
   /** Extra fields for the report (model, sampler settings, ...). */
   meta?: Record<string, unknown>;
+  /** Metrics the sampler measured itself (the oracle's PSNRs), read once sampling is done. */
+  samplerMetrics?: () => Record<string, number>;
   onProgress?: (stage: 'sample' | 'reference' | 'metrics', done: number, total: number) => void;
 }
 
@@ -201,7 +203,7 @@ export async function evaluateSamples(sampler: Sampler, o: EvaluateOptions): Pro
     n: o.n,
     referenceName: ref.name,
     referenceN: ref.kind === 'array' ? ref.labels.length : ref.kind === 'embedded' ? ref.embeddings.features.shape[0] : null,
-    metrics,
+    metrics: { ...metrics, ...o.samplerMetrics?.() },
     seconds: { sampling: samplingSeconds, total: (performance.now() - t0) / 1000 },
     meta: o.meta,
   };

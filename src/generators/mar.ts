@@ -118,32 +118,8 @@ export const MAR_PRESETS = {
   }, // 3.3M (fusion none)
   // A user's colour images: 8×8 tokens of kl_c32 (32 px, stride 4) / kl_c64 (64 px, stride 8), codes
   // of vq_c32 / vq_c64 (1024); the class count is the token cache's.
-  mar_c32: {
-    ...MAR_DEFAULTS,
-    ...backbone(192, 2, 4, 3, 256),
-    imgSize: 32,
-    vaeStride: 4,
-    vaeEmbedDim: 4,
-    classNum: 10,
-    bufferSize: 16,
-    codebookSize: 1024,
-    discDepth: 2,
-    qformerDepth: 1,
-    ...CPU_SIZED,
-  }, // 3.2M (fusion none)
-  mar_c64: {
-    ...MAR_DEFAULTS,
-    ...backbone(192, 2, 4, 3, 256),
-    imgSize: 64,
-    vaeStride: 8,
-    vaeEmbedDim: 4,
-    classNum: 10,
-    bufferSize: 16,
-    codebookSize: 1024,
-    discDepth: 2,
-    qformerDepth: 1,
-    ...CPU_SIZED,
-  }, // 3.2M (fusion none)
+  mar_c32: marColour(32, 4), // 3.2M (fusion none)
+  mar_c64: marColour(64, 8), // 3.2M (fusion none)
   // The reference fixture test/fixtures/reference/mar_tiny.json.
   mar_tiny: {
     ...MAR_DEFAULTS,
@@ -157,6 +133,23 @@ export const MAR_PRESETS = {
     qformerDepth: 1,
   }, // 0.26M (fusion none)
 } satisfies Record<string, MARConfig>;
+
+/** The colour presets: the same CPU-sized MAR over an 8×8 grid of 4-channel latents at either size. */
+function marColour(imgSize: number, vaeStride: number): MARConfig {
+  return {
+    ...MAR_DEFAULTS,
+    ...backbone(192, 2, 4, 3, 256),
+    imgSize,
+    vaeStride,
+    vaeEmbedDim: 4,
+    classNum: 10,
+    bufferSize: 16,
+    codebookSize: 1024,
+    discDepth: 2,
+    qformerDepth: 1,
+    ...CPU_SIZED,
+  };
+}
 
 export type MARPresetName = keyof typeof MAR_PRESETS;
 

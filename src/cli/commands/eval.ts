@@ -8,8 +8,6 @@
 // The arms of the stage-2 study: `--stage1-only` scores stage 1's codes decoded by the VQ decoder
 // (stage 2 never runs); `--oracle` conditions stage 2 on the real codes of Fashion-MNIST test
 // images and adds the PSNRs of pipeline/oracle.ts to the report.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { FASHION_MNIST_DIR, loadFashionMnist } from '../../data/fashion_mnist.ts';
 import { evaluateSamples, type Reference } from '../../eval/evaluate.ts';
@@ -103,12 +101,11 @@ export function register(program: Command): void {
           sampling: options([], o.seed),
           command: `d2c ${process.argv.slice(2).join(' ')}`,
         },
+        samplerMetrics: oracle ? () => ({ ...oracle.psnr() }) : undefined,
         onProgress: (stage, d, t) => bar.update(d, t, stage),
       });
       bar.done();
-      const extra = oracle ? oracle.psnr() : {};
-      if (oracle && o.out) writeReportExtra(o.out, extra);
-      process.stdout.write(`${JSON.stringify({ ...report.metrics, ...extra, seconds: report.seconds })}\n`);
+      process.stdout.write(`${JSON.stringify({ ...report.metrics, seconds: report.seconds })}\n`);
     },
   );
 }
@@ -126,14 +123,4 @@ async function loadReference(path: string, net: FeatureNetwork, o: ImageSetOptio
   } catch (e) {
     throw new UsageError(`--reference: ${(e as Error).message}`);
   }
-}
-
-/** Adds fields to the report.json that evaluateSamples wrote (atomically). */
-function writeReportExtra(dir: string, extra: object): void {
-  const path = join(dir, 'report.json');
-  const report = JSON.parse(readFileSync(path, 'utf8')) as { metrics: Record<string, number> };
-  Object.assign(report.metrics, extra);
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(report, null, 2)}\n`);
-  renameSync(tmp, path);
 }
