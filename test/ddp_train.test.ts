@@ -31,16 +31,16 @@ const TOKENIZER = [
 ];
 
 /**
- * ‖a − b‖ / ‖b‖ over all tensors of a checkpoint file. Per-sample statistics buffers (the VQ's
- * rolling codebook_used record) are rank-local by design and left out.
+ * ‖a − b‖ / ‖b‖ over the tensors of a checkpoint file that `keep` selects. Per-sample statistics
+ * buffers (the VQ's rolling codebook_used record) are rank-local by design and always left out.
  */
-function relDiff(a: string, b: string, file: string): number {
+function relDiff(a: string, b: string, file: string, keep: (name: string) => boolean = () => true): number {
   const x = torch.loadSafetensors(join(a, file));
   const y = torch.loadSafetensors(join(b, file));
   let d = 0;
   let n = 0;
   for (const [k, t] of y) {
-    if (k.endsWith('codebook_used')) continue;
+    if (k.endsWith('codebook_used') || !keep(k)) continue;
     const u = t.toFloat32Array();
     const v = (x.get(k) ?? assert.fail(`${a}/${file} lacks ${k}`)).toFloat32Array();
     for (let i = 0; i < u.length; i++) {
@@ -77,6 +77,21 @@ test('tokenizer: 2 processes × 4 = 1 process × 8 (the issue command pair, 3 st
       .split('\n').length,
     3,
   );
+});
+
+// The issue's pair at its 5 steps. Biases whose true gradient is exactly zero (a conv bias feeding a
+// GroupNorm of one channel per group, alone or through the residual stream; an attention key bias
+// under softmax) get float-rounding noise as gradient, which AdamW normalises into near-full ±lr
+// steps. A 4+4 split rounds differently from 8, so those few tensors drift apart by ~1e-4 and carry
+// the whole-model figure to 1.35e-5; the weight (non-bias) tensors agree to 3.6e-7 (measured).
+test('tokenizer: the issue command pair at 5 steps agrees outside the zero-gradient biases', () => {
+  const common = [...TOKENIZER, '--steps', '5', '--batch-size', '8', '--master-port', nextPort()];
+  ok(d2c(...common, '--nproc-per-node', '2', '--out', join(tmp, 'tok5A')));
+  ok(d2c(...common, '--nproc-per-node', '1', '--out', join(tmp, 'tok5B')));
+  const weights = relDiff(join(tmp, 'tok5A'), join(tmp, 'tok5B'), 'model.safetensors', (k) => !k.endsWith('.bias'));
+  assert.ok(weights <= 1e-6, `weights differ by ${weights} (relative)`);
+  const all = relDiff(join(tmp, 'tok5A'), join(tmp, 'tok5B'), 'model.safetensors');
+  assert.ok(all <= 5e-5, `all tensors differ by ${all} (relative)`);
 });
 
 test('a global batch that does not divide over the processes is a usage error', () => {
