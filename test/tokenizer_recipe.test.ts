@@ -1,12 +1,15 @@
 // The tokenizer recipe's new terms: the perceptual loss (its value on a fixed input, its gradient,
-// the classifier's feature maps it reads) and the warm-up + cosine LR schedule of tokenizer training.
+// the classifier's feature maps it reads), the VQ's entropy loss (its gradient; its value against
+// LlamaGen is in tokenizers_units.test.ts) and the warm-up + cosine LR schedule of tokenizer training.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CLASSIFIER_PRESETS, FmnistClassifier } from '../src/eval/fmnist_classifier.ts';
 import { perceptualLoss } from '../src/tokenizers/losses.ts';
+import { entropyLoss } from '../src/tokenizers/quantizer.ts';
 import { buildTokenizer } from '../src/tokenizers/presets.ts';
 import { createTokenizerTrainState, KL_TRAIN_DEFAULTS, tokenizerLr, tokenizerTrainStep } from '../src/tokenizers/train_step.ts';
 import * as torch from '../src/torch/index.ts';
+import { gradcheck } from './helpers/gradcheck.ts';
 
 test('perceptualLoss: the sum over layers of the mean squared distance of channel-normalised features', () => {
   torch.tidy(() => {
@@ -93,4 +96,20 @@ test('a KL step with the perceptual loss and the schedule sets the LR and logs t
   assert.ok((m1.perceptual ?? 0) > 0);
   assert.ok(m1.loss > m1.rec + (m1.perceptual ?? 0) - 1e-6, 'the loss includes the perceptual term');
   x.dispose();
+});
+
+test('entropyLoss: gradient matches finite differences; it spreads a collapsed assignment', () => {
+  torch.tidy(() => {
+    // Affinities on the scale of −‖z − e‖² for l2-normalised vectors (so /0.01 is a sharp softmax).
+    const a = torch.randn([6, 5], { generator: new torch.Generator(3), dtype: 'float64' }).mul(0.02);
+    gradcheck((x) => entropyLoss(x), [a], { what: 'entropyLoss', eps: 1e-7 });
+    // Every row preferring code 0: descending the loss lowers the batch's share of code 0.
+    const collapsed = torch.zeros([8, 4], { dtype: 'float64' }).add(torch.tensor([0.03, 0, 0, 0], { dtype: 'float64' }));
+    const x = collapsed.add(torch.randn([8, 4], { generator: new torch.Generator(4), dtype: 'float64' }).mul(0.005));
+    const share = (t: torch.Tensor) => t.div(0.01).softmax(-1).mean(0).toArray()[0] as number;
+    const leaf = x.detach().requiresGrad_();
+    const [g] = torch.grad(entropyLoss(leaf), [leaf]);
+    const after = x.sub((g as torch.Tensor).mul(1e-3));
+    assert.ok(share(after) < share(x), `code 0's share ${share(x)} → ${share(after)}`);
+  });
 });
