@@ -1,6 +1,6 @@
 // `d2c fit --data DIR --size 32|64 --out MODEL`: the whole D2C recipe on a user's ImageFolder —
-// VQ and KL tokenizers, the token cache, the stage-1 GPT, the stage-2 MAR (qformer fusion), the
-// model folder and a sample grid of every class — with the colour presets of fit_recipe.ts. Each
+// VQ and KL tokenizers, the token cache, the stage-1 GPT, the stage-2 MAR (`add` fusion, the
+// study's best), the model folder and a sample grid of every class — with the colour presets of fit_recipe.ts. Each
 // training checkpoints under MODEL/runs/<part>; run again, it skips what is done and resumes the
 // rest. runs/fit.json records the data and size (a second run must match them) and which tokenizer
 // steps the cache was built from, so a cache or generator left behind by retrained tokenizers is
@@ -221,7 +221,7 @@ export async function fit(o: FitOptions): Promise<{ interrupted: boolean }> {
 
     const generators = [
       { phase: 3, part: 'stage1', kind: 'gpt', extra: {} },
-      { phase: 4, part: 'stage2', kind: 'mar', extra: { fusion: 'qformer' } },
+      { phase: 4, part: 'stage2', kind: 'mar', extra: { fusion: 'add' } },
     ] as const;
     let trained = false;
     for (const g of generators) {
