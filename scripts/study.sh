@@ -7,15 +7,22 @@
 #   scripts/study.sh report         write docs/study/results.md and its plots from the reports
 # Arms: mar-only qformer crossattn add prefix add-mix (stage1-only needs no training).
 # Environment: STEPS (stage-2 steps per arm, 1000), N (samples per evaluation, 500),
-# CACHE (runs/cache8), STAGE1 (models/d2c-fmnist/stage1), VQ, KL, OUT (runs/study), THREADS (1).
+# CACHE (runs/cache8), STAGE1 and VQ (the study's, from git history), KL, OUT (runs/study), THREADS (1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${STEPS:-1000}
 N=${N:-500}
 CACHE=${CACHE:-runs/cache8}
-VQ=${VQ:-models/d2c-fmnist/vq}
+# The study's VQ and stage 1 are the ones models/d2c-fmnist shipped at commit 1bb44dc (512 codes);
+# the model has since been retrained on new tokenizers, so they are taken from git history.
+PARTS_COMMIT=1bb44dc
+VQ=${VQ:-runs/study-parts/models/d2c-fmnist/vq}
 KL=${KL:-runs/kl8raw}
-STAGE1=${STAGE1:-models/d2c-fmnist/stage1}
+STAGE1=${STAGE1:-runs/study-parts/models/d2c-fmnist/stage1}
+if [ ! -d runs/study-parts ]; then
+  mkdir -p runs/study-parts
+  git archive "$PARTS_COMMIT" models/d2c-fmnist/vq models/d2c-fmnist/stage1 | tar -x -C runs/study-parts
+fi
 OUT=${OUT:-runs/study}
 THREADS=${THREADS:-1}
 d2c() { node --single-threaded-gc --import tsx src/cli/main.ts "$@"; }

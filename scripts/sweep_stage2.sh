@@ -13,9 +13,12 @@ d2c() { node --single-threaded-gc --import tsx src/cli/main.ts "$@"; }
 for c in ${CFGS:-3 5}; do
   for t in ${TEMPS:-1 0.8 0.6}; do
     for mode in gen oracle; do
-      dir=$OUT/cfg$c-t$t$([ $mode = oracle ] && echo -oracle)
-      [ -f "$dir/report.json" ] && continue
-      if [ $mode = oracle ]; then extra=(--oracle --n "$NO"); else extra=(--n "$N"); fi
+      if [ $mode = oracle ]; then
+        dir=$OUT/cfg$c-t$t-oracle extra=(--oracle --n "$NO")
+      else
+        dir=$OUT/cfg$c-t$t extra=(--n "$N")
+      fi
+      if [ -f "$dir/report.json" ]; then continue; fi
       d2c eval --model "$MODEL" --seed 0 --threads "${THREADS:-1}" --stage2-cfg "$c" --stage2-temperature "$t" \
         --out "$dir" "${extra[@]}" > /dev/null
     done
