@@ -1,10 +1,10 @@
 // `d2c fit --data DIR --size 32|64 --out MODEL`: the whole D2C recipe on a user's ImageFolder —
 // VQ and KL tokenizers, the token cache, the stage-1 GPT, the stage-2 MAR (`add` fusion, the
-// study's best), the model folder and a sample grid of every class — with the colour presets of fit_recipe.ts. Each
-// training checkpoints under MODEL/runs/<part>; run again, it skips what is done and resumes the
-// rest. runs/fit.json records the data and size (a second run must match them) and which tokenizer
-// steps the cache was built from, so a cache or generator left behind by retrained tokenizers is
-// rebuilt, the stale generator checkpoint kept beside it as <part>.stale.
+// study's best), the model folder and a sample grid of every class — with the colour presets of
+// fit_recipe.ts. Each training checkpoints under MODEL/runs/<part>; run again, it skips what is
+// done and resumes the rest. runs/fit.json records the data and size (a second run must match
+// them) and which tokenizer steps the cache was built from, so a cache or generator left behind by
+// retrained tokenizers is rebuilt, the stale generator checkpoint kept beside it as <part>.stale.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
