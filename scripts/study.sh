@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The small-scale D2C study (docs/study/README.md): every stage-2 arm trained on the same token cache
-# (the shipped VQ + the retrained KL), seed and budget, then evaluated with the same seeds.
+# (the then-shipped 512-code VQ + the retrained KL), seed and budget, then evaluated with the same seeds.
 #   scripts/study.sh train ARM...   train arms (resumes a checkpoint that exists)
 #   scripts/study.sh eval ARM...    evaluate arms (skips evaluations already written)
 #   scripts/study.sh clip ARM       the same arm without the x̂₀ clip
@@ -19,7 +19,7 @@ PARTS_COMMIT=1bb44dc
 VQ=${VQ:-runs/study-parts/models/d2c-fmnist/vq}
 KL=${KL:-runs/kl8raw}
 STAGE1=${STAGE1:-runs/study-parts/models/d2c-fmnist/stage1}
-if [ ! -d runs/study-parts ]; then
+if [[ ! -d runs/study-parts && ($VQ == runs/study-parts/* || $STAGE1 == runs/study-parts/*) ]]; then
   mkdir -p runs/study-parts
   git archive "$PARTS_COMMIT" models/d2c-fmnist/vq models/d2c-fmnist/stage1 | tar -x -C runs/study-parts
 fi
