@@ -14,6 +14,7 @@ import { teacherForcedSample } from '../src/generators/gpt_sample.ts';
 import { MAR, type MARConfig, marConfig } from '../src/generators/mar.ts';
 import { sampleTokens } from '../src/generators/mar_sample.ts';
 import { D2C } from '../src/pipeline/d2c.ts';
+import { psnrFromSquaredError } from '../src/pipeline/oracle.ts';
 import * as torch from '../src/torch/index.ts';
 import { d2c, tinyCache, tinyModel, writeTinyPart } from './helpers/tiny_pipeline.ts';
 
@@ -187,7 +188,7 @@ test('a MAR-only folder (pack without --vq/--stage1) samples without stage 1; a 
   assert.match(s.stderr, /MAR-only model, it has no stage-1 preview/);
 });
 
-test('d2c eval --stage1-only and --oracle: the arms score with the same command; --oracle adds five PSNRs', {
+test('d2c eval --stage1-only and --oracle: the arms score with the same command; --oracle adds five PSNRs; both: the VQ reconstructions', {
   skip: fashionMnistAvailable() ? false : 'Fashion-MNIST is not installed',
 }, () => {
   // The same small evaluation, then each arm's own flags.
@@ -207,9 +208,14 @@ test('d2c eval --stage1-only and --oracle: the arms score with the same command;
   const saved = JSON.parse(readFileSync(join(root, 'e2', 'report.json'), 'utf8'));
   assert.equal(saved.metrics.psnr, r2.psnr, 'the PSNRs are in report.json too');
   assert.equal(saved.meta.sampling.stage2.diffusionSteps, 3);
-  const both = d2c('eval', '--model', model, '--n', '20', '--oracle', '--stage1-only');
-  assert.equal(both.code, 1);
-  assert.match(both.stderr, /exclude each other/);
+  // Both: the real codes VQ-decoded, so the output is the VQ reconstruction itself.
+  const both = evalRun('e3', '--oracle', '--stage1-only');
+  assert.equal(both.code, 0, both.stderr);
+  const r3 = JSON.parse(both.stdout.trim().split('\n').pop() as string);
+  assert.ok(Math.abs(r3.psnr - r3.vq_recon_psnr) < 1e-6, `${r3.psnr} vs ${r3.vq_recon_psnr}`);
+  assert.equal(r3.psnr_vq_recon, psnrFromSquaredError(0, 1));
+  assert.equal(r3.vq_recon_psnr, r2.vq_recon_psnr, 'the same test images as the oracle arm');
+  assert.equal(JSON.parse(readFileSync(join(root, 'e3', 'report.json'), 'utf8')).meta.arm, 'oracle-stage1-only');
 });
 
 test('train stage2 --mix-stage1: trains on mixed codes, saves the rate and the GPT in the checkpoint; errors name the fix', async () => {
@@ -264,6 +270,16 @@ test('train stage2 --mix-stage1: trains on mixed codes, saves the rate and the G
   const saved = JSON.parse(readFileSync(join(dir, 'run', 'config.json'), 'utf8'));
   assert.equal(saved.config.codeMixRate, 0.7);
   assert.equal(saved.recipe.mixStage1, gpt);
+  // Fine-tuning: a run trained without mixing, resumed with it, trains and records the new rate.
+  const plain = d2c(...args(join(dir, 'plain'), '--fusion', 'add'));
+  assert.equal(plain.code, 0, plain.stderr);
+  // (a repeated --steps: commander keeps the last)
+  const tuned = d2c(...args(join(dir, 'plain'), '--mix-stage1', gpt, '--mix-rate', '0.2', '--resume', '--steps', '5'));
+  assert.equal(tuned.code, 0, tuned.stderr);
+  const resumed = JSON.parse(readFileSync(join(dir, 'plain', 'config.json'), 'utf8'));
+  assert.equal(resumed.config.codeMixRate, 0.2);
+  assert.equal(resumed.recipe.mixStage1, gpt);
+  assert.equal(JSON.parse(readFileSync(join(dir, 'plain', 'trainer.json'), 'utf8')).step, 5);
   const none = d2c(...args(join(dir, 'bad'), '--fusion', 'none', '--mix-stage1', gpt));
   assert.equal(none.code, 1);
   assert.match(none.stderr, /needs a fusion/);

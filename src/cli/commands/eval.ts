@@ -7,7 +7,8 @@
 // `.npz` of statistics (the ADM evaluator's reference batches) or of images, or fmnist:<split>.
 // The arms of the stage-2 study: `--stage1-only` scores stage 1's codes decoded by the VQ decoder
 // (stage 2 never runs); `--oracle` conditions stage 2 on the real codes of Fashion-MNIST test
-// images and adds the PSNRs of pipeline/oracle.ts to the report.
+// images and adds the PSNRs of pipeline/oracle.ts to the report; both together score the VQ decoder's
+// rendering of those real codes (the preview's oracle arm: its `psnr` is `vq_recon_psnr`).
 import type { Command } from 'commander';
 import { FASHION_MNIST_DIR, loadFashionMnist } from '../../data/fashion_mnist.ts';
 import { evaluateSamples, type Reference } from '../../eval/evaluate.ts';
@@ -39,7 +40,7 @@ export function register(program: Command): void {
         .option('--stage1-only', 'score stage 1 alone: its codes decoded by the VQ decoder (stage 2 never runs)', false)
         .option(
           '--oracle',
-          'condition stage 2 on the real VQ codes of the first n/K Fashion-MNIST test images of each class; adds PSNRs',
+          'condition stage 2 on the real VQ codes of the first n/K Fashion-MNIST test images of each class; adds PSNRs (with --stage1-only: those codes VQ-decoded)',
           false,
         )
         .option('--threads <n>', 'intra-op threads', positiveInt('--threads'), 2),
@@ -67,7 +68,6 @@ export function register(program: Command): void {
           `eval: ${o.model} is not a Fashion-MNIST model (the FMNIST feature network needs 32×32×1 images of 10 classes); use --features inception`,
         );
       }
-      if (o.stage1Only && o.oracle) throw new UsageError('--stage1-only and --oracle exclude each other');
       if (m.marOnly && (o.stage1Only || o.oracle))
         throw new UsageError(`--${o.oracle ? 'oracle' : 'stage1-only'}: ${o.model} is a MAR-only model (no stage 1)`);
       const { net, input, batchSize: featureBatch } = loadFeatureNetwork(o);
@@ -97,7 +97,7 @@ export function register(program: Command): void {
         meta: {
           model: o.model,
           reference: o.reference,
-          arm: o.oracle ? 'oracle' : o.stage1Only ? 'stage1-only' : 'generated',
+          arm: o.oracle ? (o.stage1Only ? 'oracle-stage1-only' : 'oracle') : o.stage1Only ? 'stage1-only' : 'generated',
           sampling: options([], o.seed),
           command: `d2c ${process.argv.slice(2).join(' ')}`,
         },

@@ -254,6 +254,9 @@ export function register(program: Command): void {
         ...(o.fusion ? { fusion: o.fusion } : {}),
         ...(mixRate !== undefined ? { codeMixRate: mixRate } : {}),
       });
+      // Mixing is a training knob, not architecture: --resume with --mix-rate changes it from there on
+      // (fine-tuning a trained stage 2 with mixing), and the checkpoint records the new rate.
+      if (o.resume && mixRate !== undefined) pc.config = { ...pc.config, codeMixRate: mixRate };
       // The mixing GPT is part of the run: resume reads it from the checkpoint's recipe.
       const mixStage1 = o.mixStage1 ?? (pc.recipe as { mixStage1?: string } | undefined)?.mixStage1;
       if (mixStage1) pc.recipe = { ...pc.recipe, mixStage1 };
