@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import type { FeatureNetwork } from '../eval/feature_network.ts';
 import type { ImageSetOptions } from '../eval/fid_inputs.ts';
-import { classifierFeatureNetwork, DEFAULT_CLASSIFIER_DIR, loadClassifier } from '../eval/fmnist_classifier.ts';
+import { classifierFeatureNetwork, classifierName, DEFAULT_CLASSIFIER_DIR, loadClassifier } from '../eval/fmnist_classifier.ts';
 import { DEFAULT_INCEPTION_DIR, inceptionFeatureNetwork, loadInception } from '../eval/inception_network.ts';
 import { UsageError } from './errors.ts';
 import { choiceOption, positiveInt } from './options.ts';
@@ -42,9 +42,9 @@ export function loadFeatureNetwork(o: FeatureFlags): { net: FeatureNetwork; inpu
         batchSize: o.featureBatch ?? 50,
       };
     }
-    const { model } = loadClassifier(o.classifier);
+    const { model, info } = loadClassifier(o.classifier);
     const input = { kind: 'fixed', size: model.config.imageSize, channels: model.config.inChannels as 1 | 3 } as const;
-    return { net: classifierFeatureNetwork(model), input, batchSize: o.featureBatch ?? 500 };
+    return { net: classifierFeatureNetwork(model, classifierName(info)), input, batchSize: o.featureBatch ?? 500 };
   } catch (e) {
     throw new UsageError((e as Error).message);
   }

@@ -7,7 +7,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import sharp from 'sharp';
 import { centerCropArr, rgbToGray } from './center_crop.ts';
-import type { FileImageSet } from './dataset.ts';
+import type { ArrayImageSet, FileImageSet } from './dataset.ts';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'] as const;
 const FORMATS = new Set(['jpeg', 'png', 'webp']);
@@ -136,4 +136,26 @@ export async function decodeImage(path: string, size: number, channels: 1 | 3): 
   const out = new Uint8Array(channels * plane);
   for (let p = 0; p < plane; p++) for (let c = 0; c < channels; c++) out[c * plane + p] = img.data[p * channels + c];
   return out;
+}
+
+/** Decodes every file of a set into memory: small colour datasets (a few thousand images) fit easily. */
+export async function decodeImageSet(set: FileImageSet, concurrency = 16): Promise<ArrayImageSet> {
+  const per = set.channels * set.size * set.size;
+  const pixels = new Uint8Array(set.files.length * per);
+  await mapLimit(
+    set.files.map((f, i) => [f, i] as const),
+    concurrency,
+    async ([f, i]) => {
+      pixels.set(await decodeImage(f, set.size, set.channels), i * per);
+    },
+  );
+  return {
+    kind: 'array',
+    name: set.name,
+    classes: set.classes,
+    channels: set.channels,
+    size: set.size,
+    labels: set.labels,
+    pixels,
+  };
 }

@@ -1,6 +1,7 @@
-// A small CNN classifier of Fashion-MNIST, the feature network of our FID/KID/IS/precision-recall
-// (`fid_fmnist`, ...): its penultimate layer gives the features and its softmax the IS
-// probabilities, as Inception-v3's pool3 and logits do for ImageNet metrics.
+// A small CNN classifier of a dataset (Fashion-MNIST, or any ImageFolder such as the emoji set), the
+// feature network of our FID/KID/IS/precision-recall (`fid_fmnist`, `fid_emoji`, ...: named after the
+// dataset it was trained on, so no one mistakes them for Inception FID): its penultimate layer gives
+// the features and its softmax the IS probabilities, as Inception-v3's pool3 and logits do for ImageNet.
 // Three conv blocks (conv 3×3 → GroupNorm → SiLU → 2×2 max-pool: 32 → 16 → 8 → 4), a 128-d
 // fully connected feature layer, and a linear head over the 10 classes. GroupNorm rather than
 // BatchNorm: no running statistics, so features do not depend on batch composition or mode.
@@ -27,6 +28,7 @@ export interface ClassifierConfig {
 
 export const CLASSIFIER_PRESETS = {
   fmnist_cnn: { inChannels: 1, imageSize: 32, channels: [32, 64, 128], groups: 8, featureDim: 128, numClasses: 10, dropout: 0.3 }, // 357K
+  colour_cnn: { inChannels: 3, imageSize: 32, channels: [32, 64, 128], groups: 8, featureDim: 128, numClasses: 10, dropout: 0.3 }, // numClasses from the data
   tiny: { inChannels: 1, imageSize: 32, channels: [4, 8], groups: 2, featureDim: 16, numClasses: 10, dropout: 0 }, // 8.7K (tests)
 } satisfies Record<string, ClassifierConfig>;
 
@@ -113,11 +115,11 @@ export class FmnistClassifier extends Module {
   }
 }
 
-/** The classifier as a FeatureNetwork named `fmnist` (metrics `fid_fmnist`, `is_fmnist`, ...). */
-export function classifierFeatureNetwork(model: FmnistClassifier): FeatureNetwork {
+/** The classifier as a FeatureNetwork named after its dataset (`fmnist` gives `fid_fmnist`, `is_fmnist`, ...). */
+export function classifierFeatureNetwork(model: FmnistClassifier, name = 'fmnist'): FeatureNetwork {
   model.eval();
   return {
-    name: 'fmnist',
+    name,
     featureDim: model.config.featureDim,
     features: (x) => model.features(x),
     probs: (x) => torch.tidy(() => model.forward(x).softmax(-1)),
@@ -132,6 +134,10 @@ export interface ClassifierCheckpointInfo {
   kind: 'fmnist-classifier';
   preset: string;
   config: ClassifierConfig;
+  /** Dataset name, the metrics' suffix (absent in older checkpoints: Fashion-MNIST's `fmnist`). */
+  name?: string;
+  /** Class names, label order (absent in older checkpoints). */
+  classes?: string[];
   /** Training recipe and results, free-form (command, epochs, accuracy, ...). */
   training?: Record<string, unknown>;
 }
@@ -152,11 +158,18 @@ export function saveClassifier(
     kind: 'fmnist-classifier',
     preset: info.preset,
     config: model.config,
+    name: info.name,
+    classes: info.classes,
     training: info.training,
   };
   const tmp = join(dir, `config.json.tmp-${process.pid}`);
   writeFileSync(tmp, `${JSON.stringify(full, null, 2)}\n`);
   renameSync(tmp, join(dir, 'config.json'));
+}
+
+/** The metric suffix of a loaded classifier: its dataset name (older checkpoints are Fashion-MNIST's). */
+export function classifierName(info: ClassifierCheckpointInfo): string {
+  return info.name ?? 'fmnist';
 }
 
 /** Loads a classifier folder (float32 in memory whatever the storage dtype), in eval mode. */

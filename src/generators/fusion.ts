@@ -45,12 +45,14 @@ export interface DiscreteEncoderConfig {
   depth: number;
   heads: number;
   mlpRatio: number;
+  /** false: the positions are given to forward (MAR's own, tied: fusionPos 'tied'), none are owned. */
+  ownPos?: boolean;
 }
 
 /** Codes [B, L] (int64) -> features F [B, L, D]: embedding + learned positions + bidirectional blocks. */
 export class DiscreteEncoder extends Module {
   readonly code_emb: Embedding;
-  readonly pos_embed: Tensor; // [1, L, D]
+  readonly pos_embed: Tensor | null = null; // [1, L, D]
   readonly blocks: ModuleList<Block>;
   readonly norm: LayerNorm;
 
@@ -61,18 +63,23 @@ export class DiscreteEncoder extends Module {
     super();
     const { dim } = cfg;
     this.code_emb = this.registerModule('code_emb', new Embedding(cfg.codebookSize, dim, o));
-    this.pos_embed = this.registerParameter('pos_embed', torch.zeros([1, cfg.seqLen, dim], o));
-    normal_(this.pos_embed, 0, 0.02, o.generator);
+    if (cfg.ownPos ?? true) {
+      this.pos_embed = this.registerParameter('pos_embed', torch.zeros([1, cfg.seqLen, dim], o));
+      normal_(this.pos_embed, 0, 0.02, o.generator);
+    }
     const blocks = Array.from({ length: cfg.depth }, () => new Block(dim, cfg.heads, { ...o, mlpRatio: cfg.mlpRatio }));
     this.blocks = this.registerModule('blocks', new ModuleList(blocks));
     this.norm = this.registerModule('norm', new LayerNorm(dim, 1e-6, true, o));
     initVit(this, o.generator);
   }
 
-  forward(codes: Tensor): Tensor {
+  /** codes [B, L] -> F [B, L, D]; `pos` [1, L, D] is required when the encoder owns no positions. */
+  forward(codes: Tensor, pos?: Tensor): Tensor {
     const [, L] = codes.shape;
     if (L !== this.cfg.seqLen) throw new Error(`DiscreteEncoder: ${L} codes per image, expected ${this.cfg.seqLen}`);
-    let x = this.code_emb.forward(codes).add(this.pos_embed); // [B, L, D]
+    const p = this.pos_embed ?? pos;
+    if (!p) throw new Error('DiscreteEncoder: tied positions need the `pos` argument');
+    let x = this.code_emb.forward(codes).add(p); // [B, L, D]
     for (const blk of this.blocks) x = blk.forward(x);
     return this.norm.forward(x);
   }
@@ -89,7 +96,8 @@ export interface QFormerConfig {
 
 /**
  * A small Q-Former: learned queries [Q, D] plus the class embedding, then blocks of
- * self-attention, cross-attention to F and MLP. Its outputs are MAR's buffer tokens.
+ * self-attention, cross-attention to F and MLP. Its outputs are MAR's buffer tokens, or (one query
+ * per grid cell, `qformerPlace` 'add') added to the tokens of their cells.
  */
 export class QFormer extends Module {
   readonly queries: Tensor; // [1, Q, D]
@@ -109,9 +117,10 @@ export class QFormer extends Module {
     initVit(this, o.generator);
   }
 
-  /** classEmb [B, D], F [B, L, Dc] -> buffer tokens [B, Q, D] */
-  forward(classEmb: Tensor, F: Tensor): Tensor {
-    let q = this.queries.add(classEmb.unsqueeze(1)); // [B, Q, D]
+  /** classEmb [B, D] (null: queries alone), F [B, L, Dc] -> [B, Q, D] */
+  forward(classEmb: Tensor | null, F: Tensor): Tensor {
+    const B = F.shape[0];
+    let q = classEmb ? this.queries.add(classEmb.unsqueeze(1)) : this.queries.expand(B, -1, -1); // [B, Q, D]
     for (const layer of this.layers) q = layer.forward(q, F);
     return this.norm.forward(q);
   }

@@ -65,11 +65,11 @@ export const GPT_PRESETS = {
   gpt_b: { nLayer: 12, nHead: 12, dim: 768 }, // 111M
   gpt_l: { nLayer: 24, nHead: 16, dim: 1024 }, // 343M
   gpt_xl: { nLayer: 36, nHead: 20, dim: 1280 }, // 775M
-  gpt_fmnist: { nLayer: 6, nHead: 4, dim: 256, vocabSize: 512, blockSize: 64, numClasses: 10 }, // 5.4M
-  // A user's colour images, 32 or 64 px: the 8×8 codes of vq_c32 / vq_c64 (1024 codes). The class
+  gpt_fmnist: { nLayer: 6, nHead: 4, dim: 256, vocabSize: 512, blockSize: 64, numClasses: 10 }, // 5.3M
+  // A user's colour images, 32 or 64 px: the 8×8 codes of vq_c32 / vq_c64 (256 codes). The class
   // count is the token cache's (`d2c train stage1` and `d2c fit` fill it in).
-  gpt_c32: { nLayer: 6, nHead: 4, dim: 256, vocabSize: 1024, blockSize: 64, numClasses: 10 }, // 5.6M
-  gpt_c64: { nLayer: 6, nHead: 4, dim: 256, vocabSize: 1024, blockSize: 64, numClasses: 10 }, // 5.6M
+  gpt_c32: { nLayer: 6, nHead: 4, dim: 256, vocabSize: 256, blockSize: 64, numClasses: 10 }, // 5.3M
+  gpt_c64: { nLayer: 6, nHead: 4, dim: 256, vocabSize: 256, blockSize: 64, numClasses: 10 }, // 5.3M
   gpt_test: { nLayer: 2, nHead: 4, dim: 64, multipleOf: 32, vocabSize: 32, blockSize: 16, numClasses: 4 }, // 0.11M
 } satisfies Record<string, Partial<GPTConfig>>;
 export type GPTPreset = keyof typeof GPT_PRESETS;

@@ -48,7 +48,23 @@ export interface MARConfig {
   codeCorruptProb: number;
   /** Code mixing in training: the rate at which stage 1's teacher-forced draws replace the real codes. */
   codeMixRate: number;
+  // ---- giving the attention fusions the code↔latent correspondence (docs/study, "The paper's fusions") ----
+  /** Zero-initialised tanh gates on the fused branch (crossattn: each block; qformer: its output), Flamingo-style. */
+  fusionGate: boolean;
+  /** 'tied': F's positions are MAR's own encoder positions of the same grid cells (needs discEmbedDim = encoderEmbedDim). */
+  fusionPos: FusionPos;
+  /** Learning-rate multiplier of the fusion's own parameters (the discrete encoder, gates, cross-attention, Q-Former). */
+  fusionLrScale: number;
+  /** Q-Former queries; 0 = bufferSize. With 'add' placement, one per grid cell. */
+  qformerQueries: number;
+  /** Where the Q-Former's outputs go: MAR's buffer tokens, or added to the tokens of their grid cells. */
+  qformerPlace: QFormerPlace;
 }
+
+export const FUSION_POS = ['own', 'tied'] as const;
+export type FusionPos = (typeof FUSION_POS)[number];
+export const QFORMER_PLACES = ['buffer', 'add'] as const;
+export type QFormerPlace = (typeof QFORMER_PLACES)[number];
 
 const MAR_DEFAULTS: MARConfig = {
   imgSize: 256,
@@ -81,6 +97,11 @@ const MAR_DEFAULTS: MARConfig = {
   condDropProb: 0.1,
   codeCorruptProb: 0,
   codeMixRate: 0,
+  fusionGate: false,
+  fusionPos: 'own',
+  fusionLrScale: 1,
+  qformerQueries: 0,
+  qformerPlace: 'buffer',
 };
 
 const backbone = (d: number, depth: number, heads: number, headD: number, headW: number): Partial<MARConfig> => ({
@@ -117,7 +138,7 @@ export const MAR_PRESETS = {
     qformerDepth: 1,
   }, // 3.3M (fusion none)
   // A user's colour images: 8×8 tokens of kl_c32 (32 px, stride 4) / kl_c64 (64 px, stride 8), codes
-  // of vq_c32 / vq_c64 (1024); the class count is the token cache's.
+  // of vq_c32 / vq_c64 (256); the class count is the token cache's.
   mar_c32: marColour(32, 4), // 3.2M (fusion none)
   mar_c64: marColour(64, 8), // 3.2M (fusion none)
   // The reference fixture test/fixtures/reference/mar_tiny.json.
@@ -134,17 +155,17 @@ export const MAR_PRESETS = {
   }, // 0.26M (fusion none)
 } satisfies Record<string, MARConfig>;
 
-/** The colour presets: the same CPU-sized MAR over an 8×8 grid of 4-channel latents at either size. */
+/** The colour presets: the same CPU-sized MAR over an 8×8 grid of 8-channel latents at either size. */
 function marColour(imgSize: number, vaeStride: number): MARConfig {
   return {
     ...MAR_DEFAULTS,
     ...backbone(192, 2, 4, 3, 256),
     imgSize,
     vaeStride,
-    vaeEmbedDim: 4,
+    vaeEmbedDim: 8,
     classNum: 10,
     bufferSize: 16,
-    codebookSize: 1024,
+    codebookSize: 256,
     discDepth: 2,
     qformerDepth: 1,
     ...CPU_SIZED,
@@ -161,10 +182,35 @@ export function marConfig(preset: string, overrides: Partial<MARConfig> = {}): M
   if (bad.length > 0) throw new Error(`MAR preset ${preset}: unknown config field(s) ${bad.join(', ')}`);
   const cfg = { ...base, ...overrides };
   checkFusion(cfg.fusion);
+  checkFusionVariant(cfg);
   return cfg;
 }
 
-/** Inverse standard normal CDF through erfinv (float64). */
+/** The fusion variants' fields, each naming what is wrong. */
+export function checkFusionVariant(c: MARConfig): void {
+  const oneOf = (k: string, v: unknown, allowed: readonly string[]) => {
+    if (!allowed.includes(v as string))
+      throw new Error(`MAR: ${k} must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
+  };
+  oneOf('fusionPos', c.fusionPos, FUSION_POS);
+  oneOf('qformerPlace', c.qformerPlace, QFORMER_PLACES);
+  if (typeof c.fusionGate !== 'boolean')
+    throw new Error(`MAR: fusionGate must be true or false, got ${JSON.stringify(c.fusionGate)}`);
+  if (!(c.fusionLrScale > 0)) throw new Error(`MAR: fusionLrScale must be a number > 0, got ${JSON.stringify(c.fusionLrScale)}`);
+  if (!Number.isInteger(c.qformerQueries) || c.qformerQueries < 0)
+    throw new Error(`MAR: qformerQueries must be an integer ≥ 0, got ${JSON.stringify(c.qformerQueries)}`);
+  if (c.fusionPos === 'tied' && c.fusion !== 'none' && c.discEmbedDim !== c.encoderEmbedDim)
+    throw new Error(`MAR: fusionPos 'tied' needs discEmbedDim (${c.discEmbedDim}) = encoderEmbedDim (${c.encoderEmbedDim})`);
+  const L = (c.imgSize / c.vaeStride / c.patchSize) ** 2;
+  if (c.fusion === 'qformer' && c.qformerPlace === 'add' && c.qformerQueries !== L)
+    throw new Error(`MAR: qformerPlace 'add' needs one query per grid cell: qformerQueries ${L}, got ${c.qformerQueries}`);
+  if (c.fusion === 'qformer' && c.qformerPlace === 'buffer' && c.qformerQueries !== 0 && c.qformerQueries !== c.bufferSize)
+    throw new Error(
+      `MAR: qformerPlace 'buffer' fills the ${c.bufferSize} buffer tokens: qformerQueries must be 0 or ${c.bufferSize}, got ${c.qformerQueries}`,
+    );
+}
+
+/** Standard normal CDF through erf (float64). */
 function normalCdf(x: number): number {
   return 0.5 * (1 + erf(x / Math.SQRT2));
 }
@@ -202,6 +248,7 @@ export class MAR extends Module {
   readonly qformer: QFormer | null = null;
   readonly fusion_enc_proj: Linear | null = null;
   readonly fusion_dec_proj: Linear | null = null;
+  readonly fusion_gate: Tensor | null = null; // [1]: qformer's gate (crossattn's are in its blocks)
   // prefix: F → L tokens before the sequence, with their own positions in both transformers
   readonly prefix_proj: Linear | null = null;
   readonly prefix_pos_embed: Tensor | null = null; // [1, L, De]
@@ -226,13 +273,10 @@ export class MAR extends Module {
       return p;
     };
     const crossDim = c.fusion === 'crossattn' ? Dc : undefined;
+    const crossGate = c.fusion === 'crossattn' && c.fusionGate;
+    const blockOpts = { ...o, mlpRatio: c.mlpRatio, attnDrop: c.attnDropout, projDrop: c.projDropout, crossDim, crossGate };
     const blocks = (n: number, d: number, heads: number) =>
-      new ModuleList(
-        Array.from(
-          { length: n },
-          () => new Block(d, heads, { ...o, mlpRatio: c.mlpRatio, attnDrop: c.attnDropout, projDrop: c.projDropout, crossDim }),
-        ),
-      );
+      new ModuleList(Array.from({ length: n }, () => new Block(d, heads, blockOpts)));
 
     this.class_emb = this.registerModule('class_emb', new Embedding(c.classNum, De, o));
     this.fake_latent = param('fake_latent', [1, De]);
@@ -257,17 +301,25 @@ export class MAR extends Module {
         depth: c.discDepth,
         heads: c.discNumHeads,
         mlpRatio: c.mlpRatio,
+        ownPos: c.fusionPos !== 'tied',
       };
       this.disc_encoder = this.registerModule('disc_encoder', new DiscreteEncoder(disc, o));
       this.null_cond = param('null_cond', [1, 1, Dc]);
     }
+    const qformerAdds = c.fusion === 'qformer' && c.qformerPlace === 'add';
     if (c.fusion === 'qformer') {
-      const q = { numQueries: buf, dim: De, ctxDim: Dc, depth: c.qformerDepth, heads: c.encoderNumHeads, mlpRatio: c.mlpRatio };
+      const numQueries = c.qformerQueries || buf;
+      const q = { numQueries, dim: De, ctxDim: Dc, depth: c.qformerDepth, heads: c.encoderNumHeads, mlpRatio: c.mlpRatio };
       this.qformer = this.registerModule('qformer', new QFormer(q, o));
+      // One query per grid cell starts as MAR's position of that cell: it knows where it will be added.
+      if (c.fusionPos === 'tied' && numQueries === L)
+        torch.noGrad(() => this.qformer?.queries.copy_(this.encoder_pos_embed_learned.narrow(1, buf, L)));
+      if (c.fusionGate) this.fusion_gate = this.registerParameter('fusion_gate', torch.zeros([1], o));
     }
-    if (c.fusion === 'add') {
-      this.fusion_enc_proj = this.registerModule('fusion_enc_proj', new Linear(Dc, De, true, o));
-      this.fusion_dec_proj = this.registerModule('fusion_dec_proj', new Linear(Dc, Dd, true, o));
+    if (c.fusion === 'add' || qformerAdds) {
+      const Dfused = qformerAdds ? De : Dc;
+      this.fusion_enc_proj = this.registerModule('fusion_enc_proj', new Linear(Dfused, De, true, o));
+      this.fusion_dec_proj = this.registerModule('fusion_dec_proj', new Linear(Dfused, Dd, true, o));
       for (const l of [this.fusion_enc_proj, this.fusion_dec_proj]) {
         xavierUniform_(l.weight, 1, g);
         zeros_(l.bias as Tensor);
@@ -338,16 +390,44 @@ export class MAR extends Module {
     if (!this.disc_encoder || !this.null_cond) return null;
     if (codes === null) throw new Error(`MAR: fusion '${this.cfg.fusion}' needs the stage-1 codes`);
     const c = this.training ? corruptCodes(codes, this.cfg.codeCorruptProb, this.cfg.codebookSize, generator) : codes;
-    const F = this.disc_encoder.forward(c);
-    if (!this.training || this.cfg.condDropProb <= 0) return F;
+    const F = this.disc_encoder.forward(c, this.tiedPositions());
+    if (!this.training || this.cfg.condDropProb <= 0) return this.perCell(F);
     const drop = torch.rand([codes.shape[0]], { generator, device: codes.device, batchDim: 0 }).lt(this.cfg.condDropProb);
-    return dropCondition(F, this.null_cond, drop);
+    return this.perCell(dropCondition(F, this.null_cond, drop));
   }
 
   /** F for rows that drop the discrete condition (unconditional CFG branch): the null feature. */
   nullCondition(B: number): Tensor | null {
     if (!this.null_cond) return null;
-    return this.null_cond.expand(B, this.seqLen, this.cfg.discEmbedDim);
+    return this.perCell(this.null_cond.expand(B, this.seqLen, this.cfg.discEmbedDim));
+  }
+
+  /** MAR's encoder positions of the grid cells [1, L, De], when F's positions are tied to them. */
+  private tiedPositions(): Tensor | undefined {
+    if (this.cfg.fusionPos !== 'tied') return undefined;
+    return this.encoder_pos_embed_learned.narrow(1, this.cfg.bufferSize, this.seqLen);
+  }
+
+  /** With the Q-Former placed per cell, F becomes its outputs [B, L, De] (added like the add fusion's). */
+  private perCell(F: Tensor): Tensor {
+    return this.qformer && this.cfg.qformerPlace === 'add' ? this.qformer.forward(null, F) : F;
+  }
+
+  /** The fused branch times tanh(gate) when gated (0 at init: plain MAR). */
+  private gated(x: Tensor): Tensor {
+    return this.fusion_gate ? x.mul(this.fusion_gate.tanh()) : x;
+  }
+
+  /** The learning-rate multiplier of a parameter: fusionLrScale for the fusion's own, 1 for MAR's. */
+  lrScaleOf(name: string): number {
+    return this.isFusionParameter(name) ? this.cfg.fusionLrScale : 1;
+  }
+
+  /** Whether a parameter belongs to the fusion (the discrete encoder, gates, cross-attention, Q-Former, projections). */
+  isFusionParameter(name: string): boolean {
+    return /^(disc_encoder|null_cond|qformer|fusion_|prefix_|decoder_prefix_)|\.(norm_cross|cross_attn|cross_gate)(\.|$)/.test(
+      name,
+    );
   }
 
   /**
@@ -358,9 +438,10 @@ export class MAR extends Module {
     const B = mask.shape[0];
     const De = this.cfg.encoderEmbedDim;
     let h = this.z_proj.forward(x); // [B, L, De]
-    if (this.fusion_enc_proj && F) h = h.add(this.fusion_enc_proj.forward(F));
+    if (this.fusion_enc_proj && F) h = h.add(this.gated(this.fusion_enc_proj.forward(F)));
     const cls = this.training ? this.dropClass(classEmb, generator) : classEmb;
-    const buffer = this.qformer && F ? this.qformer.forward(cls, F) : cls.unsqueeze(1).expand(B, this.cfg.bufferSize, De);
+    const plain = cls.unsqueeze(1).expand(B, this.cfg.bufferSize, De);
+    const buffer = this.qformer && F && this.cfg.qformerPlace === 'buffer' ? this.qformerBuffer(plain, cls, F) : plain;
     h = torch.cat([buffer, h], 1).add(this.encoder_pos_embed_learned); // [B, buf + L, De]
     h = this.z_proj_ln.forward(h);
     // MAE: only the buffer and the known tokens enter the encoder (every row keeps as many).
@@ -386,7 +467,7 @@ export class MAR extends Module {
     }
     let pad = this.mask_token.expand(B, buf + L, Dd); // [B, buf + L, Dd]
     if (this.fusion_dec_proj && F) {
-      const add = this.fusion_dec_proj.forward(F); // [B, L, Dd]
+      const add = this.gated(this.fusion_dec_proj.forward(F)); // [B, L, Dd]
       pad = torch.cat([pad.narrow(1, 0, buf), pad.narrow(1, buf, L).add(add)], 1);
     }
     const keep = this.keepMask(mask);
@@ -419,6 +500,12 @@ export class MAR extends Module {
     const enc = this.forwardMaeEncoder(x, mask, classEmb, F, generator);
     const z = this.forwardMaeDecoder(enc, mask, F);
     return this.forwardLoss(z, target, mask, generator);
+  }
+
+  /** The Q-Former's buffer tokens [B, buf, De]; gated, the class tokens plus tanh(gate) times its outputs. */
+  private qformerBuffer(plain: Tensor, cls: Tensor, F: Tensor): Tensor {
+    const q = (this.qformer as QFormer).forward(cls, F);
+    return this.fusion_gate ? plain.add(this.gated(q)) : q;
   }
 
   /** Class embedding replaced by `fake_latent` with probability labelDropProb (for CFG). */

@@ -3,7 +3,9 @@
 // 8×8 grid on 32×32 Fashion-MNIST (downsampling 4), so VQ code i and KL latent i cover the same patch
 // (DESIGN: D2C stage-2 conditioning); the `_c32`/`_c64` presets are their colour counterparts for a
 // user's own 32×32 / 64×64 images, again one 8×8 grid for VQ and KL (downsampling 4 and 8), sized
-// for a CPU; the `_tiny` presets are the reference fixtures' configs.
+// for a CPU, with what the Fashion-MNIST tokenizers learned (docs/study): a coarse 256-code VQ with
+// MaskGIT's entropy loss for full codebook use, and an 8-channel KL that holds clearly more than the
+// VQ; the `_tiny` presets are the reference fixtures' configs.
 
 import type { InitOpts } from '../nn/layers.ts';
 import * as torch from '../torch/index.ts';
@@ -14,20 +16,22 @@ export type TokenizerKind = 'vq' | 'kl';
 export type Tokenizer = VQModel | AutoencoderKL;
 
 const COLOUR = { inChannels: 3, outChannels: 3 };
+/** The colour VQs' codebook: coarse on purpose, spread over every code by the entropy loss. */
+const COARSE = { codebookSize: 256, entropyLossRatio: 0.1 };
 
 export const VQ_PRESETS = {
   vq16: { ...VQ_DEFAULTS }, // 71.9M  LlamaGen VQ_16: 16384×8 codebook, ch_mult [1,1,2,2,4], z 256, 256px → 16×16
   vq_fmnist: vqSmall({ codebookSize: 512, zChannels: 64, ch: 32, numResBlocks: 1 }), // 1.08M  32×32×1 → 8×8 codes
-  vq_c32: vqSmall({ ...COLOUR, codebookSize: 1024, zChannels: 64, ch: 32, numResBlocks: 1 }), // 1.15M  32×32×3 → 8×8 codes
+  vq_c32: vqSmall({ ...COARSE, ...COLOUR, zChannels: 64, ch: 32, numResBlocks: 1 }), // 1.14M  32×32×3 → 8×8 codes
   vq_c64: vqSmall({
+    ...COARSE,
     ...COLOUR,
-    codebookSize: 1024,
     zChannels: 64,
     ch: 32,
     numResBlocks: 1,
     encoderChMult: [1, 1, 2, 2],
     decoderChMult: [1, 1, 2, 2],
-  }), // 1.22M  64×64×3 → 8×8 codes
+  }), // 1.21M  64×64×3 → 8×8 codes
   vq_tiny: vqSmall({
     codebookSize: 64,
     zChannels: 32,
@@ -43,8 +47,8 @@ export const VQ_PRESETS = {
 export const KL_PRESETS = {
   kl16: { ...KL_DEFAULTS }, // 66.5M  MAR KL-16: embed 16, ch_mult [1,1,2,2,4], 256px → 16×16×16, scale 0.2325
   kl_fmnist: klSmall({ embedDim: 4, ch: 32, numResBlocks: 1 }), // 0.97M  32×32×1 → 8×8×4 latents
-  kl_c32: klSmall({ ...COLOUR, embedDim: 4, ch: 32, numResBlocks: 1 }), // 0.97M  32×32×3 → 8×8×4 latents
-  kl_c64: klSmall({ ...COLOUR, embedDim: 4, ch: 32, numResBlocks: 1, chMult: [1, 1, 2, 2], resolution: 64 }), // 1.05M  64×64×3 → 8×8×4
+  kl_c32: klSmall({ ...COLOUR, embedDim: 8, ch: 32, numResBlocks: 1 }), // 0.98M  32×32×3 → 8×8×8 latents
+  kl_c64: klSmall({ ...COLOUR, embedDim: 8, ch: 32, numResBlocks: 1, chMult: [1, 1, 2, 2], resolution: 64 }), // 1.05M  64×64×3 → 8×8×8
   kl_tiny: klSmall({
     embedDim: 4,
     ch: 32,

@@ -1,7 +1,7 @@
 // What the generator trainings share: the recipe (optimizer, schedule, EMA, clipping, seed),
 // AdamW with the no-decay grouping, the EMA, and checkpoint save/load of all of it.
 import type { Module } from '../nn/module.ts';
-import { AdamW, paramGroupsNoDecay } from '../optim/adamw.ts';
+import { AdamW, type ParamGroupSpec, paramGroupsNoDecay } from '../optim/adamw.ts';
 import { clipGradNorm_, gradNorm } from '../optim/clip.ts';
 import { EMA } from '../optim/ema.ts';
 import { type LrScheduleKind, lrAt } from '../optim/schedule.ts';
@@ -43,6 +43,32 @@ export function checkRecipe(r: Recipe): Recipe {
   return r;
 }
 
+/** A model whose parameters train at different rates (MAR's fusionLrScale): the multiplier of each. */
+interface LrScaled {
+  lrScaleOf(name: string): number;
+}
+
+/**
+ * Splits each group by its parameters' LR multipliers; groups stay as they were when every
+ * multiplier is 1, so the optimizer state of older checkpoints still lines up.
+ */
+export function withLrScales(groups: ParamGroupSpec[], scaleOf: (name: string) => number): ParamGroupSpec[] {
+  const out: ParamGroupSpec[] = [];
+  for (const g of groups) {
+    const byScale = new Map<number, ParamGroupSpec>();
+    g.params.forEach((p, i) => {
+      const name = g.names?.[i] ?? '';
+      const scale = scaleOf(name);
+      const sub = byScale.get(scale) ?? { ...g, params: [], names: [], lrScale: (g.lrScale ?? 1) * scale };
+      byScale.set(scale, sub);
+      sub.params.push(p);
+      sub.names?.push(name);
+    });
+    out.push(...[...byScale.values()].sort((a, b) => (a.lrScale ?? 1) - (b.lrScale ?? 1)));
+  }
+  return out;
+}
+
 /** Model + AdamW + EMA + the one seeded generator of a training run. */
 export class Optimization {
   readonly opt: AdamW;
@@ -57,7 +83,9 @@ export class Optimization {
     readonly partConfig: PartConfig,
   ) {
     checkRecipe(recipe);
-    this.opt = new AdamW(paramGroupsNoDecay(model, recipe.weightDecay), { lr: recipe.lr, betas: recipe.betas });
+    const groups = paramGroupsNoDecay(model, recipe.weightDecay);
+    const scaled = 'lrScaleOf' in model ? withLrScales(groups, (model as LrScaled).lrScaleOf.bind(model)) : groups;
+    this.opt = new AdamW(scaled, { lr: recipe.lr, betas: recipe.betas });
     this.ema = new EMA(model, recipe.emaDecay);
     this.generator = new torch.Generator(recipe.seed);
     const dp = dataParallel();

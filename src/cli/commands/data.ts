@@ -1,13 +1,17 @@
 // `d2c data info` (what a dataset holds) and `d2c data grid` (a PNG of real images, one row per class):
-// a quick check that the data a model will train on is what one expects.
+// a quick check that the data a model will train on is what one expects. `d2c data emoji` builds
+// the colour emoji ImageFolder from npm packages (data/emoji.ts).
 import type { Command } from 'commander';
 import { classCounts, type ImageSet, imageAt } from '../../data/dataset.ts';
+import { buildEmojiDataset, defaultEmojiCache } from '../../data/emoji.ts';
 import { FASHION_MNIST_DIR } from '../../data/fashion_mnist.ts';
 import { decodeImage } from '../../data/image_folder.ts';
 import { DATASETS, type DatasetName, openImageSet } from '../../data/open.ts';
 import { saveImageGrid } from '../../data/png.ts';
 import { permutation, Rng } from '../../data/rng.ts';
+import { UsageError } from '../errors.ts';
 import { choiceOption, intOption, positiveInt } from '../options.ts';
+import { progressBar } from '../progress.ts';
 
 interface DataOpts {
   dataset: DatasetName;
@@ -100,5 +104,29 @@ export function register(program: Command): void {
       process.stdout.write(
         `${JSON.stringify({ out: o.out, rows: set.classes.length, columns: o.perClass, classes: set.classes })}\n`,
       );
+    });
+
+  data
+    .command('emoji')
+    .description('build the emoji-by-category colour ImageFolder (Noto + Twemoji from npm) with a held-out test split')
+    .requiredOption('--out <dir>', 'output folder (gets train/<class>/, test/<class>/ and a README); must be new or empty')
+    .option('--cache <dir>', 'where the emoji-datasource packages are installed (once)', defaultEmojiCache())
+    .option('--skin-tones', 'keep the skin-tone variants (People & Body becomes about 60 % of the images)', false)
+    .action(async (o: { out: string; cache: string; skinTones: boolean }) => {
+      const bar = progressBar('emoji');
+      let summary: Awaited<ReturnType<typeof buildEmojiDataset>>;
+      try {
+        summary = await buildEmojiDataset({
+          out: o.out,
+          cache: o.cache,
+          skinTones: o.skinTones,
+          log: (m) => process.stderr.write(`d2c: ${m}\n`),
+          onProgress: (d, t) => bar.update(d, t),
+        });
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      bar.done();
+      process.stdout.write(`${JSON.stringify(summary)}\n`);
     });
 }

@@ -40,6 +40,7 @@ interface FitOptions {
   seed: number;
   threads: number;
   perClass: number;
+  perceptualNet?: string;
 }
 
 /** runs/fit.json: what the runs in MODEL/runs were made from. */
@@ -190,7 +191,12 @@ export async function fit(o: FitOptions): Promise<{ interrupted: boolean }> {
     };
     for (const [i, kind] of (['vq', 'kl'] as const).entries()) {
       const r = await trainPhase(i, dirs[kind], plan.steps[kind], () =>
-        tokenizerTask(set, tokenizerPart(kind, plan.presets[kind]), fitTokenizerRecipe(kind, plan, o.seed)),
+        tokenizerTask(
+          set,
+          tokenizerPart(kind, plan.presets[kind]),
+          fitTokenizerRecipe(kind, plan, o.seed, o.perceptualNet !== undefined),
+          { perceptualNet: o.perceptualNet },
+        ),
       );
       if (r.interrupted || stopped()) return { interrupted: true };
     }
@@ -305,6 +311,10 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of every run', intOption('--seed', { min: 0 }), 0)
     .option('--per-class <n>', 'samples per class in the final grid', positiveInt('--per-class'), 8)
     .option('--threads <n>', 'intra-op threads', positiveInt('--threads'), 2)
+    .option(
+      '--perceptual-net <dir>',
+      'classifier of the same images (`d2c train classifier --data`) for the tokenizers’ perceptual loss (default: none, loss off)',
+    )
     .action(async (o: FitOptions) => {
       await fit(o);
     });

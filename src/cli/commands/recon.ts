@@ -12,7 +12,12 @@ import { DataLoader } from '../../data/loader.ts';
 import { openImageSet } from '../../data/open.ts';
 import { saveImageGrid } from '../../data/png.ts';
 import { embed, uint8ToUnit } from '../../eval/feature_network.ts';
-import { classifierFeatureNetwork, DEFAULT_CLASSIFIER_DIR, loadClassifier } from '../../eval/fmnist_classifier.ts';
+import {
+  classifierFeatureNetwork,
+  classifierName,
+  DEFAULT_CLASSIFIER_DIR,
+  loadClassifier,
+} from '../../eval/fmnist_classifier.ts';
 import { featureStats, frechetDistance } from '../../eval/frechet.ts';
 import { loadPart, type PartConfig } from '../../pipeline/parts.ts';
 import { AutoencoderKL } from '../../tokenizers/kl.ts';
@@ -133,7 +138,8 @@ export function register(program: Command): void {
       const n = Math.min(o.n, set.labels.length);
       const bs = 500;
       let sqErr = 0;
-      const net = classifierFeatureNetwork(loadClassifier(o.classifier).model);
+      const c = loadClassifier(o.classifier);
+      const net = classifierFeatureNetwork(c.model, classifierName(c.info));
       const real = embed(net, n, (s, e) => batchOf(set, s, e), { batchSize: bs });
       const fake = embed(
         net,

@@ -1,0 +1,161 @@
+// The attention fusions' variants (docs/study, "The paper's fusions"): zero gates reproduce plain
+// MAR exactly, tied and initialised positions hold MAR's own, the fusion's LR multiplier reaches
+// the optimizer, bad values are refused, and every variant round-trips through safetensors.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { Fusion } from '../src/generators/fusion.ts';
+import { MAR, type MARConfig, marConfig } from '../src/generators/mar.ts';
+import { AdamW, paramGroupsNoDecay } from '../src/optim/adamw.ts';
+import * as torch from '../src/torch/index.ts';
+import { withLrScales } from '../src/train/recipe.ts';
+
+torch.setNumThreads(1);
+
+const tiny = (fusion: Fusion, o: Partial<MARConfig> = {}, seed = 0) =>
+  new MAR(marConfig('mar_tiny', { fusion, attnDropout: 0, projDropout: 0, ...o }), { generator: new torch.Generator(seed) });
+
+/** The decoder's output z for fixed tokens, mask, class and codes, in eval mode. */
+function decoderOutput(m: MAR, codes: torch.Tensor | null): torch.Tensor {
+  m.eval();
+  const g = new torch.Generator(7);
+  const L = m.seqLen;
+  const tokens = torch.randn([2, L, m.tokenEmbedDim], { generator: g });
+  const mask = m.randomMasking(m.sampleOrders(2, g), 0.5);
+  const classEmb = m.class_emb.forward(torch.tensor([1, 3]).to('int64'));
+  const F = m.encodeCondition(codes);
+  return m.forwardMaeDecoder(m.forwardMaeEncoder(tokens, mask, classEmb, F), mask, F);
+}
+
+/** Copies every parameter `plain` has into `fused` (the shared MAR weights). */
+function sharePlainWeights(plain: MAR, fused: MAR): void {
+  const sd = plain.stateDict();
+  const mine = fused.stateDict();
+  torch.noGrad(() => {
+    for (const [k, t] of sd) {
+      const dst = mine.get(k);
+      assert.ok(dst, `${k} missing from the fused model`);
+      dst.copy_(t);
+    }
+  });
+}
+
+const codes = () => torch.randint(0, 64, [2, 16], { generator: new torch.Generator(3) });
+
+for (const [fusion, extra] of [
+  ['crossattn', {}],
+  ['qformer', {}],
+  ['qformer', { qformerQueries: 16, qformerPlace: 'add', fusionPos: 'tied' }],
+] as const) {
+  test(`fusion ${fusion} ${JSON.stringify(extra)}: gated at zero, it reproduces plain MAR exactly`, () => {
+    torch.tidy(() => {
+      const plain = tiny('none');
+      const fused = tiny(fusion, { fusionGate: true, ...extra }, 1);
+      sharePlainWeights(plain, fused);
+      const a = decoderOutput(plain, null);
+      const b = decoderOutput(fused, codes());
+      assert.equal(a.sub(b).abs().max().item(), 0);
+      // Opened, the gate lets the codes in.
+      torch.noGrad(() => {
+        for (const [k, p] of fused.namedParameters()) if (k.endsWith('gate')) p.fill_(0.5);
+      });
+      assert.ok(decoderOutput(fused, codes()).sub(a).abs().max().item() > 1e-4, 'an open gate changes the output');
+    });
+  });
+}
+
+test('fusionPos tied: F takes MAR’s own encoder positions of the grid cells; one query per cell starts at them', () => {
+  torch.tidy(() => {
+    const m = tiny('crossattn', { fusionPos: 'tied' });
+    assert.equal(m.disc_encoder?.pos_embed, null, 'no positions of its own');
+    const names = [...m.stateDict().keys()];
+    assert.ok(!names.includes('disc_encoder.pos_embed'));
+    // F = blocks(code_emb + MAR's positions): with no blocks' effect removed, check the input sum directly.
+    const c = codes();
+    const buf = m.cfg.bufferSize;
+    const pos = m.encoder_pos_embed_learned.narrow(1, buf, m.seqLen);
+    const own = tiny('crossattn', { fusionPos: 'own' });
+    torch.noGrad(() => {
+      own.disc_encoder?.code_emb.weight.copy_(m.disc_encoder?.code_emb.weight as torch.Tensor);
+      own.disc_encoder?.pos_embed?.copy_(pos);
+      for (const [k, t] of m.disc_encoder?.stateDict() ?? []) own.disc_encoder?.stateDict().get(k)?.copy_(t);
+    });
+    m.eval();
+    own.eval();
+    assert.equal(
+      m
+        .encodeCondition(c)
+        ?.sub(own.encodeCondition(c) as torch.Tensor)
+        .abs()
+        .max()
+        .item(),
+      0,
+    );
+
+    const q = tiny('qformer', { fusionPos: 'tied', qformerQueries: 16, qformerPlace: 'add' });
+    const qpos = q.encoder_pos_embed_learned.narrow(1, q.cfg.bufferSize, q.seqLen);
+    assert.equal(q.qformer?.queries.sub(qpos).abs().max().item(), 0, 'queries initialised from MAR’s positions');
+  });
+});
+
+test('fusionLrScale: the fusion’s own parameters get scale × lr, MAR’s keep lr', () => {
+  torch.tidy(() => {
+    const m = tiny('crossattn', { fusionGate: true, fusionLrScale: 4 });
+    const groups = withLrScales(paramGroupsNoDecay(m, 0.02), (n) => m.lrScaleOf(n));
+    const opt = new AdamW(groups, { lr: 1e-3 });
+    opt.setLr(1e-3);
+    const lrOf = new Map<string, number>();
+    for (const g of opt.groups) for (const n of g.names) lrOf.set(n, g.lr);
+    assert.equal(lrOf.get('encoder_blocks.0.cross_attn.q.weight') ?? lrOf.get('encoder_blocks.0.cross_attn.kv.weight'), 4e-3);
+    assert.equal(lrOf.get('encoder_blocks.0.cross_gate'), 4e-3);
+    assert.equal(lrOf.get('disc_encoder.code_emb.weight'), 4e-3);
+    assert.equal(lrOf.get('encoder_blocks.0.attn.qkv.weight'), 1e-3);
+    assert.equal(lrOf.get('diffloss.net.input_proj.weight') ?? 1e-3, 1e-3);
+    // Scale 1 keeps the plain grouping (older checkpoints' optimizer state lines up).
+    const plain = tiny('crossattn');
+    assert.equal(withLrScales(paramGroupsNoDecay(plain, 0.02), (n) => plain.lrScaleOf(n)).length, 2);
+  });
+});
+
+test('fusion variants: bad values are refused with a message naming the field', () => {
+  assert.throws(
+    () => marConfig('mar_tiny', { fusion: 'crossattn', fusionPos: 'shared' as never }),
+    /fusionPos must be one of own, tied/,
+  );
+  assert.throws(
+    () => marConfig('mar_tiny', { fusion: 'qformer', qformerPlace: 'add' }),
+    /one query per grid cell: qformerQueries 16/,
+  );
+  assert.throws(() => marConfig('mar_tiny', { fusionLrScale: 0 }), /fusionLrScale must be a number > 0/);
+  assert.throws(() => marConfig('mar_tiny', { fusion: 'qformer', qformerQueries: 16 }), /qformerQueries must be 0 or 4, got 16/);
+  assert.throws(() => marConfig('mar_tiny', { fusion: 'add', fusionPos: 'tied', discEmbedDim: 32 }), /needs discEmbedDim \(32\)/);
+});
+
+test('every fusion variant round-trips through safetensors', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'd2c-fusion-'));
+  try {
+    const variants: [Fusion, Partial<MARConfig>][] = [
+      ['crossattn', { fusionGate: true, fusionPos: 'tied' }],
+      ['qformer', { fusionGate: true, fusionPos: 'tied', qformerQueries: 16, qformerPlace: 'add' }],
+      ['qformer', { fusionGate: true }],
+    ];
+    for (const [i, [fusion, o]] of variants.entries()) {
+      torch.tidy(() => {
+        const a = tiny(fusion, o, 5);
+        torch.noGrad(() => {
+          for (const [k, p] of a.namedParameters()) if (k.endsWith('gate')) p.fill_(0.3);
+        });
+        const path = join(dir, `m${i}.safetensors`);
+        torch.saveSafetensors(path, a.stateDict());
+        const b = tiny(fusion, o, 9);
+        const sd = torch.loadSafetensors(path);
+        b.loadStateDict(sd);
+        assert.equal(decoderOutput(a, codes()).sub(decoderOutput(b, codes())).abs().max().item(), 0, `${fusion} ${i}`);
+      });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
