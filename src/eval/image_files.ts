@@ -1,6 +1,6 @@
-// The image sets the FID commands read: a flat folder of images (as pytorch-fid reads one) decoded a
-// batch at a time, so memory stays flat over any number of files, and an ADM-style `.npz` of images
-// (`arr_0`, [N, H, W, 3] uint8). Images keep their own size: the feature network resizes them.
+// The image sets the FID commands read: a flat folder of images (as pytorch-fid reads one) or an
+// ImageFolder root, decoded a batch at a time, so memory stays flat over any number of files, and an
+// ADM-style `.npz` of images (`arr_0`, [N, H, W, 3] uint8). Images keep their own size: the feature network resizes them.
 
 import { readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
@@ -11,25 +11,40 @@ import * as torch from '../torch/index.ts';
 import { INCEPTION_SIZE } from './inception.ts';
 
 /**
- * Image files directly inside `dir`, sorted. Hidden files and subfolders are ignored; any other file
- * that is not an image is an error (it would silently change the statistics if skipped).
+ * Image files directly inside `dir`, sorted; when it holds none, those of its class folders (an
+ * ImageFolder root). Hidden files and Markdown notes are ignored; any other file that is not an
+ * image is an error (it would silently change the statistics if skipped).
  */
 export function listImageFiles(dir: string): string[] {
   const st = statSync(dir, { throwIfNoEntry: false });
   if (!st) throw new Error(`${dir}: no such folder`);
   if (!st.isDirectory()) throw new Error(`${dir}: not a folder of images`);
+  const { files, folders } = imagesIn(dir);
+  // An ImageFolder root (root/<class>/<image>, as `d2c data emoji` writes): the images of every class.
+  if (files.length === 0) for (const f of folders) files.push(...imagesIn(f).files);
+  if (files.length === 0)
+    throw new Error(`${dir}: the folder has no images (${IMAGE_EXTENSIONS.join(', ')}), neither itself nor in class folders`);
+  if (files.length < 2) throw new Error(`${dir}: found 1 image; need at least 2 for a covariance`);
+  return files;
+}
+
+/** The images of one folder (sorted) and its sub-folders; any other file is an error naming it. */
+function imagesIn(dir: string): { files: string[]; folders: string[] } {
   const files: string[] = [];
+  const folders: string[] = [];
   for (const name of readdirSync(dir).sort()) {
     if (name.startsWith('.')) continue;
     const path = join(dir, name);
-    if (statSync(path).isDirectory()) continue;
+    if (statSync(path).isDirectory()) {
+      folders.push(path);
+      continue;
+    }
+    if (extname(name).toLowerCase() === '.md') continue; // a dataset's README
     if (!(IMAGE_EXTENSIONS as readonly string[]).includes(extname(name).toLowerCase()))
       throw new Error(`${path} is not an image (expected ${IMAGE_EXTENSIONS.join(', ')}); move it out of ${dir}`);
     files.push(path);
   }
-  if (files.length === 0) throw new Error(`${dir}: the folder has no images (${IMAGE_EXTENSIONS.join(', ')})`);
-  if (files.length < 2) throw new Error(`${dir}: found 1 image; need at least 2 for a covariance`);
-  return files;
+  return { files, folders };
 }
 
 /** Decodes a file to 8-bit RGB at its own size (gray repeated, alpha dropped: PIL's convert('RGB')). */

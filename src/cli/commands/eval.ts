@@ -9,8 +9,12 @@
 // (stage 2 never runs); `--oracle` conditions stage 2 on the real codes of Fashion-MNIST test
 // images and adds the PSNRs of pipeline/oracle.ts to the report; both together score the VQ decoder's
 // rendering of those real codes (the preview's oracle arm: its `psnr` is `vq_recon_psnr`).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import type { ArrayImageSet } from '../../data/dataset.ts';
 import { FASHION_MNIST_DIR, loadFashionMnist } from '../../data/fashion_mnist.ts';
+import { decodeImageSet, scanImageFolder } from '../../data/image_folder.ts';
 import { evaluateSamples, type Reference } from '../../eval/evaluate.ts';
 import type { FeatureNetwork } from '../../eval/feature_network.ts';
 import { embedImagePath, type ImageSetOptions, readStatsNpz } from '../../eval/fid_inputs.ts';
@@ -34,7 +38,11 @@ export function register(program: Command): void {
         .option('--n <n>', 'number of samples (class-balanced)', intOption('--n', { min: 2 }), 10000)
         .option('--batch-size <n>', 'images per sampling batch', positiveInt('--batch-size'), 100)
         .option('--seed <n>', 'seed (batch b uses seed + b)', intOption('--seed', { min: 0 }), 0)
-        .option('--data <dir>', 'Fashion-MNIST folder', FASHION_MNIST_DIR)
+        .option(
+          '--data <dir>',
+          'Fashion-MNIST folder (fmnist:<split> references; --oracle takes its test split), or an ImageFolder root whose images --oracle encodes',
+          FASHION_MNIST_DIR,
+        )
         .option('--reference <set>', 'fmnist:test | fmnist:train | folder | .npz (mu/sigma or arr_0)', 'fmnist:test')
         .option('--out <dir>', 'where report.json and samples.png go', 'out/eval')
         .option('--stage1-only', 'score stage 1 alone: its codes decoded by the VQ decoder (stage 2 never runs)', false)
@@ -63,21 +71,28 @@ export function register(program: Command): void {
     ) => {
       torch.setNumThreads(o.threads);
       const m = loadModel(o.model);
-      if (o.features === 'fmnist' && (m.info.channels !== 1 || m.info.imageSize !== 32 || m.classes.length !== 10)) {
-        throw new UsageError(
-          `eval: ${o.model} is not a Fashion-MNIST model (the FMNIST feature network needs 32×32×1 images of 10 classes); use --features inception`,
-        );
-      }
       if (m.marOnly && (o.stage1Only || o.oracle))
         throw new UsageError(`--${o.oracle ? 'oracle' : 'stage1-only'}: ${o.model} is a MAR-only model (no stage 1)`);
       const { net, input, batchSize: featureBatch } = loadFeatureNetwork(o);
+      if (input.kind === 'fixed' && (m.info.channels !== input.channels || m.info.imageSize !== input.size)) {
+        throw new UsageError(
+          `eval: ${o.model} makes ${m.info.imageSize}×${m.info.imageSize}×${m.info.channels} images, but the classifier ${o.classifier} ` +
+            `takes ${input.size}×${input.size}×${input.channels}: give the classifier of its data (--classifier DIR), or --features inception`,
+        );
+      }
+      if (/^fmnist:/.test(o.reference) && input.kind === 'fixed' && input.channels !== 1)
+        throw new UsageError(
+          `--reference ${o.reference}: Fashion-MNIST is not the data of ${o.classifier}; give its images (a folder or .npz)`,
+        );
       const reference = await loadReference(o.reference, net, { input, batchSize: featureBatch }, o.data);
       const bar = progressBar('eval');
       const options = (classes: number[], seed: number) => ({
         ...generateOptions(o, classes, seed),
         stage1Only: o.stage1Only,
       });
-      const oracle = o.oracle ? oracleSampler(m, loadFashionMnist('test', { dir: o.data }), options) : null;
+      const oracle = o.oracle
+        ? oracleSampler(m, await oracleImages(o.data, m.classes, m.info.imageSize, m.info.channels as 1 | 3), options)
+        : null;
       const sampler =
         oracle?.sampler ??
         (async (classes: number[], seed: number) => {
@@ -123,4 +138,22 @@ async function loadReference(path: string, net: FeatureNetwork, o: ImageSetOptio
   } catch (e) {
     throw new UsageError(`--reference: ${(e as Error).message}`);
   }
+}
+
+/**
+ * The real images whose codes `--oracle` gives stage 2: Fashion-MNIST's test split, or an
+ * ImageFolder (root/<class>/<image>) labelled by the model's class names.
+ */
+async function oracleImages(data: string, classes: readonly string[], size: number, channels: 1 | 3): Promise<ArrayImageSet> {
+  const idx = ['t10k-images-idx3-ubyte.gz', 't10k-images-idx3-ubyte'].some((f) => existsSync(join(data, f)));
+  if (idx || data === FASHION_MNIST_DIR) return loadFashionMnist('test', { dir: data });
+  let set: ArrayImageSet;
+  try {
+    set = await decodeImageSet(await scanImageFolder(data, { size, channels, onCorrupt: 'error' }));
+  } catch (e) {
+    throw new UsageError(`--data: ${(e as Error).message}`);
+  }
+  const unknown = set.classes.filter((c) => !classes.includes(c));
+  if (unknown.length > 0) throw new UsageError(`--data: ${data} has classes the model lacks: ${unknown.join(', ')}`);
+  return { ...set, classes, labels: Int32Array.from(set.labels, (l) => classes.indexOf(set.classes[l])) };
 }

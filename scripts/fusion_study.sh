@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The paper's fusions made to work (docs/study/README.md, "The paper's fusions"): each variant of
+# crossattn and qformer trained on the shipped Fashion-MNIST tokenizers, token cache and stage 1,
+# with the shipped add stage 2's recipe and budget, packed as a model folder and evaluated.
+#   scripts/fusion_study.sh cache          build the token cache from the shipped VQ and KL
+#   scripts/fusion_study.sh train ARM...   train arms (resumes a checkpoint that exists)
+#   scripts/fusion_study.sh eval ARM...    oracle (n 500) and generated (n 1000, seed 0) evaluations
+# Arms: add, xa (crossattn as before), xa-gate, xa-gate-tied, xa-gate-tied-lr4, qf (qformer as
+# before), qf-cell (one query per grid cell, from MAR's positions, added per cell, gated), qf-cell-lr4.
+# Environment: STEPS (1000 for the ablation; 4500 = the shipped add model's matched budget),
+# EMA (0.995 at 1000 steps, 0.999 at 4500), OUT (runs/fusion-STEPS), THREADS (1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STEPS=${STEPS:-1000}
+EMA=${EMA:-0.995}
+OUT=${OUT:-runs/fusion-$STEPS}
+THREADS=${THREADS:-1}
+MODEL=models/d2c-fmnist
+CACHE=${CACHE:-runs/fmnist-cache}
+d2c() { node --single-threaded-gc --import tsx src/cli/main.ts "$@"; }
+
+# The shipped stage 2's command (models/d2c-fmnist/README.md) without its fusion.
+COMMON=(--preset mar_fmnist --set encoderEmbedDim=128 --set decoderEmbedDim=128 --set discEmbedDim=128
+  --set difflossD=2 --set diffusionBatchMul=2 --set vaeEmbedDim=8 --set codebookSize=256
+  --set 'numSamplingSteps="50"' --set codeCorruptProb=0.05 --steps "$STEPS" --batch-size 32 --lr 6e-4
+  --ema "$EMA" --seed 0 --threads "$THREADS" --log-every 100 --save-every 250)
+GATE=(--set fusionGate=true)
+TIED=(--set 'fusionPos="tied"')
+CELL=(--set qformerQueries=64 --set 'qformerPlace="add"')
+
+arm_args() {
+  case "$1" in
+    add) echo --fusion add ;;
+    xa) echo --fusion crossattn ;;
+    xa-gate) echo --fusion crossattn "${GATE[@]}" ;;
+    xa-gate-tied) echo --fusion crossattn "${GATE[@]}" "${TIED[@]}" ;;
+    xa-gate-tied-lr4) echo --fusion crossattn "${GATE[@]}" "${TIED[@]}" --set fusionLrScale=4 ;;
+    qf) echo --fusion qformer ;;
+    qf-cell) echo --fusion qformer "${CELL[@]}" "${TIED[@]}" "${GATE[@]}" ;;
+    qf-cell-lr4) echo --fusion qformer "${CELL[@]}" "${TIED[@]}" "${GATE[@]}" --set fusionLrScale=4 ;;
+    *) echo "unknown arm '$1'" >&2; exit 2 ;;
+  esac
+}
+
+build_cache() {
+  [ -f "$CACHE/meta.json" ] && return
+  d2c cache --vq "$MODEL/vq" --kl "$MODEL/kl" --out "$CACHE" --threads "$THREADS"
+}
+
+# The shipped model's sampling settings (its d2c.json), so every arm samples as the shipped add does.
+SAMPLING=(--stage1-cfg 1.5 --stage2-cfg 3 --steps 4 --diffusion-steps 25 --stage2-clip 4)
+
+train_arm() {
+  local arm=$1 dir=$OUT/$1/stage2 resume=()
+  if [ -f "$dir/trainer.json" ] && grep -q "\"step\": $STEPS," "$dir/trainer.json"; then return; fi
+  [ -f "$dir/trainer.json" ] && resume=(--resume)
+  # shellcheck disable=SC2046
+  d2c train stage2 --cache "$CACHE" --out "$dir" "${COMMON[@]}" $(arm_args "$arm") "${resume[@]}"
+  d2c pack --vq "$MODEL/vq" --kl "$MODEL/kl" --stage1 "$MODEL/stage1" --stage2 "$dir" --cache "$CACHE" \
+    --out "$OUT/$arm/model" --name "d2c-fmnist-$arm" --fp16 "${SAMPLING[@]}"
+}
+
+eval_arm() {
+  local arm=$1 dir=$OUT/$1/eval
+  [ -f "$dir/oracle/report.json" ] || d2c eval --model "$OUT/$arm/model" --oracle --n 500 --seed 0 --threads "$THREADS" --out "$dir/oracle"
+  [ -f "$dir/s0/report.json" ] || d2c eval --model "$OUT/$arm/model" --n 1000 --seed 0 --threads "$THREADS" --out "$dir/s0"
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+  cache) build_cache ;;
+  train) build_cache; for a in "$@"; do train_arm "$a"; done ;;
+  eval) for a in "$@"; do eval_arm "$a"; done ;;
+  *) sed -n '2,12p' "$0"; exit 2 ;;
+esac
