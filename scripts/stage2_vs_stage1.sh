@@ -4,7 +4,8 @@
 # n samples; then one line per seed and the mean ± sd of final − preview. One seed is not enough:
 # at n = 1000 the seed alone moves both FIDs by several points, together.
 #   scripts/stage2_vs_stage1.sh MODEL OUT [N=1000] [SEEDS="0 1000 2000 3000"]  → OUT/{final,preview}-sS
-# Extra `d2c eval` options (e.g. --steps 1) go in EVAL_ARGS; THREADS (1).
+# Extra `d2c eval` options go in EVAL_ARGS (e.g. --steps 1; for a colour model its classifier and
+# reference: EVAL_ARGS="--classifier models/emoji-classifier --reference data/emoji/train"); THREADS (1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:?model folder}
@@ -27,7 +28,9 @@ node -e '
   const fs = require("fs");
   const [out, ...seeds] = process.argv.slice(1);
   const m = (arm, s) => JSON.parse(fs.readFileSync(`${out}/${arm}-s${s}/report.json`, "utf8")).metrics;
-  const keys = ["fid_fmnist", "kid_fmnist", "precision_fmnist", "recall_fmnist"];
+  // The feature network names the metrics (fid_fmnist, fid_emoji, ...): take the ones the reports have.
+  const first = m("final", seeds[0]);
+  const keys = ["fid", "kid", "precision", "recall"].map((k) => Object.keys(first).find((n) => n.startsWith(`${k}_`)));
   const d = Object.fromEntries(keys.map((k) => [k, []]));
   for (const s of seeds) {
     const [f, p] = [m("final", s), m("preview", s)];
