@@ -100,6 +100,20 @@ for (const fusion of FUSIONS) {
   });
 }
 
+// The attention fusions' variants (docs/study/fusions.md): gates, tied positions, one query per cell.
+for (const [fusion, extra] of [
+  ['crossattn', { fusionGate: true, fusionPos: 'tied' }],
+  ['qformer', { fusionGate: true, fusionPos: 'tied', qformerQueries: 64, qformerPlace: 'add' }],
+] as const) {
+  test(`tiny model, fusion ${fusion} ${JSON.stringify(extra)}: every graph matches within 1e-4`, async () => {
+    const name = `tiny-${fusion}-variant`;
+    const dir = writeTinyOnnxModel(join(root, name), fusion, 4, false, extra);
+    const errors = await parity(D2C.fromPretrained(dir), join(root, `onnx-${name}`));
+    assertWithin(errors, 1e-4);
+    assert.ok('mar_condition.features' in errors);
+  });
+}
+
 // MAR-only folders (stage 2 with fusion none, no stage1/ or vq/) load where D2C supports them
 const marOnly = 'marOnly' in D2C.prototype ? false : 'this D2C loads no MAR-only model folders';
 test('a MAR-only model exports without stage-1 graphs and samples without previews', { skip: marOnly }, async () => {

@@ -10,13 +10,19 @@ import * as torch from '../../src/torch/index.ts';
 import { saveCheckpoint } from '../../src/train/checkpoint.ts';
 import { TINY } from './tiny_pipeline.ts';
 
-export function writeTinyOnnxModel(dir: string, fusion: Fusion, latentChannels = 4, marOnly = false): string {
+export function writeTinyOnnxModel(
+  dir: string,
+  fusion: Fusion,
+  latentChannels = 4,
+  marOnly = false,
+  marExtra: Record<string, unknown> = {},
+): string {
   mkdirSync(dir, { recursive: true });
   const overrides: Record<PartKind, Record<string, unknown>> = {
     vq: TINY.vq.overrides,
     kl: { ...TINY.kl.overrides, embedDim: latentChannels },
     gpt: TINY.gpt.overrides,
-    mar: { ...TINY.mar.overrides, fusion, vaeEmbedDim: latentChannels },
+    mar: { ...TINY.mar.overrides, fusion, vaeEmbedDim: latentChannels, ...marExtra },
   };
   const parts: [PartKind, string][] = [
     ['vq', 'vq'],
