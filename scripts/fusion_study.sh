@@ -5,6 +5,7 @@
 #   scripts/fusion_study.sh cache          build the token cache from the shipped VQ and KL
 #   scripts/fusion_study.sh train ARM...   train arms (resumes a checkpoint that exists)
 #   scripts/fusion_study.sh eval ARM...    oracle (n 500) and generated (n 1000, seed 0) evaluations
+#   scripts/fusion_study.sh report         a Markdown table of every evaluated arm
 # Arms: add, xa (crossattn as before), xa-gate, xa-gate-tied, xa-gate-tied-lr4, qf (qformer as
 # before), qf-cell (one query per grid cell, from MAR's positions, added per cell, gated), qf-cell-lr4.
 # Environment: STEPS (1000 for the ablation; 4500 = the shipped add model's matched budget),
@@ -72,5 +73,24 @@ case "$cmd" in
   cache) build_cache ;;
   train) build_cache; for a in "$@"; do train_arm "$a"; done ;;
   eval) for a in "$@"; do eval_arm "$a"; done ;;
+  report)
+    node -e '
+      const fs = require("fs");
+      const out = process.argv[1];
+      const read = (p) => (fs.existsSync(p) ? JSON.parse(fs.readFileSync(p, "utf8")) : null);
+      console.log("| arm | stage-2 params | oracle PSNR (bound) | oracle FID | FID (n 1000, seed 0) | KID | recall | s / image |");
+      console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+      for (const arm of fs.readdirSync(out).sort()) {
+        const o = read(`${out}/${arm}/eval/oracle/report.json`);
+        const g = read(`${out}/${arm}/eval/s0/report.json`);
+        if (!o && !g) continue;
+        const k = (r, p) => (r ? Object.keys(r.metrics).find((n) => n.startsWith(p)) : null);
+        const f = (r, p, d = 2) => (r && k(r, p) ? r.metrics[k(r, p)].toFixed(d) : "");
+        const bound = o ? `${o.metrics.psnr.toFixed(2)} dB (${(o.metrics.vq_recon_psnr - 3.01).toFixed(2)})` : "";
+        const card = fs.readFileSync(`${out}/${arm}/model/README.md`, "utf8");
+        const params = /\| stage2 \| mar \| [^|]+ \| ([\d.]+M) \|/.exec(card)?.[1] ?? "";
+        const sec = g ? (g.seconds.sampling / g.n).toFixed(4) : "";
+        console.log(`| ${arm} | ${params} | ${bound} | ${f(o, "fid_")} | ${f(g, "fid_")} | ${f(g, "kid_")} | ${f(g, "recall_", 3)} | ${sec} |`);
+      }' "$OUT" ;;
   *) sed -n '2,12p' "$0"; exit 2 ;;
 esac
