@@ -164,13 +164,14 @@ export function marConfig(preset: string, overrides: Partial<MARConfig> = {}): M
   return cfg;
 }
 
-/** Inverse standard normal CDF through erfinv (float64). */
+/** Standard normal CDF through erf (float64). */
 function normalCdf(x: number): number {
   return 0.5 * (1 + erf(x / Math.SQRT2));
 }
 function erf(x: number): number {
   return torch.tidy(() => torch.callOp<Tensor>('aten::erf', torch.tensor([x], { dtype: 'float64' })).item());
 }
+/** Inverse standard normal CDF through erfinv (float64). */
 function normalPpf(p: number): number {
   return (
     torch.tidy(() => torch.callOp<Tensor>('aten::erfinv', torch.tensor([2 * p - 1], { dtype: 'float64' })).item()) * Math.SQRT2
