@@ -23,7 +23,9 @@ export interface TrainState {
 export interface Trainable {
   /** Runs one optimisation step (in its own tidy scope); returns scalars, `loss` included. */
   step(step: number): Record<string, number> | Promise<Record<string, number>>;
-  /** Writes a complete checkpoint folder (atomically) for `state`. */
+  /** Measures what the checkpoint records but training does not keep current (a KL's scale factor); called before each save. */
+  prepareSave?(): void;
+  /** Writes a complete checkpoint folder (atomically) for `state`; changes nothing in the task. */
   save(dir: string, state: TrainState): void;
   /** Restores everything from a checkpoint folder and returns where it was. */
   load(dir: string): TrainState;
@@ -95,6 +97,7 @@ export async function runTraining(task: Trainable, o: TrainOptions): Promise<Tra
   const save = () => {
     if (!lead) return;
     const d = task.dataState();
+    task.prepareSave?.();
     task.save(o.outDir, { step, epoch: d.epoch, data: d.data });
   };
   const t0 = performance.now();
