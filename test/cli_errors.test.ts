@@ -1,5 +1,6 @@
-// The CLI's error path, run as a user would: `npx tsx src/cli/main.ts …` in a child process.
-// Every failure must print one `d2c: <message>` line, exit ≠ 0 and show no stack trace.
+// The CLI's error path: every failure must print one `d2c: <message>` line, exit ≠ 0 and show no
+// stack trace. The commands run in this process through buildProgram() (test/helpers/cli_in_process.ts);
+// one runs as a user would, `node --import tsx src/cli/main.ts …` in a child process, for the wiring.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -9,13 +10,9 @@ import { after, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { parseIntOption, parseNumberOption } from '../src/cli/options.ts';
 import { fashionMnistAvailable } from '../src/data/fashion_mnist.ts';
+import { d2cInProcess as d2c } from './helpers/cli_in_process.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
-
-function d2c(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync('npx', ['tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 function assertCleanFailure(r: { code: number | null; stderr: string }, message: RegExp): void {
   assert.notEqual(r.code, 0);
@@ -40,48 +37,73 @@ describe('option parsers', () => {
   });
 });
 
-describe('d2c errors (child processes)', () => {
-  test('missing data folder: says how to get Fashion-MNIST', () => {
-    const r = d2c('data', 'info', '--data', join(tmp, 'missing'));
+describe('d2c errors (in process)', () => {
+  test('missing data folder: says how to get Fashion-MNIST', async () => {
+    const r = await d2c('data', 'info', '--data', join(tmp, 'missing'));
     assertCleanFailure(r, /apt-get install dataset-fashion-mnist/);
     assert.match(r.stderr, /--data DIR/);
   });
 
-  test('bad numeric options name the option and value', () => {
+  test('bad numeric options name the option and value', async () => {
     assertCleanFailure(
-      d2c('data', 'grid', '--out', join(tmp, 'g.png'), '--per-class', 'abc'),
+      await d2c('data', 'grid', '--out', join(tmp, 'g.png'), '--per-class', 'abc'),
       /--per-class must be a positive integer, got "abc"/,
     );
     assertCleanFailure(
-      d2c('data', 'info', '--dataset', 'synthetic', '--size', '-3'),
+      await d2c('data', 'info', '--dataset', 'synthetic', '--size', '-3'),
       /--size must be a positive integer, got "-3"/,
     );
     assertCleanFailure(
-      d2c('data', 'info', '--dataset', 'cifar'),
+      await d2c('data', 'info', '--dataset', 'cifar'),
       /--dataset must be one of fashion-mnist, imagefolder, synthetic, got "cifar"/,
     );
   });
 
-  test('unknown options and missing required options use the same prefix', () => {
-    assertCleanFailure(d2c('data', 'info', '--bogus'), /unknown option '--bogus'/);
-    assertCleanFailure(d2c('data', 'grid', '--dataset', 'synthetic'), /required option '--out <file>' not specified/);
+  test('unknown options and missing required options use the same prefix', async () => {
+    assertCleanFailure(await d2c('data', 'info', '--bogus'), /unknown option '--bogus'/);
+    assertCleanFailure(await d2c('data', 'grid', '--dataset', 'synthetic'), /required option '--out <file>' not specified/);
   });
 
   test('data grid writes a PNG with one row per class (synthetic, no download needed)', async () => {
     const out = join(tmp, 'grid.png');
-    const r = d2c('data', 'grid', '--dataset', 'synthetic', '--count', '40', '--channels', '3', '--per-class', '3', '--out', out);
+    const r = await d2c(
+      'data',
+      'grid',
+      '--dataset',
+      'synthetic',
+      '--count',
+      '40',
+      '--channels',
+      '3',
+      '--per-class',
+      '3',
+      '--out',
+      out,
+    );
     assert.equal(r.code, 0, r.stderr);
     const meta = await sharp(readFileSync(out)).metadata();
     // 3 columns, 10 rows of 32×32 with padding 2.
     assert.deepEqual([meta.width, meta.height, meta.channels], [3 * 34 + 2, 10 * 34 + 2, 3]);
   });
 
-  test('data info summarises Fashion-MNIST', { skip: fashionMnistAvailable() ? false : 'Fashion-MNIST not installed' }, () => {
-    const r = d2c('data', 'info', '--split', 'test');
+  test('data info summarises Fashion-MNIST', {
+    skip: fashionMnistAvailable() ? false : 'Fashion-MNIST not installed',
+  }, async () => {
+    const r = await d2c('data', 'info', '--split', 'test');
     assert.equal(r.code, 0, r.stderr);
     const s = JSON.parse(r.stdout);
     assert.equal(s.samples, 10000);
     assert.equal(s.classes[9].name, 'Ankle boot');
     assert.equal(s.classes[9].count, 1000);
   });
+});
+
+test('as a process: a bad option exits 1 with one d2c: line and no stack', () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'data', 'info', '--dataset', 'cifar'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  assert.equal(r.status, 1, r.stderr);
+  assert.equal(r.stderr, 'd2c: --dataset must be one of fashion-mnist, imagefolder, synthetic, got "cifar"\n');
 });

@@ -1,7 +1,8 @@
 // `d2c fit` end to end on a tiny generated colour ImageFolder (3 classes of mixed-size PNGs, one
 // corrupt PNG, one text file), a handful of steps per phase: a Ctrl-C during stage 1 stops it, the
 // same command again resumes (the finished phases are not redone) and ends in sampled PNGs of the
-// right size and channels. Then `train stage1/stage2` on its ImageFolder cache need no class count.
+// right size and channels; with --jobs 2 the pairs of trainings run in child processes, and a
+// Ctrl-C reaches them. Then `train stage1/stage2` on its ImageFolder cache need no class count.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -33,6 +34,8 @@ const FIT = [
   '2',
   '--threads',
   '1',
+  '--jobs',
+  '1',
 ];
 
 function d2c(...args: string[]): { code: number | null; stderr: string; stdout: string } {
@@ -40,15 +43,15 @@ function d2c(...args: string[]): { code: number | null; stderr: string; stdout: 
   return { code: r.status, stderr: r.stderr, stdout: r.stdout };
 }
 
-/** Runs fit and presses Ctrl-C once stage 1 has started. */
-function fitInterrupted(): Promise<{ code: number | null; stderr: string }> {
+/** Runs fit and presses Ctrl-C once `cue` is on stderr. */
+function fitInterrupted(args = FIT, cue = '[4/7] stage-1 GPT'): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(NODE[0], [...NODE.slice(1), ...FIT], { cwd: ROOT });
+    const child = spawn(NODE[0], [...NODE.slice(1), ...args], { cwd: ROOT });
     let stderr = '';
     let sent = false;
     child.stderr.on('data', (d) => {
       stderr += String(d);
-      if (!sent && stderr.includes('[4/7] stage-1 GPT')) {
+      if (!sent && stderr.includes(cue)) {
         sent = true;
         child.kill('SIGINT');
       }
@@ -103,6 +106,32 @@ test('fit stops on Ctrl-C, resumes when run again, and ends in samples of every 
   const other = d2c(...FIT.map((a) => (a === '32' ? '64' : a)));
   assert.equal(other.code, 1);
   assert.match(other.stderr, /d2c: .* was fit on --data .* --size 32 .*not --data .* --size 64/);
+});
+
+test('fit --jobs 2 trains each pair side by side in child processes; a Ctrl-C stops both, and it resumes', async () => {
+  const out = join(tmp, 'model-jobs');
+  const args = FIT.map((a) => (a === model ? out : a)).slice(0, -2);
+  const parallelCue = 'stage-2 MAR: in its own process';
+  const first = await fitInterrupted([...args, '--jobs', '2'], parallelCue);
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stderr, /up to 2 phases at once/);
+  for (const p of ['1/7] vq tokenizer', '2/7] kl tokenizer', '4/7] stage-1 GPT', '5/7] stage-2 MAR'])
+    assert.ok(first.stderr.includes(`[${p}: in its own process beside 1 other(s), 1 thread(s)`), p);
+  assert.match(first.stderr, /fit: interrupted; run the same command again to continue/);
+  assert.ok(!existsSync(join(out, 'd2c.json')), 'stopped before the model folder');
+  const cacheMeta = readFileSync(join(out, 'runs', 'cache', 'meta.json'), 'utf8');
+
+  const second = d2c(...args, '--jobs', '2');
+  assert.equal(second.code, 0, second.stderr);
+  assert.match(second.stderr, /\[1\/7\] vq tokenizer: done \(2 steps\)/);
+  assert.match(second.stderr, /\[3\/7\] token cache: done/);
+  assert.equal(readFileSync(join(out, 'runs', 'cache', 'meta.json'), 'utf8'), cacheMeta, 'the cache was not rebuilt');
+  for (const part of ['stage1', 'stage2']) {
+    const steps = JSON.parse(readFileSync(join(out, 'runs', part, 'trainer.json'), 'utf8')).step;
+    assert.equal(steps, 4, part);
+  }
+  assert.match(second.stderr, /\[7\/7\] samples: 2 per class/);
+  assert.deepEqual(JSON.parse(readFileSync(join(out, 'd2c.json'), 'utf8')).classes, ['birds', 'cars', 'flowers']);
 });
 
 test('train stage1/stage2 on the ImageFolder cache take its class count; a conflicting one names both', () => {

@@ -114,9 +114,8 @@ for (const [fusion, extra] of [
   });
 }
 
-// MAR-only folders (stage 2 with fusion none, no stage1/ or vq/) load where D2C supports them
-const marOnly = 'marOnly' in D2C.prototype ? false : 'this D2C loads no MAR-only model folders';
-test('a MAR-only model exports without stage-1 graphs and samples without previews', { skip: marOnly }, async () => {
+// A MAR-only folder: stage 2 with fusion none, no stage1/ or vq/.
+test('a MAR-only model exports without stage-1 graphs and samples without previews', async () => {
   const dir = writeTinyOnnxModel(join(root, 'tiny-mar-only'), 'none', 4, true);
   const m = D2C.fromPretrained(dir);
   const errors = await parity(m, join(root, 'onnx-mar-only'));

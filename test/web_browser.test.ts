@@ -62,7 +62,7 @@ test('the exported site generates 8 images in Chromium, the same for a seed, wit
     await page.evaluate('document.body.dataset.state = "clicked"');
     await page.click('#generate');
     await page.waitForSelector('body[data-state="done"]');
-    return page.$$eval('#results img', (imgs) => imgs.map((i) => (i as unknown as { src: string }).src));
+    return page.$$eval('#results img.sample', (imgs) => imgs.map((i) => (i as unknown as { src: string }).src));
   };
   const first = await run();
   assert.equal(first.length, 8);

@@ -53,7 +53,6 @@ export const intOption =
   (v: string) =>
     parseIntOption(v, name, range);
 export const positiveInt = (name: string) => intOption(name, { min: 1 });
-export const nonNegativeInt = (name: string) => intOption(name, { min: 0 });
 export const numberOption =
   (name: string, range: { min?: number; max?: number; gt?: number } = {}) =>
   (v: string) =>

@@ -1,17 +1,14 @@
 // `d2c export-web`: a self-contained static site that samples the model in the visitor's browser.
-//   index.html, d2c-web.js (src/web/page.ts bundled by esbuild with onnxruntime-web),
+//   index.html, d2c-web.js (src/web/export_page.ts bundled by esbuild with onnxruntime-web),
 //   ort/ (ONNX Runtime Web's WebAssembly build with its WebGPU support), model/ (`d2c export`).
 // Any static file server can serve it: the page fetches only these files.
-import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import type { D2C } from '../pipeline/d2c.ts';
 import { type ExportOptions, exportOnnx } from './export_onnx.ts';
 import type { WebManifest } from './manifest.ts';
-
-const WEB = join(dirname(fileURLToPath(import.meta.url)), '..', 'web');
+import { bundlePage, PAGE_HTML } from './web_page.ts';
 
 /** ONNX Runtime Web's files the bundled build fetches at run time (its WebGPU + wasm "jsep" build). */
 export function ortRuntimeFiles(): string[] {
@@ -23,18 +20,8 @@ export function ortRuntimeFiles(): string[] {
 
 export async function exportWeb(d2c: D2C, outDir: string, o: ExportOptions = {}): Promise<WebManifest> {
   const manifest = exportOnnx(d2c, join(outDir, 'model'), o);
-  await build({
-    entryPoints: [join(WEB, 'page.ts')],
-    outfile: join(outDir, 'd2c-web.js'),
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    minify: true,
-    legalComments: 'none',
-    logLevel: 'silent',
-  });
-  copyFileSync(join(WEB, 'index.html'), join(outDir, 'index.html'));
+  writeFileSync(join(outDir, 'd2c-web.js'), await bundlePage('export_page'));
+  copyFileSync(PAGE_HTML, join(outDir, 'index.html'));
   const ortDir = join(outDir, 'ort');
   mkdirSync(ortDir, { recursive: true });
   const files = ortRuntimeFiles();

@@ -217,6 +217,7 @@ function normalCdf(x: number): number {
 function erf(x: number): number {
   return torch.tidy(() => torch.callOp<Tensor>('aten::erf', torch.tensor([x], { dtype: 'float64' })).item());
 }
+/** Inverse standard normal CDF through erfinv (float64). */
 function normalPpf(p: number): number {
   return (
     torch.tidy(() => torch.callOp<Tensor>('aten::erfinv', torch.tensor([2 * p - 1], { dtype: 'float64' })).item()) * Math.SQRT2

@@ -59,8 +59,3 @@ export function applyRope(x: Tensor, r: Rope2d): Tensor {
   const out = torch.callOp<Tensor>('aten::view_as_real', pairs.mul(r.cis)).view(...shape);
   return out.dtype === x.dtype ? out : out.to(x.dtype);
 }
-
-/** Releases the tables' native memory. */
-export function disposeRope(r: Rope2d): void {
-  r.cis.dispose();
-}

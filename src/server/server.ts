@@ -1,14 +1,15 @@
 // The local web UI behind `d2c serve`, on node:http alone:
-//   GET  /              the page (index.html)
+//   GET  /              the page (src/web/index.html; its script /d2c-web.js is src/web/serve_page.ts,
+//                       bundled when the server starts)
 //   GET  /api/info      the model, its classes, sampling defaults and the request limits
 //   POST /api/generate  JSON body {class, n, seed, stage1Cfg, stage2Cfg, steps} → by Accept:
 //                       image/png (default) a PNG grid; application/json {grid, images, previews}
 //                       as base64 PNGs; application/x-ndjson {progress} lines, then {result}
 // Bad input answers 400 {error, field}; a second generation while one runs answers 409.
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { encodePng, makeGrid, type Uint8Batch } from '../data/png.ts';
+import { bundlePage, pageHtml } from '../export/web_page.ts';
 import type { GenerateProgress } from '../pipeline/d2c.ts';
 import { BusyError, type Generated, ModelHost } from './model_host.ts';
 import type { ModelInfo } from './model_worker.ts';
@@ -56,7 +57,18 @@ class HttpError extends Error {
 
 const MAX_BODY_BYTES = 16 * 1024;
 const GRID_ROW = 8;
-const PAGE = readFileSync(new URL('./index.html', import.meta.url));
+
+/** The page's two files, bundled once per process (the first server start waits for it). */
+let pageFiles: Promise<{ html: Buffer; script: Uint8Array }> | null = null;
+function page() {
+  pageFiles ??= bundlePage('serve_page').then((script) => ({ html: pageHtml(), script }));
+  return pageFiles;
+}
+
+function sendFile(req: IncomingMessage, res: ServerResponse, type: string, body: Uint8Array): void {
+  res.writeHead(200, { 'content-type': type, 'content-length': body.length });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
@@ -155,8 +167,10 @@ async function route(req: IncomingMessage, res: ServerResponse, host: ModelHost,
     case '/':
     case '/index.html':
       allow('GET');
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': PAGE.length });
-      return res.end(req.method === 'HEAD' ? undefined : PAGE);
+      return sendFile(req, res, 'text/html; charset=utf-8', (await page()).html);
+    case '/d2c-web.js':
+      allow('GET');
+      return sendFile(req, res, 'text/javascript; charset=utf-8', (await page()).script);
     case '/api/info':
       allow('GET');
       return sendJson(res, 200, infoJson(host));
@@ -202,6 +216,7 @@ function listen(server: Server, port: number, host: string): Promise<AddressInfo
 /** Loads the model (in its worker thread), then listens; resolves once both are ready. */
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const log = o.log ?? (() => {});
+  await page();
   const host = await ModelHost.start({ model: o.model, threads: o.threads ?? 1 });
   const server = createServer((req, res) => void handle(req, res, host, log));
   let address: AddressInfo;

@@ -185,9 +185,6 @@ export function bmm(a: Tensor, b: Tensor): Tensor {
 export function outer(a: Tensor, b: Tensor): Tensor {
   return callOp('aten::outer', a, b);
 }
-export function einsum(eq: string, ...ts: Tensor[]): Tensor {
-  return callOp('aten::einsum', eq, ts, null);
-}
 
 /** Nearest-neighbour upsampling by an integer factor ([B, C, H, W]). */
 export function upsampleNearest(x: Tensor, scale: number): Tensor {
@@ -203,9 +200,6 @@ export function avgPool2d(x: Tensor, kernel: number, stride?: number, padding = 
 export function maxPool2d(x: Tensor, kernel: number, stride?: number, padding = 0): Tensor {
   return callOp('aten::max_pool2d', x, kernel, stride ?? kernel, padding);
 }
-export function adaptiveAvgPool2d(x: Tensor, size: number | number[]): Tensor {
-  return callOp('aten::adaptive_avg_pool2d', x, size);
-}
 /** Constant padding; `pad` lists (before, after) pairs starting from the last dim. */
 export function pad(x: Tensor, p: number[], value = 0): Tensor {
   return callOp('aten::constant_pad_nd', x, p, value);
@@ -216,7 +210,4 @@ export function cdist(a: Tensor, b: Tensor, p = 2): Tensor {
 }
 export function erf(x: Tensor): Tensor {
   return callOp('aten::erf', x);
-}
-export function clampMin(x: Tensor, min: number): Tensor {
-  return x.clamp(min, null);
 }

@@ -106,7 +106,7 @@ export function liveTensors(): number {
   return native.liveTensors();
 }
 
-/** Bytes held by live native tensors, as reported to V8. */
+/** Bytes held by every live native tensor (V8 is told only of those the GC may free). */
 export function liveBytes(): number {
   return native.liveBytes();
 }

@@ -131,8 +131,3 @@ export function startDataParallel(e: DataParallelEnv): DataParallel {
   current = DataParallel.init(e);
   return current;
 }
-
-export function stopDataParallel(): void {
-  current?.close();
-  current = null;
-}

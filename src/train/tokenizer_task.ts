@@ -1,7 +1,8 @@
 // `d2c train tokenizer --kind vq|kl`: the step functions of tokenizers/train_step.ts over the data
 // loader, plus an EMA of the weights, checkpoints, reconstruction grids and PSNR at log steps.
 // For KL, the latent scale factor (1/std of the latents, as MAR's 0.2325 for KL-16) is measured
-// with the EMA weights at every save and stored in the config, where the token cache reads it.
+// with the EMA weights before every save (`prepareSave`, which the trainer calls) and stored in the
+// config, where the token cache reads it.
 // With the GAN loss on, checkpoints also hold the discriminator and its AdamW state, so resume is exact.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import {
   type TokenizerTrainState,
   tokenizerTrainStep,
 } from '../tokenizers/train_step.ts';
+import type { VQModel } from '../tokenizers/vq.ts';
 import type { Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 import { DISCRIMINATOR_FILE, type Discriminator, loadCheckpoint, resolveCheckpointDir, saveCheckpoint } from './checkpoint.ts';
@@ -44,12 +46,13 @@ export interface TokenizerTaskOptions {
   perceptualNet?: string;
 }
 
+/** Builds the run (seeded weights, training state, data-parallel set-up, probe batch, loader). */
 export async function tokenizerTask(
   set: ImageSet,
   part: PartConfig,
   recipe: TokenizerRecipe,
   opts: TokenizerTaskOptions = {},
-): Promise<Trainable> {
+): Promise<TokenizerTask> {
   if (part.kind !== 'vq' && part.kind !== 'kl') throw new Error(`tokenizer training: kind must be vq or kl, got ${part.kind}`);
   torch.manualSeed(recipe.seed); // the initial weights are part of the run: seeded
   const model = buildTokenizer(part.kind, part.preset, part.config as never);
@@ -73,91 +76,137 @@ export async function tokenizerTask(
     const disc = state.disc ? dp.gradSync(state.disc.parameters(), false) : null;
     state.sync = { model: dp.gradSync(model.parameters()), disc };
   }
-  const ema = new EMA(model, recipe.emaDecay);
-  // A fixed batch of images for reconstruction grids and the scale factor. File sets (ImageFolder)
-  // decode through the loader's async path, like every batch of the run.
+  const probe = await probeBatch(set);
+  const loader = new DataLoader(set, { batchSize: recipe.batchSize, seed: recipe.seed, hflip: recipe.hflip, shard: dp?.shard });
+  return new TokenizerTask(set, part, recipe, opts, { model, state, generator, probe, loader });
+}
+
+/**
+ * A fixed batch of images for reconstruction grids and the scale factor. File sets (ImageFolder)
+ * decode through the loader's async path, like every batch of the run.
+ */
+async function probeBatch(set: ImageSet): Promise<Tensor> {
   const probeLoader = new DataLoader(set, { batchSize: Math.min(64, set.labels.length), seed: 1, workers: 0, prefetch: false });
   const first = await probeLoader.next();
   await probeLoader.close();
   first.labels.dispose();
-  const probe = torch.keep(first.images);
-  const loader = new DataLoader(set, {
-    batchSize: recipe.batchSize,
-    seed: recipe.seed,
-    hflip: recipe.hflip,
-    shard: dp?.shard,
-  });
-  const withEma = <T>(f: () => T): T => {
-    ema.swapIn();
-    model.eval();
+  return torch.keep(first.images);
+}
+
+interface TokenizerRun {
+  model: VQModel | AutoencoderKL;
+  state: TokenizerTrainState;
+  generator: torch.Generator;
+  probe: Tensor;
+  loader: DataLoader;
+}
+
+/** One tokenizer training as the trainer sees it; `prepareSave` measures the KL scale factor. */
+export class TokenizerTask implements Trainable {
+  private readonly model: VQModel | AutoencoderKL;
+  private readonly state: TokenizerTrainState;
+  private readonly generator: torch.Generator;
+  private readonly probe: Tensor;
+  private readonly loader: DataLoader;
+  private readonly ema: EMA;
+
+  constructor(
+    private readonly set: ImageSet,
+    private readonly part: PartConfig,
+    private readonly recipe: TokenizerRecipe,
+    private readonly opts: TokenizerTaskOptions,
+    run: TokenizerRun,
+  ) {
+    ({ model: this.model, state: this.state, generator: this.generator, probe: this.probe, loader: this.loader } = run);
+    this.ema = new EMA(this.model, recipe.emaDecay);
+  }
+
+  async step(_step: number): Promise<Record<string, number>> {
+    const b = this.set.kind === 'array' ? this.loader.nextSync() : await this.loader.next();
+    try {
+      const m = tokenizerTrainStep(this.state, b.images);
+      this.ema.update();
+      const { step: _s, ...rest } = m;
+      return Object.fromEntries(Object.entries(rest).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
+    } finally {
+      b.images.dispose();
+      b.labels.dispose();
+    }
+  }
+
+  /** Runs `f` with the EMA weights in eval mode, without gradients. */
+  private withEma<T>(f: () => T): T {
+    this.ema.swapIn();
+    this.model.eval();
     try {
       return torch.noGrad(f);
     } finally {
-      model.train();
-      ema.swapOut();
+      this.model.train();
+      this.ema.swapOut();
     }
-  };
-  const config = () => {
-    if (model instanceof AutoencoderKL) {
-      const scaleFactor = withEma(() => estimateScaleFactor(model, probe));
-      model.config.scaleFactor = scaleFactor;
-    }
+  }
+
+  async onLog(_step: number, dir: string): Promise<Record<string, number>> {
+    const probe = this.probe;
+    const { grid, psnr } = this.withEma(() =>
+      torch.tidy(() => {
+        const x = probe.narrow(0, 0, Math.min(16, probe.shape[0]));
+        const recon = (this.model.forward(x) as { recon: Tensor }).recon.clamp(-1, 1);
+        const mse = recon.sub(x).square().mean().item();
+        return { grid: torch.cat([x, recon], 0), psnr: 10 * Math.log10(4 / Math.max(mse, 1e-12)) };
+      }),
+    );
+    await saveImageGrid(grid, join(dir, 'recon.png'), { nrow: Math.min(16, probe.shape[0]) });
+    grid.dispose();
+    return { ema_psnr: psnr };
+  }
+
+  /** For a KL: the latents' scale factor, measured with the EMA weights, into the config the token cache reads. */
+  prepareSave(): void {
+    const model = this.model;
+    if (model instanceof AutoencoderKL) model.config.scaleFactor = this.withEma(() => estimateScaleFactor(model, this.probe));
+  }
+
+  save(dir: string, s: TrainState): void {
     // The image side is recorded so that `d2c cache` and `d2c fit` encode at the size trained on.
-    return { ...part, config: model.config, recipe: { ...part.recipe, ...recipe, imageSize: set.size } };
-  };
-  return {
-    async step() {
-      const b = set.kind === 'array' ? loader.nextSync() : await loader.next();
-      try {
-        const m = tokenizerTrainStep(state, b.images);
-        ema.update();
-        const { step: _s, ...rest } = m;
-        return Object.fromEntries(Object.entries(rest).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
-      } finally {
-        b.images.dispose();
-        b.labels.dispose();
-      }
-    },
-    async onLog(_step: number, dir: string) {
-      const { grid, psnr } = withEma(() =>
-        torch.tidy(() => {
-          const x = probe.narrow(0, 0, Math.min(16, probe.shape[0]));
-          const recon = (model.forward(x) as { recon: Tensor }).recon.clamp(-1, 1);
-          const mse = recon.sub(x).square().mean().item();
-          return { grid: torch.cat([x, recon], 0), psnr: 10 * Math.log10(4 / Math.max(mse, 1e-12)) };
-        }),
-      );
-      await saveImageGrid(grid, join(dir, 'recon.png'), { nrow: Math.min(16, probe.shape[0]) });
-      grid.dispose();
-      return { ema_psnr: psnr };
-    },
-    save(dir: string, s: TrainState) {
-      saveCheckpoint(dir, {
-        config: config() as unknown as Record<string, unknown>,
-        model,
-        ema,
-        optimizer: state.opt,
-        discriminator: state.disc && state.optD ? { model: state.disc, optimizer: state.optD } : undefined,
-        trainer: { step: s.step, epoch: s.epoch, data: s.data, generators: { main: generator } },
-      });
-    },
-    load(dir: string) {
-      const discriminator = discriminatorToLoad(dir, state, opts.freshDiscriminator ?? false);
-      const { trainer } = loadCheckpoint(dir, {
-        model,
-        ema,
-        optimizer: state.opt,
-        discriminator,
-        generators: { main: generator },
-      });
-      if (!trainer) throw new Error(`${dir}: no trainer.json to resume from`);
-      loader.restore(trainer.data as LoaderState);
-      state.step = trainer.step;
-      return { step: trainer.step, epoch: trainer.epoch, data: trainer.data };
-    },
-    dataState: () => ({ epoch: loader.state().epoch, data: loader.state() }),
-    close: () => loader.close(),
-  };
+    const config = {
+      ...this.part,
+      config: this.model.config,
+      recipe: { ...this.part.recipe, ...this.recipe, imageSize: this.set.size },
+    };
+    const { disc, optD } = this.state;
+    saveCheckpoint(dir, {
+      config: config as unknown as Record<string, unknown>,
+      model: this.model,
+      ema: this.ema,
+      optimizer: this.state.opt,
+      discriminator: disc && optD ? { model: disc, optimizer: optD } : undefined,
+      trainer: { step: s.step, epoch: s.epoch, data: s.data, generators: { main: this.generator } },
+    });
+  }
+
+  load(dir: string): TrainState {
+    const discriminator = discriminatorToLoad(dir, this.state, this.opts.freshDiscriminator ?? false);
+    const { trainer } = loadCheckpoint(dir, {
+      model: this.model,
+      ema: this.ema,
+      optimizer: this.state.opt,
+      discriminator,
+      generators: { main: this.generator },
+    });
+    if (!trainer) throw new Error(`${dir}: no trainer.json to resume from`);
+    this.loader.restore(trainer.data as LoaderState);
+    this.state.step = trainer.step;
+    return { step: trainer.step, epoch: trainer.epoch, data: trainer.data };
+  }
+
+  dataState(): { epoch: number; data: unknown } {
+    return { epoch: this.loader.state().epoch, data: this.loader.state() };
+  }
+
+  close(): Promise<void> {
+    return this.loader.close();
+  }
 }
 
 /** The frozen classifier's feature maps, for images of the set it was trained on (1×32×32). */

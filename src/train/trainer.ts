@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { resolveCheckpointDir } from './checkpoint.ts';
 import { dataParallel } from './data_parallel.ts';
+import { StopSignal } from './stop.ts';
 
 /** Where a run is: saved in trainer.json so that resume continues exactly. */
 export interface TrainState {
@@ -22,7 +23,9 @@ export interface TrainState {
 export interface Trainable {
   /** Runs one optimisation step (in its own tidy scope); returns scalars, `loss` included. */
   step(step: number): Record<string, number> | Promise<Record<string, number>>;
-  /** Writes a complete checkpoint folder (atomically) for `state`. */
+  /** Measures what the checkpoint records but training does not keep current (a KL's scale factor); called before each save. */
+  prepareSave?(): void;
+  /** Writes a complete checkpoint folder (atomically) for `state`; changes nothing in the task. */
   save(dir: string, state: TrainState): void;
   /** Restores everything from a checkpoint folder and returns where it was. */
   load(dir: string): TrainState;
@@ -45,6 +48,8 @@ export interface TrainOptions {
   /** For tests: stop as if Ctrl-C had been pressed after this step. */
   interruptAfter?: number;
   quiet?: boolean;
+  /** The run's Ctrl-C handling when the caller owns it (fit's phases); else the loop listens itself. */
+  stop?: StopSignal;
 }
 
 export interface TrainResult {
@@ -84,16 +89,15 @@ export async function runTraining(task: Trainable, o: TrainOptions): Promise<Tra
   }
   const logPath = join(o.outDir, 'log.jsonl');
   const tty = process.stderr.isTTY && !quiet;
+  const signal = o.stop ?? new StopSignal();
+  const unlisten = o.stop ? null : signal.listen();
+  const wasDoing = signal.doing;
+  signal.doing = 'finishing this step and saving a checkpoint';
   let interrupted = false;
-  const onSigint = () => {
-    if (interrupted) process.exit(130); // a second Ctrl-C aborts without saving
-    interrupted = true;
-    process.stderr.write('\ninterrupt: finishing this step and saving a checkpoint (Ctrl-C again to abort)\n');
-  };
-  process.on('SIGINT', onSigint);
   const save = () => {
     if (!lead) return;
     const d = task.dataState();
+    task.prepareSave?.();
     task.save(o.outDir, { step, epoch: d.epoch, data: d.data });
   };
   const t0 = performance.now();
@@ -102,9 +106,9 @@ export async function runTraining(task: Trainable, o: TrainOptions): Promise<Tra
   let last: Record<string, number> = {};
   let stop = false;
   try {
-    while (step < o.steps && !stop && (dp !== null || !interrupted)) {
+    while (step < o.steps && !stop && (dp !== null || !signal.requested)) {
       last = await task.step(step);
-      const wantStop: boolean = interrupted || (o.interruptAfter !== undefined && step + 1 >= o.interruptAfter);
+      const wantStop: boolean = signal.requested || (o.interruptAfter !== undefined && step + 1 >= o.interruptAfter);
       if (dp) {
         const agreed = dp.agree(last, wantStop);
         last = agreed.metrics;
@@ -151,6 +155,7 @@ export async function runTraining(task: Trainable, o: TrainOptions): Promise<Tra
       }
       await yieldToEventLoop(); // lets a pending SIGINT be seen between steps
     }
+    interrupted ||= signal.requested;
     save();
     if (tty) process.stderr.write('\n');
     if (!quiet) {
@@ -159,7 +164,8 @@ export async function runTraining(task: Trainable, o: TrainOptions): Promise<Tra
     }
     return { step, interrupted, last };
   } finally {
-    process.off('SIGINT', onSigint);
+    unlisten?.();
+    signal.doing = wasDoing;
     await task.close?.();
   }
 }

@@ -1,227 +1,171 @@
-// The static page of `d2c export-web` (bundled by esbuild into d2c-web.js): loads the ONNX graphs
-// with ONNX Runtime Web (WebGPU when the browser has an adapter, else wasm; `?backend=wasm`
-// forces one), checks the form with d2c serve's own rules (server/params.ts), samples with
-// WebSampler, and shows each image under its stage-1 coarse preview. <body data-state> is
-// loading → ready → running → done (or error), and every result is a PNG data URL in #results img,
-// so scripts can drive the page.
-import * as ort from 'onnxruntime-web';
-import type { WebManifest } from '../export/manifest.ts';
-import { respacedSchedule } from '../generators/schedules.ts';
+// The one web page of d2c (src/web/index.html), behind `d2c serve` and `d2c export-web` alike: it
+// fills the form from the model's description, checks it with the server's own rules
+// (server/params.ts), shows progress, and draws each sample under its stage-1 coarse image. Where
+// samples come from is the only difference: a `SampleSource` (serve_page.ts: the server's API;
+// export_page.ts: ONNX Runtime in the browser). <body data-state> is loading → ready → running →
+// done (or error), and every sample is a PNG data URL in `#results img.sample`, so scripts can
+// drive the page.
 import type { ModelInfo } from '../server/model_worker.ts';
-import { FIELDS, LIMITS, ParamError, parseGenerateRequest, toGenerateOptions } from '../server/params.ts';
-import { type WebProgress, WebSampler } from './sampler.ts';
+import { type GenerateRequest, LIMITS, ParamError, parseGenerateRequest } from '../server/params.ts';
+import { type PageEvent, progressFraction, statusText } from './progress.ts';
+
+/** Samples as PNG data URLs; `grid` (when the source makes one) is offered for download. */
+export interface PageResult {
+  images: string[];
+  previews: string[] | null;
+  grid?: string;
+}
+
+export interface SampleSource {
+  /** The model, and where samples are made ("on the server", "on wasm"); `say` reports loading. */
+  describe(say: (text: string) => void): Promise<{ info: ModelInfo; where: string }>;
+  generate(req: GenerateRequest, onEvent: (e: PageEvent) => Promise<void>): Promise<PageResult>;
+}
+
+/** The form's fields, as server/params.ts names them. */
+const INPUTS = ['class', 'n', 'seed', 'stage1Cfg', 'stage2Cfg', 'steps', 'diffusionSteps'] as const;
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
-const state = (s: string) => document.body.setAttribute('data-state', s);
+const input = (id: string) => $<HTMLInputElement>(id);
+const setState = (s: string) => document.body.setAttribute('data-state', s);
 
-function showError(message: string, field?: string): void {
-  const el = $('error');
-  el.textContent = message;
-  el.hidden = false;
+function showError(message: string | null, field?: string): void {
   for (const f of document.querySelectorAll('.invalid')) f.classList.remove('invalid');
-  if (field) $(field)?.classList.add('invalid');
+  $('error').hidden = message === null;
+  $('error').textContent = message ?? '';
+  if (field && (INPUTS as readonly string[]).includes(field)) $(field).classList.add('invalid');
 }
 
-async function fetchBytes(path: string): Promise<Uint8Array> {
-  let r: Response;
-  try {
-    r = await fetch(path);
-  } catch (e) {
-    throw new Error(`could not fetch ${path}: ${(e as Error).message}`);
-  }
-  if (!r.ok) throw new Error(`could not fetch ${path}: HTTP ${r.status} (is the export complete?)`);
-  return new Uint8Array(await r.arrayBuffer());
-}
-
-async function loadManifest(): Promise<WebManifest> {
-  const text = new TextDecoder().decode(await fetchBytes('model/manifest.json'));
-  try {
-    return JSON.parse(text) as WebManifest;
-  } catch {
-    throw new Error('model/manifest.json is not valid JSON (a corrupt or partial export?)');
-  }
-}
-
-async function chooseBackend(): Promise<'webgpu' | 'wasm'> {
-  const forced = new URLSearchParams(location.search).get('backend');
-  if (forced === 'wasm' || forced === 'webgpu') return forced;
-  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  if (!gpu) return 'wasm';
-  try {
-    return (await gpu.requestAdapter()) ? 'webgpu' : 'wasm';
-  } catch {
-    return 'wasm';
-  }
-}
-
-async function loadSampler(m: WebManifest): Promise<{ sampler: WebSampler; backend: string }> {
-  ort.env.wasm.wasmPaths = new URL('ort/', location.href).href;
-  let loaded = 0;
-  const total = Object.keys(m.graphs).length;
-  const load = async (file: string) => {
-    $('model').textContent = `Loading the model: ${file} (${++loaded} of ${total})…`;
-    return fetchBytes(`model/${file}`);
-  };
-  const backend = await chooseBackend();
-  try {
-    return { sampler: await WebSampler.create(ort, m, load, { executionProviders: [backend] }), backend };
-  } catch (e) {
-    if (backend === 'wasm') throw e;
-    loaded = 0; // WebGPU refused a graph: fall back to wasm
-    return { sampler: await WebSampler.create(ort, m, load, { executionProviders: ['wasm'] }), backend: 'wasm (WebGPU failed)' };
-  }
-}
-
-/** A PNG data URL of image b of a [B, C, H, W] batch in [−1, 1], drawn through a canvas. */
-function toCanvas(data: Float32Array, shape: number[], b: number): HTMLCanvasElement {
-  const [, C, H, W] = shape;
-  const canvas = document.createElement('canvas');
-  canvas.width = W;
-  canvas.height = H;
-  const ctx = canvas.getContext('2d');
-  if (!ctx) throw new Error('this browser gives no 2-D canvas');
-  const img = ctx.createImageData(W, H);
-  const px = (c: number, i: number) => Math.round(((data[(b * C + c) * H * W + i] + 1) / 2) * 255);
-  for (let i = 0; i < H * W; i++) {
-    const [r, g, bl] = C === 1 ? [px(0, i), px(0, i), px(0, i)] : [px(0, i), px(1, i), px(2, i)];
-    img.data.set([r, g, bl, 255], i * 4);
-  }
-  ctx.putImageData(img, 0, 0);
-  return canvas;
-}
-
-/** The diffusion head's steps when none is asked for: d2c.json's, else the length of the config's respacing. */
-function defaultDiffusionSteps(m: WebManifest): number {
-  const given = (m.model.stage2 as { diffusionSteps?: number }).diffusionSteps;
-  return given ?? respacedSchedule(m.stage2.numSamplingSteps, m.stage2.numTimesteps).timestepMap.length;
-}
-
-function progressText(p: WebProgress): string {
-  if (p.stage === 'stage1') return `stage 1: code ${p.step} of ${p.total}`;
-  if (p.stage === 'stage2') return `stage 2: step ${p.step} of ${p.total}`;
-  return 'decoding';
-}
-
-async function main(): Promise<void> {
-  if (typeof WebAssembly !== 'object') throw new Error('This browser has no WebAssembly, which ONNX Runtime Web needs.');
-  const m = await loadManifest();
-  if (m.format !== 'd2c-onnx/1') throw new Error(`model/manifest.json: unknown format ${JSON.stringify(m.format)}`);
-  const { sampler, backend } = await loadSampler(m);
-  const one = m.stage1;
-  // d2c serve's description of a model; `as`: newer d2c adds fields (hasStage1, diffusion steps) the page fills too
-  const info = {
-    name: m.model.name,
-    classes: m.model.classes,
-    imageSize: m.model.imageSize,
-    channels: m.model.channels,
-    fusion: m.stage2.fusion,
-    maxSteps: m.stage2.seqLen,
-    hasStage1: one !== null,
-    defaults: {
-      stage1: m.model.stage1 ?? { cfg: 1, temperature: 1, topK: 0, topP: 1 },
-      stage2: { ...m.model.stage2, diffusionSteps: defaultDiffusionSteps(m) },
-    },
-  } as ModelInfo;
+function fillForm(info: ModelInfo, where: string): void {
   $('model').textContent =
-    `${info.name}: ${info.imageSize}×${info.imageSize} images of ${info.classes.length} classes, fusion ${info.fusion}, running on ${backend}`;
-  const select = $<HTMLSelectElement>('class');
+    `${info.name}: ${info.imageSize}×${info.imageSize} images of ${info.classes.length} classes, stage-2 fusion ${info.fusion}, sampled ${where}`;
   info.classes.forEach((c, i) => {
-    select.add(new Option(c, String(i)));
+    $<HTMLSelectElement>('class').add(new Option(`${i} · ${c}`, String(i)));
   });
-  $<HTMLInputElement>('stage1Cfg').value = String(info.defaults.stage1.cfg);
-  $<HTMLInputElement>('stage2Cfg').value = String(info.defaults.stage2.cfg);
-  $<HTMLInputElement>('steps').value = String(info.defaults.stage2.steps);
-  $<HTMLInputElement>('diffusionSteps').value = String(defaultDiffusionSteps(m));
-  // the diffusion-steps field counts only where d2c serve's request has it
-  $('diffusionSteps-field').hidden = !(FIELDS as readonly string[]).includes('diffusionSteps');
-  if (!one) {
-    for (const id of ['stage1-fields', 'coarse-field']) $(id).hidden = true;
-  }
-  $('n-range').textContent = `1..${LIMITS.maxImages}`;
-  $('steps-range').textContent = `1..${info.maxSteps}`;
-  $('random-seed').addEventListener('click', () => {
-    $<HTMLInputElement>('seed').value = String(Math.floor(Math.random() * 2 ** 31));
-  });
-  $('show-coarse').addEventListener('change', () => {
-    const show = $<HTMLInputElement>('show-coarse').checked;
-    for (const c of document.querySelectorAll<HTMLCanvasElement>('#results canvas')) c.hidden = !show;
-  });
-  const button = $<HTMLButtonElement>('generate');
-  $('form').addEventListener('submit', async (event) => {
-    event.preventDefault();
-    $('error').hidden = true;
-    const fields = FIELDS.filter((f) => document.getElementById(f) && !document.getElementById(`${f}-field`)?.hidden);
-    const body = Object.fromEntries(fields.map((f) => [f, $<HTMLInputElement>(f).value]).filter(([, v]) => v !== ''));
-    let req: ReturnType<typeof parseGenerateRequest>;
-    try {
-      req = parseGenerateRequest(body, info);
-    } catch (e) {
-      if (e instanceof ParamError) return showError(e.message, e.field);
-      throw e;
-    }
-    for (const f of document.querySelectorAll('.invalid')) f.classList.remove('invalid');
-    button.disabled = true;
-    state('running');
-    $('progress').hidden = false;
-    const t0 = performance.now();
-    try {
-      const o = toGenerateOptions(req);
-      // stage 1 counts as two steps of stage 2 on the bar; decoding as one
-      const total = req.steps + 3;
-      let lastPaint = performance.now();
-      const r = await sampler.generate({ ...o, seed: req.seed }, async (p) => {
-        const done = p.stage === 'stage1' ? (2 * p.step) / p.total : p.stage === 'stage2' ? 2 + p.step : total;
-        $<HTMLProgressElement>('bar').value = done / total;
-        $('status').textContent = progressText(p);
-        $('elapsed').textContent = `${((performance.now() - t0) / 1000).toFixed(1)} s`;
-        // ONNX Runtime (wasm) holds the main thread: let the browser paint the bar now and then
-        if (performance.now() - lastPaint > 100) {
-          await new Promise((resolve) => setTimeout(resolve, 0));
-          lastPaint = performance.now();
-        }
-      });
-      const seconds = (performance.now() - t0) / 1000;
-      const results = $('results');
-      results.replaceChildren();
-      const show = $<HTMLInputElement>('show-coarse').checked;
-      req.classes.forEach((c, b) => {
-        const fig = document.createElement('figure');
-        if (r.previews) {
-          const coarse = toCanvas(r.previews, r.shape, b);
-          coarse.hidden = !show;
-          coarse.title = 'stage-1 coarse image (VQ-decoded codes)';
-          fig.append(coarse);
-        }
-        const img = document.createElement('img');
-        img.className = 'sample';
-        img.alt = info.classes[c];
-        img.src = toCanvas(r.images, r.shape, b).toDataURL('image/png');
-        const cap = document.createElement('figcaption');
-        cap.textContent = info.classes[c];
-        fig.append(img, cap);
-        results.append(fig);
-      });
-      $('timing').textContent =
-        `${req.n} images in ${seconds.toFixed(2)} s on ${backend} (${(seconds / req.n).toFixed(2)} s per image), seed ${req.seed}`;
-      state('done');
-    } catch (e) {
-      showError(`generation failed: ${(e as Error).message}`);
-      state('error');
-    } finally {
-      $('progress').hidden = true;
-      button.disabled = false;
-    }
-  });
-  button.disabled = false;
-  state('ready');
+  input('n').max = String(LIMITS.maxImages);
+  $('n-range').textContent = `1 to ${LIMITS.maxImages}`;
+  input('seed').max = String(LIMITS.maxSeed);
+  input('stage1Cfg').value = String(info.defaults.stage1.cfg);
+  input('stage2Cfg').value = String(info.defaults.stage2.cfg);
+  for (const id of ['stage1Cfg', 'stage2Cfg']) input(id).max = String(LIMITS.maxCfg);
+  input('steps').value = String(info.defaults.stage2.steps);
+  input('steps').max = String(info.maxSteps);
+  $('steps-range').textContent = `1 to ${info.maxSteps}`;
+  input('diffusionSteps').value = String(info.defaults.stage2.diffusionSteps);
+  for (const id of ['stage1-fields', 'coarse-field']) $(id).hidden = !info.hasStage1;
 }
 
-window.addEventListener('unhandledrejection', (e) => {
-  showError(String((e.reason as Error)?.message ?? e.reason));
-  state('error');
-});
-main().catch((e: Error) => {
-  $('model').textContent = `The model could not be loaded: ${e.message}`;
-  showError(e.message);
-  state('error');
-});
+/** The checked request; a number input holding text the browser cannot read is reported by name. */
+function readForm(info: ModelInfo): GenerateRequest {
+  const body: Record<string, string> = {};
+  for (const f of INPUTS) {
+    const el = input(f);
+    if (el.closest('[hidden]')) continue;
+    if (el.validity?.badInput) throw new ParamError(f, `${f} must be a number`);
+    if (el.value.trim() !== '') body[f] = el.value;
+  }
+  return parseGenerateRequest(body, info);
+}
+
+function image(src: string, className: string, alt: string): HTMLImageElement {
+  const el = new Image();
+  el.src = src;
+  el.className = className;
+  el.alt = alt;
+  return el;
+}
+
+function showResult(r: PageResult, req: GenerateRequest, info: ModelInfo, seconds: number, where: string): void {
+  const coarse = input('show-coarse').checked;
+  const figures = r.images.map((src, i) => {
+    const name = info.classes[req.classes[i]];
+    const fig = document.createElement('figure');
+    if (r.previews) fig.append(Object.assign(image(r.previews[i], 'coarse', `stage-1 coarse image ${i}`), { hidden: !coarse }));
+    const caption = document.createElement('figcaption');
+    caption.textContent = name;
+    fig.append(image(src, 'sample', `sample ${i}: ${name}`), caption);
+    return fig;
+  });
+  $('results').replaceChildren(...figures);
+  $('timing').textContent =
+    `${req.n} images in ${seconds.toFixed(2)} s ${where} (${(seconds / req.n).toFixed(2)} s per image), seed ${req.seed}`;
+  if (r.grid) {
+    const link = Object.assign(document.createElement('a'), { href: r.grid, download: `d2c-seed${req.seed}.png` });
+    link.textContent = 'download the grid';
+    $('timing').append(' · ', link);
+  }
+}
+
+/** Shows the events; lets the browser paint now and then, since ONNX Runtime (wasm) holds the main thread. */
+function eventShower(req: GenerateRequest, t0: number): (e: PageEvent) => Promise<void> {
+  let lastPaint = performance.now();
+  return async (e) => {
+    if (e.kind === 'progress') $<HTMLProgressElement>('bar').value = progressFraction(e.progress, req.steps);
+    $('status').textContent = statusText(e);
+    $('elapsed').textContent = `(${((performance.now() - t0) / 1000).toFixed(1)} s)`;
+    if (performance.now() - lastPaint > 100) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      lastPaint = performance.now();
+    }
+  };
+}
+
+async function generate(source: SampleSource, info: ModelInfo, where: string): Promise<void> {
+  showError(null);
+  let req: GenerateRequest;
+  try {
+    req = readForm(info);
+  } catch (e) {
+    if (e instanceof ParamError) return showError(e.message, e.field);
+    throw e;
+  }
+  $<HTMLButtonElement>('generate').disabled = true;
+  setState('running');
+  $('progress').hidden = false;
+  $<HTMLProgressElement>('bar').value = 0;
+  $('status').textContent = 'starting…';
+  const t0 = performance.now();
+  try {
+    const r = await source.generate(req, eventShower(req, t0));
+    showResult(r, req, info, (performance.now() - t0) / 1000, where);
+    setState('done');
+  } catch (e) {
+    const field = e instanceof ParamError ? e.field : undefined;
+    showError(`generation failed: ${(e as Error).message}`, field);
+    setState('error');
+  } finally {
+    $('progress').hidden = true;
+    $<HTMLButtonElement>('generate').disabled = false;
+  }
+}
+
+/** Runs the page with `source`; errors while loading are shown in place of the model's description. */
+export async function startPage(source: SampleSource): Promise<void> {
+  window.addEventListener('unhandledrejection', (e) => {
+    showError(String((e.reason as Error)?.message ?? e.reason));
+    setState('error');
+  });
+  try {
+    const { info, where } = await source.describe((text) => {
+      $('model').textContent = text;
+    });
+    fillForm(info, where);
+    $('form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      void generate(source, info, where);
+    });
+    $('show-coarse').addEventListener('change', () => {
+      for (const img of document.querySelectorAll<HTMLImageElement>('#results img.coarse'))
+        img.hidden = !input('show-coarse').checked;
+    });
+    $('random-seed').addEventListener('click', () => {
+      input('seed').value = String(Math.floor(Math.random() * 2 ** 31));
+    });
+    $<HTMLButtonElement>('generate').disabled = false;
+    setState('ready');
+  } catch (e) {
+    $('model').textContent = `The model could not be loaded: ${(e as Error).message}`;
+    showError((e as Error).message);
+    setState('error');
+  }
+}

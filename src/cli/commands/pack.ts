@@ -123,22 +123,37 @@ export interface PackOptions {
   out: string;
   name: string;
   fp16: boolean;
-  stage1Cfg: number;
-  stage1Temperature: number;
-  topK: number;
-  topP: number;
-  stage2Cfg: number;
-  cfgSchedule: 'linear' | 'constant';
-  stage2Temperature: number;
-  steps: number;
-  stage2Clip: number;
+  // Sampling defaults written to d2c.json; a caller that gives none gets PACK_SAMPLING_DEFAULTS.
+  stage1Cfg?: number;
+  stage1Temperature?: number;
+  topK?: number;
+  topP?: number;
+  stage2Cfg?: number;
+  cfgSchedule?: 'linear' | 'constant';
+  stage2Temperature?: number;
+  steps?: number;
+  stage2Clip?: number;
   diffusionSteps?: number;
   /** Replace only the pack's entries of `out` (parts, d2c.json, README.md), keeping the others. */
   keepOthers?: boolean;
 }
 
-/** Writes the model folder `o.out` (to a temp folder first, then renamed into place). */
-export function packModel(o: PackOptions): void {
+/** The flags' defaults, for callers of packModel that give no sampling settings (`d2c fit`). */
+export const PACK_SAMPLING_DEFAULTS = {
+  stage1Cfg: 2,
+  stage1Temperature: 1,
+  topK: 0,
+  topP: 1,
+  stage2Cfg: 2,
+  cfgSchedule: 'linear',
+  stage2Temperature: 1,
+  steps: 8,
+  stage2Clip: 4,
+} as const;
+
+/** Writes the model folder `given.out` (to a temp folder first, then renamed into place). */
+export function packModel(given: PackOptions): void {
+  const o = { ...PACK_SAMPLING_DEFAULTS, ...given };
   if (Boolean(o.vq) !== Boolean(o.stage1))
     throw new UsageError('--vq and --stage1 go together (omit both for a MAR-only folder)');
   const stage2 = summarize(o.stage2, 'mar');
