@@ -106,6 +106,8 @@ export async function tinyModel(root: string): Promise<string> {
     '--fp16',
     '--steps',
     '2',
+    '--diffusion-steps',
+    '5',
   );
   if (r.code !== 0) throw new Error(`pack failed: ${r.stderr}`);
   return out;

@@ -1,47 +1,29 @@
 // `d2c pack`: assembles a D2C model folder from four trained checkpoints — vq/, kl/, stage1/,
 // stage2/ (config.json + EMA weights, optionally float16), d2c.json (classes, sampling defaults)
-// and a model card written from the checkpoints' recipes and training logs. Without --vq and
-// --stage1 it packs a MAR-only folder (stage 2 with fusion 'none'), whose sampling skips stage 1.
+// and the model card, whose block of pack's own (src/cli/model_card.ts) is rewritten and whose
+// hand-written rest is kept. Without --vq and --stage1 it packs a MAR-only folder (stage 2 with
+// fusion 'none'), whose sampling skips stage 1.
+//
+// SAMPLING_DEFAULTS is the one source of sampling defaults: what `pack` (and `fit`, through
+// packModel) writes to d2c.json when given no settings, and every sampler reads d2c.json.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { readCacheMeta } from '../../pipeline/cache.ts';
-import { type D2CModelInfo, PART_DIRS } from '../../pipeline/d2c.ts';
-import { type PartConfig, partShapes, partWeights, readPartConfig } from '../../pipeline/parts.ts';
+import { type D2CModelInfo, PART_DIRS, type Stage1Options, type Stage2Options } from '../../pipeline/d2c.ts';
+import { partWeights } from '../../pipeline/parts.ts';
 import { type KLConfig, klDownsample } from '../../tokenizers/kl.ts';
 import type { Tensor } from '../../torch/index.ts';
 import * as torch from '../../torch/index.ts';
 import { UsageError } from '../errors.ts';
+import { modelCard, type PartSummary, packBlock, summarizePart } from '../model_card.ts';
 import { choiceOption, intOption, numberOption } from '../options.ts';
 
-interface PartSummary {
-  dir: string;
-  config: PartConfig;
-  steps?: number;
-  wallS?: number;
-  last?: Record<string, number>;
-}
-
-function summarize(dir: string, kind: string): PartSummary {
-  const config = readPartConfig(dir);
-  if (config.kind !== kind) throw new UsageError(`${dir} holds a ${config.kind} checkpoint, expected ${kind}`);
-  const log = join(dir, 'log.jsonl');
-  if (!existsSync(log)) return { dir, config };
-  const lines = readFileSync(log, 'utf8')
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l));
-  const last = lines[lines.length - 1] ?? {};
-  // A resumed run restarts elapsed_s: sum the segments.
-  let wallS = 0;
-  let prev = 0;
-  for (const l of lines) {
-    if (l.elapsed_s < prev) wallS += prev;
-    prev = l.elapsed_s;
-  }
-  return { dir, config, steps: last.step, wallS: wallS + prev, last };
-}
+/** The settings models/d2c-fmnist's card recommends (chosen by the measurements there). */
+export const SAMPLING_DEFAULTS: { stage1: Stage1Options; stage2: Required<Stage2Options> } = {
+  stage1: { cfg: 1.5, temperature: 1, topK: 0, topP: 1 },
+  stage2: { cfg: 3, cfgSchedule: 'linear', temperature: 1, steps: 4, clip: 4, diffusionSteps: 25 },
+};
 
 /** The part's EMA weights (over its buffers) as one model.safetensors, optionally float16. */
 function copyWeights(src: string, dst: string, fp16: boolean): void {
@@ -56,63 +38,6 @@ function copyWeights(src: string, dst: string, fp16: boolean): void {
   });
 }
 
-function card(name: string, info: D2CModelInfo, parts: Record<string, PartSummary>, fp16: boolean): string {
-  const params = (p: PartSummary) =>
-    Object.values(partShapes(p.config.kind, p.config.config)).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
-  const rows = Object.entries(parts).map(([k, p]) => {
-    const loss = p.last
-      ? Object.entries(p.last)
-          .filter(([n]) => !['step', 'it_s', 'elapsed_s', 'lr'].includes(n))
-          .map(([n, v]) => `${n} ${v}`)
-          .join(', ')
-      : '';
-    const wall = p.wallS !== undefined ? `${(p.wallS / 60).toFixed(1)} min` : '';
-    return `| ${k} | ${p.config.kind} | ${p.config.preset} | ${(params(p) / 1e6).toFixed(2)}M | ${p.steps ?? ''} | ${wall} | ${loss} |`;
-  });
-  const cmds = Object.entries(parts).map(
-    ([k, p]) => `# ${k}\n${(p.config.recipe?.command as string) ? `d2c ${p.config.recipe?.command}` : '(command not recorded)'}`,
-  );
-  const what = parts.stage1
-    ? `A D2C model (arXiv 2503.17155) for ${info.imageSize}×${info.imageSize}×${info.channels} images of ${info.classes.length} classes
-(${info.classes.join(', ')}), trained with d2c's own commands on 2 CPU cores.
-
-Stage 1, a LlamaGen-style GPT, samples the ${partsGrid(parts.stage1)} grid of VQ codes; stage 2, a MAR transformer with a
-diffusion head and fusion \`${parts.stage2.config.config.fusion}\`, samples the KL latents conditioned on the class and those
-codes; the KL decoder renders the image.`
-    : `A MAR-only model (no stage 1: a MAR transformer with a diffusion head samples the KL latents
-conditioned on the class alone) for ${info.imageSize}×${info.imageSize}×${info.channels} images of ${info.classes.length} classes
-(${info.classes.join(', ')}), trained with d2c's own commands on 2 CPU cores.`;
-  return `# ${name}
-
-${what}
-
-## Parts
-
-| part | kind | preset | parameters | steps | wall time | last logged values |
-| --- | --- | --- | --- | --- | --- | --- |
-${rows.join('\n')}
-
-Weights are the EMA weights (over each part's buffers)${fp16 ? ', stored as float16; they load as float32' : ', float32'}.
-
-## Sampling defaults (d2c.json)
-
-- stage 1: ${info.stage1 ? JSON.stringify(info.stage1) : 'none (MAR-only)'}
-- stage 2: ${JSON.stringify(info.stage2)}
-
-## How it was trained
-
-\`\`\`sh
-${cmds.join('\n')}
-\`\`\`
-`;
-}
-
-function partsGrid(stage1: PartSummary): string {
-  const n = stage1.config.config.blockSize as number;
-  const s = Math.round(Math.sqrt(n));
-  return `${s}×${s}`;
-}
-
 export interface PackOptions {
   /** With stage1: omitted both for a MAR-only folder. */
   vq?: string;
@@ -123,7 +48,7 @@ export interface PackOptions {
   out: string;
   name: string;
   fp16: boolean;
-  // Sampling defaults written to d2c.json; a caller that gives none gets PACK_SAMPLING_DEFAULTS.
+  /** Sampling settings for d2c.json; each one not given is SAMPLING_DEFAULTS'. */
   stage1Cfg?: number;
   stage1Temperature?: number;
   topK?: number;
@@ -138,34 +63,53 @@ export interface PackOptions {
   keepOthers?: boolean;
 }
 
-/** The flags' defaults, for callers of packModel that give no sampling settings (`d2c fit`). */
-export const PACK_SAMPLING_DEFAULTS = {
-  stage1Cfg: 2,
-  stage1Temperature: 1,
-  topK: 0,
-  topP: 1,
-  stage2Cfg: 2,
-  cfgSchedule: 'linear',
-  stage2Temperature: 1,
-  steps: 8,
-  stage2Clip: 4,
-} as const;
+function stage1Settings(o: PackOptions): Stage1Options {
+  const d = SAMPLING_DEFAULTS.stage1;
+  return {
+    cfg: o.stage1Cfg ?? d.cfg,
+    temperature: o.stage1Temperature ?? d.temperature,
+    topK: o.topK ?? d.topK,
+    topP: o.topP ?? d.topP,
+  };
+}
 
-/** Writes the model folder `given.out` (to a temp folder first, then renamed into place). */
-export function packModel(given: PackOptions): void {
-  const o = { ...PACK_SAMPLING_DEFAULTS, ...given };
+function stage2Settings(o: PackOptions): Stage2Options {
+  const d = SAMPLING_DEFAULTS.stage2;
+  return {
+    cfg: o.stage2Cfg ?? d.cfg,
+    cfgSchedule: o.cfgSchedule ?? d.cfgSchedule,
+    temperature: o.stage2Temperature ?? d.temperature,
+    steps: o.steps ?? d.steps,
+    clip: o.stage2Clip ?? d.clip,
+    diffusionSteps: o.diffusionSteps ?? d.diffusionSteps,
+  };
+}
+
+/** The folder's card with pack's block rewritten (checked before anything is written). */
+function cardFor(out: string, name: string, block: string): string {
+  const path = join(out, 'README.md');
+  const existing = existsSync(path) ? readFileSync(path, 'utf8') : null;
+  try {
+    return modelCard(existing, name, block);
+  } catch (e) {
+    throw new UsageError(`${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Writes the model folder `o.out` (to a temp folder first, then renamed into place). */
+export function packModel(o: PackOptions): void {
   if (Boolean(o.vq) !== Boolean(o.stage1))
     throw new UsageError('--vq and --stage1 go together (omit both for a MAR-only folder)');
-  const stage2 = summarize(o.stage2, 'mar');
+  const stage2 = summarizePart(o.stage2, 'mar');
   const fusion = stage2.config.config.fusion;
   if (!o.stage1 && fusion !== 'none')
     throw new UsageError(
       `a MAR-only folder needs a stage 2 with fusion none; ${o.stage2} has fusion ${fusion}: give --vq and --stage1`,
     );
   const parts: Partial<Record<keyof typeof PART_DIRS, PartSummary>> & { kl: PartSummary; stage2: PartSummary } = {
-    ...(o.vq ? { vq: summarize(o.vq, 'vq') } : {}),
-    kl: summarize(o.kl, 'kl'),
-    ...(o.stage1 ? { stage1: summarize(o.stage1, 'gpt') } : {}),
+    ...(o.vq ? { vq: summarizePart(o.vq, 'vq') } : {}),
+    kl: summarizePart(o.kl, 'kl'),
+    ...(o.stage1 ? { stage1: summarizePart(o.stage1, 'gpt') } : {}),
     stage2,
   };
   const meta = readCacheMeta(o.cache);
@@ -176,16 +120,10 @@ export function packModel(given: PackOptions): void {
     classes: meta.classes,
     imageSize: meta.grid * klDownsample(klc),
     channels: klc.inChannels,
-    ...(o.stage1 ? { stage1: { cfg: o.stage1Cfg, temperature: o.stage1Temperature, topK: o.topK, topP: o.topP } } : {}),
-    stage2: {
-      cfg: o.stage2Cfg,
-      cfgSchedule: o.cfgSchedule,
-      temperature: o.stage2Temperature,
-      steps: o.steps,
-      clip: o.stage2Clip,
-      ...(o.diffusionSteps ? { diffusionSteps: o.diffusionSteps } : {}),
-    },
+    ...(o.stage1 ? { stage1: stage1Settings(o) } : {}),
+    stage2: stage2Settings(o),
   };
+  const card = cardFor(o.out, o.name, packBlock(info, parts, o.fp16));
   const tmp = `${o.out}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   for (const [k, sub] of Object.entries(PART_DIRS)) {
@@ -196,7 +134,7 @@ export function packModel(given: PackOptions): void {
     copyWeights(p.dir, join(tmp, sub), o.fp16);
   }
   writeFileSync(join(tmp, 'd2c.json'), `${JSON.stringify(info, null, 2)}\n`);
-  writeFileSync(join(tmp, 'README.md'), card(o.name, info, parts, o.fp16));
+  writeFileSync(join(tmp, 'README.md'), card);
   if (o.keepOthers) {
     // Only the pack's own entries are replaced: a `d2c fit` model folder also holds runs/.
     mkdirSync(o.out, { recursive: true });
@@ -212,6 +150,7 @@ export function packModel(given: PackOptions): void {
 }
 
 export function register(program: Command): void {
+  const [S1, S2] = [SAMPLING_DEFAULTS.stage1, SAMPLING_DEFAULTS.stage2];
   program
     .command('pack')
     .description('assemble a D2C model folder from trained vq, kl, stage1 and stage2 checkpoints (MAR-only: kl and stage2)')
@@ -223,29 +162,40 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'model folder to write')
     .option('--name <name>', 'model name', 'd2c-fmnist')
     .option('--fp16', 'store weights as float16', false)
-    .option('--stage1-cfg <x>', 'default stage-1 guidance', numberOption('--stage1-cfg', { min: 1 }), 2)
-    .option('--stage1-temperature <x>', 'default stage-1 temperature', numberOption('--stage1-temperature', { gt: 0 }), 1)
-    .option('--top-k <n>', 'default stage-1 top-k', intOption('--top-k', { min: 0 }), 0)
-    .option('--top-p <x>', 'default stage-1 top-p', numberOption('--top-p', { gt: 0, max: 1 }), 1)
-    .option('--stage2-cfg <x>', 'default stage-2 guidance', numberOption('--stage2-cfg', { min: 1 }), 2)
+    .option('--stage1-cfg <x>', 'default stage-1 guidance', numberOption('--stage1-cfg', { min: 1 }), S1.cfg)
+    .option(
+      '--stage1-temperature <x>',
+      'default stage-1 temperature',
+      numberOption('--stage1-temperature', { gt: 0 }),
+      S1.temperature,
+    )
+    .option('--top-k <n>', 'default stage-1 top-k (0: off)', intOption('--top-k', { min: 0 }), S1.topK)
+    .option('--top-p <x>', 'default stage-1 top-p', numberOption('--top-p', { gt: 0, max: 1 }), S1.topP)
+    .option('--stage2-cfg <x>', 'default stage-2 guidance', numberOption('--stage2-cfg', { min: 1 }), S2.cfg)
     .option(
       '--cfg-schedule <s>',
       'default stage-2 guidance schedule',
       choiceOption('--cfg-schedule', ['linear', 'constant'] as const),
-      'linear',
+      S2.cfgSchedule,
     )
-    .option('--stage2-temperature <x>', 'default stage-2 temperature', numberOption('--stage2-temperature', { gt: 0 }), 1)
-    .option('--steps <n>', 'default stage-2 autoregressive steps', intOption('--steps', { min: 1 }), 8)
+    .option(
+      '--stage2-temperature <x>',
+      'default stage-2 temperature',
+      numberOption('--stage2-temperature', { gt: 0 }),
+      S2.temperature,
+    )
+    .option('--steps <n>', 'default stage-2 autoregressive steps', intOption('--steps', { min: 1 }), S2.steps)
     .option(
       '--stage2-clip <x>',
       'default bound on the diffusion head’s x0 (0: off)',
       numberOption('--stage2-clip', { min: 0 }),
-      4,
+      S2.clip,
     )
     .option(
       '--diffusion-steps <n>',
-      'default steps of the diffusion head’s sampler (default: the stage-2 config’s numSamplingSteps)',
+      'default steps of the diffusion head’s sampler',
       intOption('--diffusion-steps', { min: 1, max: 1000 }),
+      S2.diffusionSteps,
     )
     .action((o: PackOptions) => {
       packModel(o);

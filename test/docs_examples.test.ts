@@ -1,0 +1,46 @@
+// The TypeScript examples of README.md and docs/library.md run as written (against the shipped
+// model), and the README's sampling example uses the model's own settings: it passes none.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { ROOT } from './helpers/tiny_pipeline.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'd2c-docs-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function tsBlocks(file: string): string[] {
+  const text = readFileSync(join(ROOT, file), 'utf8');
+  return [...text.matchAll(/^```ts\n([\s\S]*?)^```/gm)].map((m) => m[1]);
+}
+
+/** Runs an example from a scratch folder, its `./src/…` imports pointed at this checkout, on one thread. */
+function run(code: string, name: string): { code: number | null; stderr: string } {
+  const file = join(dir, `${name}.ts`);
+  const body = code.replaceAll("'./src/", `'${ROOT}src/`);
+  writeFileSync(file, `import { setNumThreads } from '${ROOT}src/torch/index.ts';\nsetNumThreads(1);\n${body}`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', file], { cwd: dir, encoding: 'utf8', timeout: 300_000 });
+  return { code: r.status, stderr: r.stderr };
+}
+
+test("the README's library example runs and passes no sampling settings (the model's own apply)", () => {
+  const blocks = tsBlocks('README.md');
+  assert.equal(blocks.length, 1, 'README.md has one TypeScript example');
+  assert.doesNotMatch(blocks[0], /stage1\s*:|stage2\s*:/, 'the example must not override d2c.json');
+  assert.match(blocks[0], /D2C\.fromPretrained\('models\/d2c-fmnist'\)/);
+  // The example's path is relative to the clone: run it from there, through its absolute path.
+  const r = run(blocks[0].replace("'models/d2c-fmnist'", `'${ROOT}models/d2c-fmnist'`), 'readme');
+  assert.equal(r.code, 0, r.stderr);
+});
+
+test('every TypeScript example of docs/library.md runs', () => {
+  const blocks = tsBlocks('docs/library.md');
+  assert.ok(blocks.length >= 2, `docs/library.md has ${blocks.length} TypeScript examples`);
+  blocks.forEach((b, i) => {
+    const r = run(b.replace("'models/d2c-fmnist'", `'${ROOT}models/d2c-fmnist'`), `library${i}`);
+    assert.equal(r.code, 0, `example ${i + 1}: ${r.stderr}`);
+  });
+  assert.ok(existsSync(join(dir, 'out', 'three.png')), 'the first example writes out/three.png');
+});
