@@ -18,13 +18,16 @@ function tsBlocks(file: string): string[] {
 
 /** Runs an example from a scratch folder, its `./src/…` imports pointed at this checkout, on one thread. */
 function run(code: string, name: string): { code: number | null; stderr: string } {
-  const file = join(dir, `${name}.mts`); // ESM: the scratch folder has no package.json saying so
+  // .mts: the scratch folder has no package.json, and the examples use top-level await.
+  const file = join(dir, `${name}.mts`);
   const body = code.replaceAll("'./src/", `'${ROOT}src/`);
   writeFileSync(file, `import { setNumThreads } from '${ROOT}src/torch/index.ts';\nsetNumThreads(1);\n${body}`);
-  // tsx by its resolved URL: the scratch folder has no node_modules to find it in.
-  const tsx = import.meta.resolve('tsx');
-  const r = spawnSync(process.execPath, ['--import', tsx, file], { cwd: dir, encoding: 'utf8', timeout: 300_000 });
-  return { code: r.status, stderr: r.stderr };
+  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), file], {
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  return { code: r.status, stderr: r.error ? `${r.error.message}\n${r.stderr}` : r.stderr };
 }
 
 test("the README's library example runs and passes no sampling settings (the model's own apply)", () => {
