@@ -120,7 +120,9 @@ function solve(d: GaussianDiffusion, order: 1 | 2, w: number, clip = 0): number[
 }
 
 function assertClose(got: number[], want: number[], tol: number, what: string): void {
-  got.forEach((g, j) => assert.ok(Math.abs(g - want[j]) <= tol, `${what}[${j}]: ${g} vs ${want[j]} (tol ${tol})`));
+  got.forEach((g, j) => {
+    assert.ok(Math.abs(g - want[j]) <= tol, `${what}[${j}]: ${g} vs ${want[j]} (tol ${tol})`);
+  });
 }
 
 test('DDIM matches guided_diffusion’s ddim_sample (η = 0), with and without the x̂₀ clip', () => {
