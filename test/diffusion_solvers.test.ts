@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DiffLoss } from '../src/generators/diffloss.ts';
 import { createDiffusion, type GaussianDiffusion, type StepDenoiser } from '../src/generators/diffusion.ts';
+import { MAR, marConfig } from '../src/generators/mar.ts';
+import { sampleTokens } from '../src/generators/mar_sample.ts';
 import { annealedDiffusionSteps, solverCoefficients, solverStep } from '../src/generators/schedules.ts';
 import * as torch from '../src/torch/index.ts';
 
@@ -219,5 +221,62 @@ test('DiffLoss.sample: a guided solver on [cond; uncond] rows equals guidance do
       assert.ok(diff < 1e-4, `${sampler}: max diff ${diff}`);
     }
     assert.throws(() => dl.sample(z, { cfg: 2, sampler: 'euler' as 'ddim' }), /unknown diffusion sampler 'euler'/);
+  });
+});
+
+test('sampleTokens gives each AR step its annealed diffusion steps and the chosen sampler', () => {
+  torch.tidy(() => {
+    const g = new torch.Generator(0);
+    const small = { encoderEmbedDim: 32, decoderEmbedDim: 32, encoderDepth: 1, decoderDepth: 1, bufferSize: 4 };
+    const m = new MAR(
+      marConfig('mar_fmnist', { ...small, encoderNumHeads: 2, decoderNumHeads: 2, difflossW: 32, difflossD: 1 }),
+      {
+        generator: g,
+      },
+    );
+    const calls: [number | undefined, string | undefined][] = [];
+    const sample = m.diffloss.sample.bind(m.diffloss);
+    m.diffloss.sample = (z, o = {}) => {
+      calls.push([o.steps, o.sampler]);
+      return sample(z, o);
+    };
+    const labels = torch.tensor([1, 2], { dtype: 'int64' });
+    const run = (o: Parameters<typeof sampleTokens>[2]) => {
+      calls.length = 0;
+      sampleTokens(m, 2, { labels, numIter: 4, cfg: 2, generator: new torch.Generator(1), ...o });
+      return calls.map((c) => [...c]);
+    };
+    assert.deepEqual(run({ diffusionSteps: 6, finalDiffusionSteps: 2, diffusionSampler: 'ddim' }), [
+      [6, 'ddim'],
+      [5, 'ddim'],
+      [3, 'ddim'],
+      [2, 'ddim'],
+    ]);
+    // without annealing every step takes the given count (or the config's respacing when none)
+    assert.deepEqual(run({ diffusionSteps: 6 }), Array(4).fill([6, undefined]));
+    assert.deepEqual(run({}), Array(4).fill([undefined, undefined]));
+    // with annealing but no first count, it starts from the config's respacing (mar_fmnist: "100")
+    assert.deepEqual(
+      run({ finalDiffusionSteps: 10 }).map((c) => c[0]),
+      [100, 70, 40, 10],
+    );
+    // a deterministic solver: the same seed gives the same latents
+    const a = sampleTokens(m, 2, {
+      labels,
+      numIter: 2,
+      cfg: 2,
+      diffusionSampler: 'dpm-solver++',
+      diffusionSteps: 4,
+      generator: new torch.Generator(5),
+    });
+    const b = sampleTokens(m, 2, {
+      labels,
+      numIter: 2,
+      cfg: 2,
+      diffusionSampler: 'dpm-solver++',
+      diffusionSteps: 4,
+      generator: new torch.Generator(5),
+    });
+    assert.equal(a.sub(b).abs().max().item(), 0);
   });
 });
