@@ -85,6 +85,15 @@ test('Accept: application/json gives base64 PNGs of each image and its stage-1 p
   assert.equal((await sharp(Buffer.from(r.grid, 'base64')).metadata()).width, 70);
 });
 
+test('the speed options: a deterministic solver with annealed steps gives the same bytes for a seed, others for ancestral', async () => {
+  const fast = { class: 'Bag', n: 2, seed: 3, steps: 2, diffusionSteps: 4, finalDiffusionSteps: 2 };
+  const a = await pngBytes({ ...fast, diffusionSampler: 'dpm-solver++' });
+  const b = await pngBytes({ ...fast, diffusionSampler: 'dpm-solver++' });
+  assert.ok(a.equals(b), 'same options and seed, different bytes');
+  const c = await pngBytes({ ...fast, diffusionSampler: 'ancestral' });
+  assert.ok(!a.equals(c), 'the sampler field changed nothing');
+});
+
 test('Accept: application/x-ndjson streams progress, then the result', async () => {
   const res = await post({ n: 2, seed: 2, steps: 3 }, 'application/x-ndjson');
   assert.equal(res.status, 200);
@@ -112,6 +121,12 @@ describe('bad requests answer 400 naming the field, and the server goes on', () 
     [{ steps: 0 }, 'steps', /steps must be an integer in 1\.\.64/],
     [{ steps: 65 }, 'steps', /got 65/],
     [{ diffusionSteps: 0 }, 'diffusionSteps', /diffusionSteps must be an integer in 1\.\.1000, got 0/],
+    [{ finalDiffusionSteps: 0 }, 'finalDiffusionSteps', /finalDiffusionSteps must be an integer in 1\.\.1000, got 0/],
+    [
+      { diffusionSampler: 'euler' },
+      'diffusionSampler',
+      /diffusionSampler must be one of ancestral, ddim, dpm-solver\+\+, got "euler"/,
+    ],
     [{ stepz: 3 }, 'stepz', /unknown field "stepz"/],
     [[1, 2], 'body', /JSON object/],
   ];

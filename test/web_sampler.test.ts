@@ -116,3 +116,44 @@ test('generate: images and previews in [−1, 1], the same for a seed, different
   assert.notDeepEqual(a.images, c.images);
   await assert.rejects(sampler.generate({ classes: [10], seed: 0 }), /unknown class 10/);
 });
+
+test('the speed options: annealed diffusion steps per AR step and a deterministic solver', async () => {
+  // count the diffusion head's runs through a sampler whose sessions report each run
+  let denoises = 0;
+  const counting = {
+    Tensor: ort.Tensor,
+    InferenceSession: {
+      async create(bytes: Uint8Array, opts?: ort.InferenceSession.SessionOptions) {
+        const s = await ort.InferenceSession.create(bytes, opts);
+        const run = s.run.bind(s);
+        const isDenoiser = s.inputNames.includes('t');
+        Object.assign(s, {
+          run: (feeds: ort.InferenceSession.FeedsType) => {
+            if (isDenoiser) denoises++;
+            return run(feeds);
+          },
+        });
+        return s;
+      },
+    },
+  };
+  const manifest = JSON.parse(readFileSync(join(root, 'manifest.json'), 'utf8')) as WebManifest;
+  const counted = await WebSampler.create(counting as never, manifest, async (f) => readFileSync(join(root, f)));
+  try {
+    const o = {
+      classes: [3, 8],
+      seed: 2,
+      stage2: { steps: 4, diffusionSteps: 6, finalDiffusionSteps: 2, diffusionSampler: 'dpm-solver++' as const },
+    };
+    const a = await counted.generate(o);
+    assert.equal(denoises, 6 + 5 + 3 + 2, 'annealed 6 → 2 over 4 AR steps');
+    assert.ok(a.images.every((v) => v >= -1 && v <= 1));
+    assert.ok(Math.max(...a.images) - Math.min(...a.images) > 0.5, 'images look blank');
+    const b = await counted.generate(o);
+    assert.deepEqual(a.images, b.images);
+    const c = await counted.generate({ ...o, stage2: { ...o.stage2, diffusionSampler: 'ddim' } });
+    assert.notDeepEqual(a.images, c.images);
+  } finally {
+    await counted.release();
+  }
+});

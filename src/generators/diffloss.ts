@@ -9,6 +9,7 @@ import { Module, ModuleList } from '../nn/module.ts';
 import type { Generator, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 import { createDiffusion, type GaussianDiffusion, type StepDenoiser } from './diffusion.ts';
+import type { DiffusionSampler } from './schedules.ts';
 
 const modulate = (x: Tensor, shift: Tensor, scale: Tensor) => x.mul(scale.add(1)).add(shift);
 
@@ -307,18 +308,33 @@ export class DiffLoss extends Module {
    * unconditional rows, and one latent per conditional row [N/2, C] is returned. (The reference
    * also carries the unconditional half through the steps, but every step reads only the first
    * half's x, and it returns that half: the same draws, a batch half the size.)
+   * `sampler` (default `ancestral`) picks the steps: see DiffusionSampler in schedules.ts.
    */
   sample(
     z: Tensor,
-    opts: { temperature?: number; cfg?: number; generator?: Generator; clip?: number; steps?: number } = {},
+    opts: {
+      temperature?: number;
+      cfg?: number;
+      generator?: Generator;
+      clip?: number;
+      steps?: number;
+      sampler?: DiffusionSampler;
+    } = {},
   ): Tensor {
     const cfg = opts.cfg ?? 1;
     const diffusion = opts.steps === undefined ? this.genDiffusion : this.samplingDiffusion(opts.steps);
     const guided = cfg !== 1;
     const rows = guided ? z.shape[0] / 2 : z.shape[0];
+    const sampler = opts.sampler ?? 'ancestral';
     return torch.tidy(() => {
       const noise = torch.randn([rows, this.cfg.targetChannels], { generator: opts.generator, dtype: z.dtype, device: z.device });
-      return diffusion.sampleLoop(this.net.sampler(z, diffusion.timestepMap, cfg), noise, {
+      const denoiser = this.net.sampler(z, diffusion.timestepMap, cfg);
+      if (sampler !== 'ancestral') {
+        const order = sampler === 'ddim' ? 1 : sampler === 'dpm-solver++' ? 2 : null;
+        if (order === null) throw new Error(`unknown diffusion sampler '${sampler}' (expected ancestral | ddim | dpm-solver++)`);
+        return diffusion.solverLoop(denoiser, noise.mul(opts.temperature ?? 1), { order, clip: opts.clip });
+      }
+      return diffusion.sampleLoop(denoiser, noise, {
         temperature: opts.temperature,
         generator: opts.generator,
         clip: opts.clip,

@@ -11,6 +11,7 @@ import {
   type DiffusionCoefficients,
   diffusionCoefficients,
   respacedSchedule,
+  solverCoefficients,
   stepCoefficients,
 } from './schedules.ts';
 
@@ -159,6 +160,36 @@ export class GaussianDiffusion {
         });
         if (prev !== noise) prev.dispose();
       }
+      return x;
+    });
+  }
+
+  /**
+   * The deterministic solvers of schedules.ts (`solverCoefficients`) over every respaced step from
+   * `noise` down to t = 0: order 1 is DDIM (η = 0), order 2 DPM-Solver++(2M). Only ε̂ is used (the
+   * σ fraction v is a variance, which an ODE step has none of); `clip` bounds x̂₀ as in
+   * pSampleStep. No autograd; returns x_0.
+   */
+  solverLoop(model: StepDenoiser, noise: Tensor, opts: { order: 1 | 2; clip?: number }): Tensor {
+    const clip = opts.clip ?? 0;
+    return torch.noGrad(() => {
+      let x = noise;
+      let prevX0: Tensor | null = null;
+      for (let i = this.numTimesteps - 1; i >= 0; i--) {
+        const k = solverCoefficients(this.alphasCumprod, i);
+        const xi: Tensor = x;
+        const x0i: Tensor | null = prevX0;
+        [x, prevX0] = torch.tidy((): [Tensor, Tensor] => {
+          const { eps } = model(xi, i);
+          let x0 = xi.mul(k.a).sub(eps, k.b);
+          if (clip > 0) x0 = x0.clamp(-clip, clip);
+          const d = opts.order === 2 && k.r !== null && x0i ? x0.mul(1 + 1 / (2 * k.r)).sub(x0i, 1 / (2 * k.r)) : x0;
+          return [xi.mul(k.xCoef).add(d, k.dataCoef), x0];
+        });
+        if (xi !== noise) xi.dispose();
+        x0i?.dispose();
+      }
+      prevX0?.dispose();
       return x;
     });
   }

@@ -8,7 +8,7 @@
 import type { Generator, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 import { type MAR, maskByOrder } from './mar.ts';
-import { cfgAt, maskSchedule } from './schedules.ts';
+import { annealedDiffusionSteps, cfgAt, type DiffusionSampler, maskSchedule } from './schedules.ts';
 
 export { cfgAt, maskSchedule } from './schedules.ts';
 
@@ -27,6 +27,10 @@ export interface SampleOpts {
   clip?: number;
   /** Steps of the diffusion head's sampler (the schedule respaced); default: the config's numSamplingSteps. */
   diffusionSteps?: number;
+  /** Diffusion steps at the last AR step, annealed linearly from `diffusionSteps` at the first (DiSA); absent: none. */
+  finalDiffusionSteps?: number;
+  /** The diffusion head's sampler (default `ancestral`, MAR's). */
+  diffusionSampler?: DiffusionSampler;
   generator?: Generator;
   /** Called after each step with (step, numIter). */
   progress?: (step: number, total: number) => void;
@@ -61,6 +65,12 @@ export function sampleTokens(model: MAR, bsz: number, o: SampleOpts = {}): Tenso
       let mask = torch.ones([bsz, L], { device });
       const orders = model.sampleOrders(bsz, o.generator);
       const plan = maskSchedule(L, numIter);
+      const firstSteps = o.diffusionSteps ?? model.diffloss.genDiffusion.numTimesteps;
+      // without annealing, `undefined` keeps the config's respacing (which may not be evenly strided)
+      const diffusionSteps =
+        o.finalDiffusionSteps === undefined
+          ? plan.map(() => o.diffusionSteps)
+          : annealedDiffusionSteps(firstSteps, o.finalDiffusionSteps, numIter);
       for (let step = 0; step < numIter; step++) {
         const maskLen = plan[step];
         const [nextTokens, nextMask] = torch.tidy(() => {
@@ -79,7 +89,8 @@ export function sampleTokens(model: MAR, bsz: number, o: SampleOpts = {}): Tenso
             cfg: guided ? cfgIter : 1,
             generator: o.generator,
             clip: o.clip ?? 0,
-            steps: o.diffusionSteps,
+            steps: diffusionSteps[step],
+            sampler: o.diffusionSampler,
           });
           const next = torch.callOp<Tensor>('aten::index_put', tokens, [toPred], sampled, false);
           return [next, maskNext];

@@ -184,3 +184,84 @@ export function ancestralStep(
   const mean = clip > 0 ? k.c1 * Math.min(clip, Math.max(-clip, k.a * x - k.b * eps)) + k.c2 * x : k.meanX * x - k.meanEps * eps;
   return i === 0 ? mean : mean + Math.exp(v * k.slope + k.offset) * noise * temperature;
 }
+
+/**
+ * How the diffusion head draws a token: `ancestral` (IDDPM's stochastic steps, MAR's sampler),
+ * `ddim` (deterministic DDIM, η = 0: the first-order solver of the probability-flow ODE) or
+ * `dpm-solver++` (DPM-Solver++(2M), second-order multistep in x̂₀, first order at its first and
+ * last steps). The deterministic two start from noise scaled by the temperature.
+ */
+export type DiffusionSampler = 'ancestral' | 'ddim' | 'dpm-solver++';
+export const DIFFUSION_SAMPLERS: readonly DiffusionSampler[] = ['ancestral', 'ddim', 'dpm-solver++'];
+
+/** Throws naming the bad value unless `s` is a DiffusionSampler. */
+export function checkDiffusionSampler(s: string): DiffusionSampler {
+  if (!(DIFFUSION_SAMPLERS as readonly string[]).includes(s))
+    throw new Error(`unknown diffusion sampler '${s}' (expected ${DIFFUSION_SAMPLERS.join(' | ')})`);
+  return s as DiffusionSampler;
+}
+
+/**
+ * DiSA's diffusion-step annealing (arXiv 2505.20297): the diffusion steps of each of `numIter` AR
+ * steps, linear in the AR step from `first` down (or up) to `last`, rounded. Later tokens are
+ * nearly fixed by the earlier ones, so they need fewer steps. `last` absent: `first` throughout.
+ */
+export function annealedDiffusionSteps(first: number, last: number | undefined, numIter: number): number[] {
+  for (const [name, v] of [
+    ['diffusion steps', first],
+    ['final diffusion steps', last ?? first],
+    ['AR steps', numIter],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer, got ${v}`);
+  }
+  if (last === undefined || numIter === 1) return Array.from({ length: numIter }, () => first);
+  return Array.from({ length: numIter }, (_, k) => Math.round(first + ((last - first) * k) / (numIter - 1)));
+}
+
+/**
+ * One deterministic solver step from respaced step i down to i − 1 (ᾱ = 1 below step 0), in the
+ * data-prediction form of DPM-Solver++ with α = √ᾱ, σ = √(1 − ᾱ), λ = log(α/σ):
+ *   x̂₀ = a·x − b·ε̂ (optionally clipped);  x_{i−1} = xCoef·x + dataCoef·D,
+ * where D = x̂₀ at first order (this is exactly DDIM with η = 0) and, at second order,
+ * D = (1 + 1/(2r))·x̂₀ − 1/(2r)·x̂₀ of the previous step, r = h_prev / h (h = λ_{i−1} − λ_i).
+ * `r` is null where the second order does not apply: at the first step (no previous x̂₀) and the
+ * last (λ_{−1} = ∞).
+ */
+export interface SolverCoefficients {
+  a: number;
+  b: number;
+  xCoef: number;
+  dataCoef: number;
+  r: number | null;
+}
+
+export function solverCoefficients(alphasCumprod: Float64Array, i: number): SolverCoefficients {
+  const T = alphasCumprod.length;
+  if (!Number.isInteger(i) || i < 0 || i >= T) throw new Error(`solver step ${i} outside 0..${T - 1}`);
+  const ac = alphasCumprod[i];
+  const acPrev = i === 0 ? 1 : alphasCumprod[i - 1];
+  const [alpha, sigma] = [Math.sqrt(ac), Math.sqrt(1 - ac)];
+  const [alphaPrev, sigmaPrev] = [Math.sqrt(acPrev), Math.sqrt(1 - acPrev)];
+  const lambda = (x: number) => 0.5 * Math.log(x / (1 - x));
+  let r: number | null = null;
+  if (i > 0 && i < T - 1) r = (lambda(ac) - lambda(alphasCumprod[i + 1])) / (lambda(acPrev) - lambda(ac));
+  const xCoef = sigmaPrev / sigma;
+  return { a: 1 / alpha, b: sigma / alpha, xCoef, dataCoef: alphaPrev - alpha * xCoef, r };
+}
+
+/**
+ * x_{i−1} for one element from x_i, ε̂ and (second order only) the previous step's x̂₀; returns the
+ * new x and this step's x̂₀ (GaussianDiffusion.solverLoop, element by element).
+ */
+export function solverStep(
+  k: SolverCoefficients,
+  x: number,
+  eps: number,
+  prevX0: number | null,
+  clip: number,
+): { x: number; x0: number } {
+  const raw = k.a * x - k.b * eps;
+  const x0 = clip > 0 ? Math.min(clip, Math.max(-clip, raw)) : raw;
+  const d = k.r !== null && prevX0 !== null ? (1 + 1 / (2 * k.r)) * x0 - prevX0 / (2 * k.r) : x0;
+  return { x: k.xCoef * x + k.dataCoef * d, x0 };
+}

@@ -12,6 +12,7 @@ import type { GPT } from '../generators/gpt.ts';
 import { generate as sampleCodes } from '../generators/gpt_sample.ts';
 import type { MAR } from '../generators/mar.ts';
 import { sampleTokens } from '../generators/mar_sample.ts';
+import { checkDiffusionSampler, type DiffusionSampler } from '../generators/schedules.ts';
 import type { AutoencoderKL } from '../tokenizers/kl.ts';
 import type { VQModel } from '../tokenizers/vq.ts';
 import type { DType, Tensor } from '../torch/index.ts';
@@ -35,6 +36,10 @@ export interface Stage2Options {
   clip?: number;
   /** Steps of the diffusion head's sampler (default: the stage-2 config's numSamplingSteps). */
   diffusionSteps?: number;
+  /** Diffusion steps at the last AR step, annealed linearly from `diffusionSteps` at the first (DiSA); absent: no annealing. */
+  finalDiffusionSteps?: number;
+  /** The diffusion head's sampler: `ancestral` (MAR's; the default when absent), `ddim` or `dpm-solver++`. */
+  diffusionSampler?: DiffusionSampler;
 }
 
 /** d2c.json: what the model folder holds beyond its four parts. */
@@ -155,6 +160,12 @@ export class D2C {
     const s2 = { ...this.info.stage2, ...o.stage2 };
     for (const c of o.classes) this.classIndex(c);
     if (o.classes.length === 0) throw new Error('generate: classes is empty');
+    if (s2.diffusionSampler !== undefined) checkDiffusionSampler(s2.diffusionSampler);
+    for (const k of ['diffusionSteps', 'finalDiffusionSteps'] as const) {
+      const v = s2[k];
+      if (v !== undefined && !(Number.isInteger(v) && v >= 1 && v <= 1000))
+        throw new Error(`generate: stage2.${k} must be an integer in 1..1000, got ${v}`);
+    }
     if (this.marOnly && (o.stage1Only || o.codes))
       throw new Error(`generate: ${this.info.name} is a MAR-only model (no stage 1): stage1Only and codes do not apply`);
     const B = o.classes.length;
@@ -180,6 +191,8 @@ export class D2C {
           temperature: s2.temperature,
           clip: s2.clip ?? 0,
           diffusionSteps: s2.diffusionSteps,
+          finalDiffusionSteps: s2.finalDiffusionSteps,
+          diffusionSampler: s2.diffusionSampler,
           generator: g,
           progress: (step, total) => onProgress?.({ stage: 'stage2', step, total }),
         }); // [B, D, g, g] scaled

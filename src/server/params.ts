@@ -1,5 +1,6 @@
 // The body of `POST /api/generate`, checked field by field against the loaded model: every error
 // names its field and the bad value, so the page can point at the input and the API answers 400.
+import { DIFFUSION_SAMPLERS, type DiffusionSampler } from '../generators/schedules.ts';
 import type { GenerateOptions } from '../pipeline/d2c.ts';
 import type { ModelInfo } from './model_worker.ts';
 
@@ -17,7 +18,17 @@ export class ParamError extends Error {
 /** Generous but bounded: beyond these a local request only ties the server up. */
 export const LIMITS = { maxImages: 64, maxSeed: 2 ** 32 - 1, maxCfg: 20, maxDiffusionSteps: 1000 } as const;
 
-export const FIELDS = ['class', 'n', 'seed', 'stage1Cfg', 'stage2Cfg', 'steps', 'diffusionSteps'] as const;
+export const FIELDS = [
+  'class',
+  'n',
+  'seed',
+  'stage1Cfg',
+  'stage2Cfg',
+  'steps',
+  'diffusionSteps',
+  'finalDiffusionSteps',
+  'diffusionSampler',
+] as const;
 
 export interface GenerateRequest {
   /** The class of each image. */
@@ -28,6 +39,9 @@ export interface GenerateRequest {
   stage2Cfg: number;
   steps: number;
   diffusionSteps: number;
+  /** Diffusion steps at the last AR step, annealed from diffusionSteps (DiSA); absent: no annealing. */
+  finalDiffusionSteps?: number;
+  diffusionSampler: DiffusionSampler;
 }
 
 /** A JSON number, or a string holding one (form values arrive as strings). */
@@ -50,6 +64,14 @@ function numberField(field: string, v: unknown, min: number, max: number): numbe
   const x = numeric(field, v, what);
   if (x < min || x > max) throw new ParamError(field, `${field} must be ${what}, got ${JSON.stringify(v)}`);
   return x;
+}
+
+function samplerField(v: unknown): DiffusionSampler {
+  if (typeof v === 'string' && (DIFFUSION_SAMPLERS as readonly string[]).includes(v)) return v as DiffusionSampler;
+  throw new ParamError(
+    'diffusionSampler',
+    `diffusionSampler must be one of ${DIFFUSION_SAMPLERS.join(', ')}, got ${JSON.stringify(v)}`,
+  );
 }
 
 /** A class index from an index or a name (case-insensitive), as `d2c sample --class` takes it. */
@@ -87,6 +109,12 @@ export function parseGenerateRequest(body: unknown, info: ModelInfo): GenerateRe
     diffusionSteps: given('diffusionSteps')
       ? intField('diffusionSteps', b.diffusionSteps, 1, LIMITS.maxDiffusionSteps)
       : info.defaults.stage2.diffusionSteps,
+    finalDiffusionSteps: given('finalDiffusionSteps')
+      ? intField('finalDiffusionSteps', b.finalDiffusionSteps, 1, LIMITS.maxDiffusionSteps)
+      : info.defaults.stage2.finalDiffusionSteps,
+    diffusionSampler: given('diffusionSampler')
+      ? samplerField(b.diffusionSampler)
+      : (info.defaults.stage2.diffusionSampler ?? 'ancestral'),
   };
 }
 
@@ -96,6 +124,12 @@ export function toGenerateOptions(r: GenerateRequest): GenerateOptions {
     classes: r.classes,
     seed: r.seed,
     stage1: { cfg: r.stage1Cfg },
-    stage2: { cfg: r.stage2Cfg, steps: r.steps, diffusionSteps: r.diffusionSteps },
+    stage2: {
+      cfg: r.stage2Cfg,
+      steps: r.steps,
+      diffusionSteps: r.diffusionSteps,
+      diffusionSampler: r.diffusionSampler,
+      ...(r.finalDiffusionSteps === undefined ? {} : { finalDiffusionSteps: r.finalDiffusionSteps }),
+    },
   };
 }

@@ -6,11 +6,16 @@
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
 import type { WebManifest } from '../export/manifest.ts';
 import {
+  alphasCumprod,
   ancestralStep,
+  annealedDiffusionSteps,
   cfgAt,
+  type DiffusionSampler,
   diffusionCoefficients,
   maskSchedule,
   respacedSchedule,
+  solverCoefficients,
+  solverStep,
   stepCoefficients,
 } from '../generators/schedules.ts';
 import { draw, filteredProbs, guide } from './logits.ts';
@@ -27,15 +32,23 @@ export interface WebGenerateOptions {
   classes: number[];
   seed: number;
   stage1?: Partial<{ cfg: number; temperature: number; topK: number; topP: number }>;
-  /** `diffusionSteps`: the diffusion head's sampler respaced to that many steps (default: d2c.json's, else the config's). */
-  stage2?: Partial<{
-    cfg: number;
-    cfgSchedule: 'linear' | 'constant';
-    temperature: number;
-    steps: number;
-    clip: number;
-    diffusionSteps: number;
-  }>;
+  /**
+   * `diffusionSteps`: the diffusion head's sampler respaced to that many steps (default: d2c.json's,
+   * else the config's); `finalDiffusionSteps` anneals them linearly to that many at the last AR
+   * step (DiSA); `diffusionSampler`: ancestral, ddim or dpm-solver++ (as the libtorch sampler).
+   */
+  stage2?: Partial<Stage2WebOptions>;
+}
+
+export interface Stage2WebOptions {
+  cfg: number;
+  cfgSchedule: 'linear' | 'constant';
+  temperature: number;
+  steps: number;
+  clip: number;
+  diffusionSteps: number;
+  finalDiffusionSteps: number;
+  diffusionSampler: DiffusionSampler;
 }
 
 export interface WebProgress {
@@ -128,9 +141,15 @@ export class WebSampler {
     const codes = one
       ? await this.stage1(o.classes, s1, rng, (step, total) => onProgress?.({ stage: 'stage1', step, total }))
       : null;
-    // as DiffLoss.samplingDiffusion: a number of steps is the respacing "<steps>"
-    const respacing = s2.diffusionSteps === undefined ? this.manifest.stage2.numSamplingSteps : String(s2.diffusionSteps);
-    const latents = await this.stage2(o.classes, codes, s2, respacing, rng, (step, total) =>
+    // as DiffLoss.samplingDiffusion: a number of steps is the respacing "<steps>"; annealing as mar_sample.ts
+    const m2s = this.manifest.stage2;
+    const respacing = s2.diffusionSteps === undefined ? m2s.numSamplingSteps : String(s2.diffusionSteps);
+    const first = respacedSchedule(respacing, m2s.numTimesteps).timestepMap.length;
+    const respacings =
+      s2.finalDiffusionSteps === undefined
+        ? Array.from({ length: s2.steps }, () => respacing)
+        : annealedDiffusionSteps(first, s2.finalDiffusionSteps, s2.steps).map(String);
+    const latents = await this.stage2(o.classes, codes, s2, respacings, rng, (step, total) =>
       onProgress?.({ stage: 'stage2', step, total }),
     );
     const m2 = this.manifest.stage2;
@@ -208,8 +227,15 @@ export class WebSampler {
   async stage2(
     classes: number[],
     codes: Int32Array | null,
-    o: { cfg: number; cfgSchedule: 'linear' | 'constant'; temperature: number; steps: number; clip?: number },
-    diffusionSteps: string,
+    o: {
+      cfg: number;
+      cfgSchedule: 'linear' | 'constant';
+      temperature: number;
+      steps: number;
+      clip?: number;
+      diffusionSampler?: DiffusionSampler;
+    },
+    respacings: string[],
     rng: Rng,
     progress: (step: number, total: number) => void | Promise<void>,
   ): Promise<Float32Array> {
@@ -242,7 +268,6 @@ export class WebSampler {
     let mask = new Float32Array(B * L).fill(1);
     const orders = Array.from({ length: B }, () => rng.permutation(L));
     const plan = maskSchedule(L, o.steps);
-    const diffusion = respacedSchedule(diffusionSteps, m.numTimesteps);
     for (let step = 0; step < o.steps; step++) {
       const maskLen = step === o.steps - 1 ? 0 : plan[step];
       const double = (a: Float32Array) => {
@@ -273,7 +298,15 @@ export class WebSampler {
           if (guided) zSel.set(zd.subarray((B * L + p) * Dd, (B * L + p + 1) * Dd), (n + r) * Dd);
         });
         const scale = guided ? cfgAt(o.cfg, o.cfgSchedule, L, plan[step]) : 1;
-        const x = await this.diffuse(zSel, n, Dd, diffusion, { cfg: scale, temperature: o.temperature, clip: o.clip ?? 0 }, rng);
+        const diffusion = respacedSchedule(respacings[step], m.numTimesteps);
+        const x = await this.diffuse(
+          zSel,
+          n,
+          Dd,
+          diffusion,
+          { cfg: scale, temperature: o.temperature, clip: o.clip ?? 0, sampler: o.diffusionSampler ?? 'ancestral' },
+          rng,
+        );
         picked.forEach((p, r) => {
           tokens.set(x.subarray(r * C, (r + 1) * C), p * C);
         });
@@ -284,13 +317,16 @@ export class WebSampler {
     return unpatchify(tokens, B, m.seqH, m.vaeEmbedDim, m.patchSize);
   }
 
-  /** The diffusion head's sampling loop for n tokens (DiffLoss.sample, GaussianDiffusion.sampleLoop). */
+  /**
+   * The diffusion head's sampling loop for n tokens (DiffLoss.sample: GaussianDiffusion.sampleLoop,
+   * or solverLoop for the deterministic samplers).
+   */
   private async diffuse(
     z: Float32Array,
     n: number,
     Dz: number,
     d: { betas: Float64Array; timestepMap: number[] },
-    o: { cfg: number; temperature: number; clip: number },
+    o: { cfg: number; temperature: number; clip: number; sampler: DiffusionSampler },
     rng: Rng,
   ): Promise<Float32Array> {
     const C = this.manifest.stage2.tokenEmbedDim;
@@ -299,6 +335,7 @@ export class WebSampler {
     const coef = diffusionCoefficients(d.betas);
     const zT = this.f32(z, [rows, Dz]);
     let x = rng.normals(n * C);
+    if (o.sampler !== 'ancestral') return this.solve(x, zT, n, d, o);
     for (let i = d.betas.length - 1; i >= 0; i--) {
       const xin = new Float32Array(rows * C);
       xin.set(x);
@@ -320,6 +357,49 @@ export class WebSampler {
         }
       }
       x = next;
+    }
+    return x;
+  }
+
+  /** The deterministic solvers (GaussianDiffusion.solverLoop) from `noise`, scaled by the temperature. */
+  private async solve(
+    noise: Float32Array,
+    zT: OrtTensor,
+    n: number,
+    d: { betas: Float64Array; timestepMap: number[] },
+    o: { cfg: number; temperature: number; clip: number; sampler: DiffusionSampler },
+  ): Promise<Float32Array> {
+    const C = this.manifest.stage2.tokenEmbedDim;
+    const guided = o.cfg !== 1;
+    const rows = guided ? 2 * n : n;
+    const ac = alphasCumprod(d.betas);
+    let x = noise.map((v) => v * o.temperature);
+    let prevX0: Float32Array | null = null;
+    for (let i = d.betas.length - 1; i >= 0; i--) {
+      const xin = new Float32Array(rows * C);
+      xin.set(x);
+      if (guided) xin.set(x, n * C);
+      const t = this.i64(new Array(rows).fill(d.timestepMap[i]), [rows]);
+      const out = (await this.run('diffusion_denoise', { x: this.f32(xin, [rows, C]), t, z: zT })).out.data as Float32Array;
+      const k = solverCoefficients(ac, i);
+      if (o.sampler === 'ddim') k.r = null;
+      const next = new Float32Array(n * C);
+      const x0 = new Float32Array(n * C);
+      for (let r = 0; r < n; r++) {
+        for (let c = 0; c < C; c++) {
+          let eps = out[r * 2 * C + c];
+          if (guided) {
+            const u = out[(n + r) * 2 * C + c];
+            eps = u + o.cfg * (eps - u);
+          }
+          const j = r * C + c;
+          const s = solverStep(k, x[j], eps, prevX0 ? prevX0[j] : null, o.clip);
+          next[j] = s.x;
+          x0[j] = s.x0;
+        }
+      }
+      x = next;
+      prevX0 = x0;
     }
     return x;
   }

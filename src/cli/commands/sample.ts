@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { saveImageGrid, saveImages } from '../../data/png.ts';
+import { DIFFUSION_SAMPLERS, type DiffusionSampler } from '../../generators/schedules.ts';
 import { D2C, type GenerateOptions } from '../../pipeline/d2c.ts';
 import type { Tensor } from '../../torch/index.ts';
 import * as torch from '../../torch/index.ts';
@@ -30,6 +31,16 @@ export function samplingOptions(cmd: Command): Command {
       intOption('--diffusion-steps', { min: 1, max: 1000 }),
     )
     .option(
+      '--final-diffusion-steps <n>',
+      'diffusion steps at the last stage-2 step, annealed linearly from --diffusion-steps at the first (DiSA; default: the model’s, else none)',
+      intOption('--final-diffusion-steps', { min: 1, max: 1000 }),
+    )
+    .option(
+      '--diffusion-sampler <s>',
+      'the diffusion head’s sampler: ancestral (MAR’s, stochastic), ddim or dpm-solver++ (deterministic; default: the model’s)',
+      choiceOption('--diffusion-sampler', DIFFUSION_SAMPLERS),
+    )
+    .option(
       '--stage2-clip <x>',
       'bound on the diffusion head’s predicted x0 (0: off)',
       numberOption('--stage2-clip', { min: 0 }),
@@ -46,6 +57,8 @@ export interface SamplingFlags {
   stage2Temperature?: number;
   steps?: number;
   diffusionSteps?: number;
+  finalDiffusionSteps?: number;
+  diffusionSampler?: DiffusionSampler;
   stage2Clip?: number;
 }
 
@@ -63,6 +76,8 @@ export function generateOptions(f: SamplingFlags, classes: number[], seed: numbe
       steps: f.steps,
       clip: f.stage2Clip,
       diffusionSteps: f.diffusionSteps,
+      finalDiffusionSteps: f.finalDiffusionSteps,
+      diffusionSampler: f.diffusionSampler,
     }),
   };
 }
