@@ -48,25 +48,13 @@ before(async () => {
 });
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
+/** `d2c eval` of the fitted model with its own classifier and the training folder as reference. */
+const evalColour = (...args: string[]) =>
+  d2c('eval', '--model', model, '--classifier', clf, '--reference', join(data, 'train'), '--threads', '1', ...args);
+
 test('eval of a colour model: metrics named after its data, the training folder as reference', () => {
   const out = join(tmp, 'eval');
-  const r = d2c(
-    'eval',
-    '--model',
-    model,
-    '--classifier',
-    clf,
-    '--reference',
-    join(data, 'train'),
-    '--n',
-    '6',
-    '--batch-size',
-    '6',
-    '--threads',
-    '1',
-    '--out',
-    out,
-  );
+  const r = evalColour('--n', '6', '--batch-size', '6', '--out', out);
   assert.equal(r.code, 0, r.stderr);
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
   for (const k of ['fid_shapes', 'kid_shapes', 'precision_shapes', 'recall_shapes'])
@@ -76,48 +64,13 @@ test('eval of a colour model: metrics named after its data, the training folder 
 
 test('eval --oracle --data: the held-out folder’s codes, with the five PSNRs', () => {
   const out = join(tmp, 'oracle');
-  const r = d2c(
-    'eval',
-    '--model',
-    model,
-    '--classifier',
-    clf,
-    '--reference',
-    join(data, 'train'),
-    '--oracle',
-    '--data',
-    join(data, 'test'),
-    '--n',
-    '9',
-    '--batch-size',
-    '9',
-    '--threads',
-    '1',
-    '--out',
-    out,
-  );
+  const oracle = ['--oracle', '--data', join(data, 'test')];
+  const r = evalColour(...oracle, '--n', '9', '--batch-size', '9', '--out', out);
   assert.equal(r.code, 0, r.stderr);
   const m = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')).metrics;
   for (const k of ['psnr', 'vq_recon_psnr', 'kl_recon_psnr']) assert.ok(Number.isFinite(m[k]), `${k}: ${m[k]}`);
   // Asking for more than the folder holds names the limit.
-  const big = d2c(
-    'eval',
-    '--model',
-    model,
-    '--classifier',
-    clf,
-    '--reference',
-    join(data, 'train'),
-    '--oracle',
-    '--data',
-    join(data, 'test'),
-    '--n',
-    '30',
-    '--threads',
-    '1',
-    '--out',
-    join(tmp, 'o2'),
-  );
+  const big = evalColour(...oracle, '--n', '30', '--out', join(tmp, 'o2'));
   assert.notEqual(big.code, 0);
   assert.match(big.stderr, /has only 3 images of class \d; use a smaller --n/);
 });
