@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
+import { mapLimit } from './image_folder.ts';
 
 export const EMOJI_VENDORS = ['google', 'twitter'] as const;
 export type EmojiVendor = (typeof EMOJI_VENDORS)[number];
@@ -143,11 +144,11 @@ export async function buildEmojiDataset(o: BuildEmojiOptions): Promise<EmojiData
   const partial = `${out}.partial`;
   rmSync(partial, { recursive: true, force: true });
   // Only folders that get images: an empty class folder is not a valid ImageFolder class.
-  for (const e of entries) mkdirSync(join(partial, isEmojiTest(e.image) ? 'test' : 'train', e.className), { recursive: true });
+  const placed = entries.map((e) => ({ ...e, split: isEmojiTest(e.image) ? ('test' as const) : ('train' as const) }));
+  for (const folder of new Set(placed.map((e) => join(partial, e.split, e.className)))) mkdirSync(folder, { recursive: true });
   let done = 0;
-  const work = async (e: EmojiEntry) => {
+  const work = async ({ split, ...e }: (typeof placed)[number]) => {
     const src = join(packageDir(cache, e.vendor), 'img', e.vendor, '64', e.image);
-    const split = isEmojiTest(e.image) ? 'test' : 'train';
     const dst = join(partial, split, e.className, `${e.vendor}_${e.image}`);
     try {
       await sharp(src)
@@ -160,12 +161,7 @@ export async function buildEmojiDataset(o: BuildEmojiOptions): Promise<EmojiData
     counts[split][e.className]++;
     o.onProgress?.(++done, entries.length);
   };
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      while (next < entries.length) await work(entries[next++]);
-    }),
-  );
+  await mapLimit(placed, 8, work);
   writeFileSync(join(partial, 'README.md'), datasetReadme(classes, counts, o.skinTones ?? false));
   mkdirSync(dirname(out), { recursive: true });
   rmSync(out, { recursive: true, force: true }); // only an empty folder gets here

@@ -34,7 +34,7 @@ export interface ImageFolderSet extends FileImageSet {
   readonly skipped: readonly string[];
 }
 
-function isDir(p: string): boolean {
+export function isDir(p: string): boolean {
   try {
     return statSync(p).isDirectory();
   } catch {
@@ -50,7 +50,7 @@ async function checkHeader(path: string): Promise<void> {
 }
 
 /** Runs `fn` over items with at most `limit` in flight. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const run = async () => {
@@ -158,4 +158,11 @@ export async function decodeImageSet(set: FileImageSet, concurrency = 16): Promi
     labels: set.labels,
     pixels,
   };
+}
+
+/** The set labelled by another class order (a held-out split may lack classes); a class outside it is an error. */
+export function withClassOrder(set: ArrayImageSet, classes: readonly string[], whose: string): ArrayImageSet {
+  const unknown = set.classes.filter((c) => !classes.includes(c));
+  if (unknown.length > 0) throw new Error(`${set.name} has classes that ${whose} lacks: ${unknown.join(', ')}`);
+  return { ...set, classes, labels: Int32Array.from(set.labels, (l) => classes.indexOf(set.classes[l])) };
 }

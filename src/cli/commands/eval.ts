@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { ArrayImageSet } from '../../data/dataset.ts';
 import { FASHION_MNIST_DIR, loadFashionMnist } from '../../data/fashion_mnist.ts';
-import { decodeImageSet, scanImageFolder } from '../../data/image_folder.ts';
+import { decodeImageSet, scanImageFolder, withClassOrder } from '../../data/image_folder.ts';
 import { evaluateSamples, type Reference } from '../../eval/evaluate.ts';
 import type { FeatureNetwork } from '../../eval/feature_network.ts';
 import { embedImagePath, type ImageSetOptions, readStatsNpz } from '../../eval/fid_inputs.ts';
@@ -147,13 +147,10 @@ async function loadReference(path: string, net: FeatureNetwork, o: ImageSetOptio
 async function oracleImages(data: string, classes: readonly string[], size: number, channels: 1 | 3): Promise<ArrayImageSet> {
   const idx = ['t10k-images-idx3-ubyte.gz', 't10k-images-idx3-ubyte'].some((f) => existsSync(join(data, f)));
   if (idx || data === FASHION_MNIST_DIR) return loadFashionMnist('test', { dir: data });
-  let set: ArrayImageSet;
   try {
-    set = await decodeImageSet(await scanImageFolder(data, { size, channels, onCorrupt: 'error' }));
+    const set = await decodeImageSet(await scanImageFolder(data, { size, channels, onCorrupt: 'error' }));
+    return withClassOrder(set, classes, 'the model');
   } catch (e) {
     throw new UsageError(`--data: ${(e as Error).message}`);
   }
-  const unknown = set.classes.filter((c) => !classes.includes(c));
-  if (unknown.length > 0) throw new UsageError(`--data: ${data} has classes the model lacks: ${unknown.join(', ')}`);
-  return { ...set, classes, labels: Int32Array.from(set.labels, (l) => classes.indexOf(set.classes[l])) };
 }

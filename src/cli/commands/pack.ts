@@ -18,6 +18,7 @@ import * as torch from '../../torch/index.ts';
 import { UsageError } from '../errors.ts';
 import { modelCard, type PartSummary, packBlock, summarizePart } from '../model_card.ts';
 import { choiceOption, intOption, numberOption } from '../options.ts';
+import { type SamplingFlags, samplingSettings } from './sample.ts';
 
 /** The stage-2 options pack writes (the speed options are left out until measured: their absence is today's sampler). */
 type PackedStage2 = Required<Omit<Stage2Options, 'finalDiffusionSteps' | 'diffusionSampler'>>;
@@ -41,7 +42,8 @@ function copyWeights(src: string, dst: string, fp16: boolean): void {
   });
 }
 
-export interface PackOptions {
+/** Sampling settings for d2c.json; each one not given is SAMPLING_DEFAULTS'. */
+export interface PackOptions extends Omit<SamplingFlags, 'finalDiffusionSteps' | 'diffusionSampler'> {
   /** With stage1: omitted both for a MAR-only folder. */
   vq?: string;
   kl: string;
@@ -51,40 +53,16 @@ export interface PackOptions {
   out: string;
   name: string;
   fp16: boolean;
-  /** Sampling settings for d2c.json; each one not given is SAMPLING_DEFAULTS'. */
-  stage1Cfg?: number;
-  stage1Temperature?: number;
-  topK?: number;
-  topP?: number;
-  stage2Cfg?: number;
-  cfgSchedule?: 'linear' | 'constant';
-  stage2Temperature?: number;
-  steps?: number;
-  stage2Clip?: number;
-  diffusionSteps?: number;
   /** Replace only the pack's entries of `out` (parts, d2c.json, README.md), keeping the others. */
   keepOthers?: boolean;
 }
 
-function stage1Settings(o: PackOptions): Stage1Options {
-  const d = SAMPLING_DEFAULTS.stage1;
+/** The settings d2c.json records: the given flags over SAMPLING_DEFAULTS. */
+function packedSettings(o: PackOptions): { stage1: Stage1Options; stage2: Stage2Options } {
+  const given = samplingSettings(o);
   return {
-    cfg: o.stage1Cfg ?? d.cfg,
-    temperature: o.stage1Temperature ?? d.temperature,
-    topK: o.topK ?? d.topK,
-    topP: o.topP ?? d.topP,
-  };
-}
-
-function stage2Settings(o: PackOptions): Stage2Options {
-  const d = SAMPLING_DEFAULTS.stage2;
-  return {
-    cfg: o.stage2Cfg ?? d.cfg,
-    cfgSchedule: o.cfgSchedule ?? d.cfgSchedule,
-    temperature: o.stage2Temperature ?? d.temperature,
-    steps: o.steps ?? d.steps,
-    clip: o.stage2Clip ?? d.clip,
-    diffusionSteps: o.diffusionSteps ?? d.diffusionSteps,
+    stage1: { ...SAMPLING_DEFAULTS.stage1, ...given.stage1 },
+    stage2: { ...SAMPLING_DEFAULTS.stage2, ...given.stage2 },
   };
 }
 
@@ -117,14 +95,15 @@ export function packModel(o: PackOptions): void {
   };
   const meta = readCacheMeta(o.cache);
   const klc = parts.kl.config.config as unknown as KLConfig;
+  const settings = packedSettings(o);
   const info: D2CModelInfo = {
     format: 'd2c-model/1',
     name: o.name,
     classes: meta.classes,
     imageSize: meta.grid * klDownsample(klc),
     channels: klc.inChannels,
-    ...(o.stage1 ? { stage1: stage1Settings(o) } : {}),
-    stage2: stage2Settings(o),
+    ...(o.stage1 ? { stage1: settings.stage1 } : {}),
+    stage2: settings.stage2,
   };
   const card = cardFor(o.out, o.name, packBlock(info, parts, o.fp16));
   const tmp = `${o.out}.tmp-${process.pid}`;

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { saveImageGrid, saveImages } from '../../data/png.ts';
 import { DIFFUSION_SAMPLERS, type DiffusionSampler } from '../../generators/schedules.ts';
-import { D2C, type GenerateOptions } from '../../pipeline/d2c.ts';
+import { D2C, type GenerateOptions, type Stage1Options, type Stage2Options } from '../../pipeline/d2c.ts';
 import type { Tensor } from '../../torch/index.ts';
 import * as torch from '../../torch/index.ts';
 import { UsageError } from '../errors.ts';
@@ -62,12 +62,11 @@ export interface SamplingFlags {
   stage2Clip?: number;
 }
 
-export function generateOptions(f: SamplingFlags, classes: number[], seed: number): GenerateOptions {
+/** The stage settings the flags give (those not given are left out, so the model's own apply). */
+export function samplingSettings(f: SamplingFlags): { stage1: Partial<Stage1Options>; stage2: Partial<Stage2Options> } {
   const clean = <T extends object>(o: T) =>
     Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
   return {
-    classes,
-    seed,
     stage1: clean({ cfg: f.stage1Cfg, temperature: f.stage1Temperature, topK: f.topK, topP: f.topP }),
     stage2: clean({
       cfg: f.stage2Cfg,
@@ -80,6 +79,10 @@ export function generateOptions(f: SamplingFlags, classes: number[], seed: numbe
       diffusionSampler: f.diffusionSampler,
     }),
   };
+}
+
+export function generateOptions(f: SamplingFlags, classes: number[], seed: number): GenerateOptions {
+  return { classes, seed, ...samplingSettings(f) };
 }
 
 export function loadModel(dir: string): D2C {

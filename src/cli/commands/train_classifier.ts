@@ -2,12 +2,11 @@
 // checkpoint folder (config.json + model.safetensors). `--data` is the Fashion-MNIST IDX folder
 // (metrics `*_fmnist`), or an ImageFolder root with train/<class>/ and test/<class>/ (as
 // `d2c data emoji` writes), whose metrics are named after `--name` (default: the folder's name).
-import { existsSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { ArrayImageSet } from '../../data/dataset.ts';
 import { FASHION_MNIST_DIR, loadFashionMnist } from '../../data/fashion_mnist.ts';
-import { decodeImageSet, scanImageFolder } from '../../data/image_folder.ts';
+import { decodeImageSet, isDir, scanImageFolder, withClassOrder } from '../../data/image_folder.ts';
 import {
   CLASSIFIER_PRESETS,
   type ClassifierPreset,
@@ -51,10 +50,6 @@ interface Sets {
   defaultPreset: ClassifierPreset;
 }
 
-function isDir(p: string): boolean {
-  return existsSync(p) && statSync(p).isDirectory();
-}
-
 /** The training and held-out sets of --data: Fashion-MNIST's IDX files, or an ImageFolder's train/ and test/. */
 async function openSets(o: ClassifierFlags): Promise<Sets> {
   const root = o.data;
@@ -69,16 +64,8 @@ async function openSets(o: ClassifierFlags): Promise<Sets> {
   const open = async (split: string) =>
     decodeImageSet(await scanImageFolder(join(root, split), { size: o.size, channels: 3, onCorrupt: 'error' }));
   const train = await open('train');
-  const test = isDir(join(root, 'test')) ? withLabelsOf(train, await open('test')) : null;
+  const test = isDir(join(root, 'test')) ? withClassOrder(await open('test'), train.classes, 'train/') : null;
   return { train, test, name: o.name ?? basename(resolve(root)), defaultPreset: 'colour_cnn' };
-}
-
-/** The held-out set labelled by the training set's class order (a small split may lack some classes). */
-function withLabelsOf(train: ArrayImageSet, test: ArrayImageSet): ArrayImageSet {
-  const unknown = test.classes.filter((c) => !train.classes.includes(c));
-  if (unknown.length > 0) throw new Error(`test/ has classes that train/ lacks: ${unknown.join(', ')}`);
-  const labels = Int32Array.from(test.labels, (l) => train.classes.indexOf(test.classes[l]));
-  return { ...test, classes: train.classes, labels };
 }
 
 export function register(program: Command): void {
