@@ -6,7 +6,8 @@
 #   scripts/fusion_study.sh train ARM...   train arms (resumes a checkpoint that exists)
 #   scripts/fusion_study.sh eval ARM...    oracle (n 500) and generated (n 1000, seed 0) evaluations
 #   scripts/fusion_study.sh report         a Markdown table of every evaluated arm
-# Arms: add, xa (crossattn as before), xa-gate, xa-gate-tied, xa-gate-tied-lr4, qf (qformer as
+# Arms: add, xa (crossattn as before), xa-gate, xa-gate-tied, xa-gate-tied-lr4, xa-gate-matched(-lr4)
+# (each transformer's own positions added to F, keys initialised as queries), qf (qformer as
 # before), qf-cell (one query per grid cell, from MAR's positions, added per cell, gated), qf-cell-lr4.
 # Environment: STEPS (1000 for the ablation; 4500 = the shipped add model's matched budget),
 # EMA (0.995 at 1000 steps, 0.999 at 4500), OUT (runs/fusion-STEPS), THREADS (1).
@@ -27,6 +28,7 @@ COMMON=(--preset mar_fmnist --set encoderEmbedDim=128 --set decoderEmbedDim=128 
   --ema "$EMA" --seed 0 --threads "$THREADS" --log-every 100 --save-every 250)
 GATE=(--set fusionGate=true)
 TIED=(--set 'fusionPos="tied"')
+MATCHED=(--set 'fusionPos="matched"')
 CELL=(--set qformerQueries=64 --set 'qformerPlace="add"')
 
 arm_args() {
@@ -36,6 +38,8 @@ arm_args() {
     xa-gate) echo --fusion crossattn "${GATE[@]}" ;;
     xa-gate-tied) echo --fusion crossattn "${GATE[@]}" "${TIED[@]}" ;;
     xa-gate-tied-lr4) echo --fusion crossattn "${GATE[@]}" "${TIED[@]}" --set fusionLrScale=4 ;;
+    xa-gate-matched) echo --fusion crossattn "${GATE[@]}" "${MATCHED[@]}" ;;
+    xa-gate-matched-lr4) echo --fusion crossattn "${GATE[@]}" "${MATCHED[@]}" --set fusionLrScale=4 ;;
     qf) echo --fusion qformer ;;
     qf-cell) echo --fusion qformer "${CELL[@]}" "${TIED[@]}" "${GATE[@]}" ;;
     qf-cell-lr4) echo --fusion qformer "${CELL[@]}" "${TIED[@]}" "${GATE[@]}" --set fusionLrScale=4 ;;

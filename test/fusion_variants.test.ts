@@ -100,6 +100,39 @@ test('fusionPos tied: F takes MAR’s own encoder positions of the grid cells; o
   });
 });
 
+test('fusionPos matched: each transformer cross-attends to F plus its own positions; keys start as queries', () => {
+  torch.tidy(() => {
+    const m = tiny('crossattn', { fusionPos: 'matched' });
+    for (const blk of [...m.encoder_blocks, ...m.decoder_blocks]) {
+      const xa = blk.cross_attn as NonNullable<typeof blk.cross_attn>;
+      assert.equal(xa.kv.weight.narrow(0, 0, xa.dim).sub(xa.q.weight).abs().max().item(), 0, 'key projection = query projection');
+      assert.ok(xa.kv.weight.narrow(0, xa.dim, xa.dim).sub(xa.q.weight).abs().max().item() > 0, 'values keep their own init');
+    }
+    // With the decoder's positions set equal to the encoder's, one shifted F serves both transformers:
+    // 'matched' fed F equals 'own' with the same weights fed F + the cells' positions.
+    const own = tiny('crossattn', { fusionPos: 'own' });
+    torch.noGrad(() => {
+      for (const [k, t] of m.stateDict()) own.stateDict().get(k)?.copy_(t);
+      m.decoder_pos_embed_learned.copy_(m.encoder_pos_embed_learned);
+      own.decoder_pos_embed_learned.copy_(m.encoder_pos_embed_learned);
+    });
+    const c = codes();
+    const pos = m.encoder_pos_embed_learned.narrow(1, m.cfg.bufferSize, m.seqLen);
+    m.eval();
+    own.eval();
+    const Fm = m.encodeCondition(c) as torch.Tensor;
+    const Fo = (own.encodeCondition(c) as torch.Tensor).add(pos);
+    const g = new torch.Generator(7);
+    const tokens = torch.randn([2, m.seqLen, m.tokenEmbedDim], { generator: g });
+    const mask = m.randomMasking(m.sampleOrders(2, g), 0.5);
+    const cls = m.class_emb.forward(torch.tensor([1, 3]).to('int64'));
+    const zm = m.forwardMaeDecoder(m.forwardMaeEncoder(tokens, mask, cls, Fm), mask, Fm);
+    const zo = own.forwardMaeDecoder(own.forwardMaeEncoder(tokens, mask, cls, Fo), mask, Fo);
+    assert.ok(zm.sub(zo).abs().max().item() < 1e-5);
+    assert.ok(zm.sub(decoderOutput(own, c)).abs().max().item() > 1e-4, 'the positions change what is attended to');
+  });
+});
+
 test('fusionLrScale: the fusion’s own parameters get scale × lr, MAR’s keep lr', () => {
   torch.tidy(() => {
     const m = tiny('crossattn', { fusionGate: true, fusionLrScale: 4 });
@@ -122,7 +155,12 @@ test('fusionLrScale: the fusion’s own parameters get scale × lr, MAR’s keep
 test('fusion variants: bad values are refused with a message naming the field', () => {
   assert.throws(
     () => marConfig('mar_tiny', { fusion: 'crossattn', fusionPos: 'shared' as never }),
-    /fusionPos must be one of own, tied/,
+    /fusionPos must be one of own, tied, matched/,
+  );
+  assert.throws(() => marConfig('mar_tiny', { fusion: 'add', fusionPos: 'matched' }), /'matched' is for the crossattn fusion/);
+  assert.throws(
+    () => marConfig('mar_tiny', { fusion: 'crossattn', fusionPos: 'matched', discEmbedDim: 32 }),
+    /'matched' needs discEmbedDim \(32\)/,
   );
   assert.throws(
     () => marConfig('mar_tiny', { fusion: 'qformer', qformerPlace: 'add' }),
@@ -138,6 +176,7 @@ test('every fusion variant round-trips through safetensors', () => {
   try {
     const variants: [Fusion, Partial<MARConfig>][] = [
       ['crossattn', { fusionGate: true, fusionPos: 'tied' }],
+      ['crossattn', { fusionGate: true, fusionPos: 'matched' }],
       ['qformer', { fusionGate: true, fusionPos: 'tied', qformerQueries: 16, qformerPlace: 'add' }],
       ['qformer', { fusionGate: true }],
     ];

@@ -51,7 +51,11 @@ export interface MARConfig {
   // ---- giving the attention fusions the code↔latent correspondence (docs/study, "The paper's fusions") ----
   /** Zero-initialised tanh gates on the fused branch (crossattn: each block; qformer: its output), Flamingo-style. */
   fusionGate: boolean;
-  /** 'tied': F's positions are MAR's own encoder positions of the same grid cells (needs discEmbedDim = encoderEmbedDim). */
+  /**
+   * 'tied': F's positions are MAR's own encoder positions of the same grid cells (needs discEmbedDim = encoderEmbedDim).
+   * 'matched' (crossattn): each transformer adds its own positions of the cells to F before cross-attending, and each
+   * block's key projection starts equal to its query projection, so a token first attends to its own cell's code.
+   */
   fusionPos: FusionPos;
   /** Learning-rate multiplier of the fusion's own parameters (the discrete encoder, gates, cross-attention, Q-Former). */
   fusionLrScale: number;
@@ -61,7 +65,7 @@ export interface MARConfig {
   qformerPlace: QFormerPlace;
 }
 
-export const FUSION_POS = ['own', 'tied'] as const;
+export const FUSION_POS = ['own', 'tied', 'matched'] as const;
 export type FusionPos = (typeof FUSION_POS)[number];
 export const QFORMER_PLACES = ['buffer', 'add'] as const;
 export type QFormerPlace = (typeof QFORMER_PLACES)[number];
@@ -201,6 +205,16 @@ export function checkFusionVariant(c: MARConfig): void {
     throw new Error(`MAR: qformerQueries must be an integer ≥ 0, got ${JSON.stringify(c.qformerQueries)}`);
   if (c.fusionPos === 'tied' && c.fusion !== 'none' && c.discEmbedDim !== c.encoderEmbedDim)
     throw new Error(`MAR: fusionPos 'tied' needs discEmbedDim (${c.discEmbedDim}) = encoderEmbedDim (${c.encoderEmbedDim})`);
+  if (c.fusionPos === 'matched' && c.fusion !== 'crossattn' && c.fusion !== 'none')
+    throw new Error(`MAR: fusionPos 'matched' is for the crossattn fusion, got fusion '${c.fusion}'`);
+  if (
+    c.fusionPos === 'matched' &&
+    c.fusion === 'crossattn' &&
+    (c.discEmbedDim !== c.encoderEmbedDim || c.discEmbedDim !== c.decoderEmbedDim)
+  )
+    throw new Error(
+      `MAR: fusionPos 'matched' needs discEmbedDim (${c.discEmbedDim}) = encoderEmbedDim (${c.encoderEmbedDim}) = decoderEmbedDim (${c.decoderEmbedDim})`,
+    );
   const L = (c.imgSize / c.vaeStride / c.patchSize) ** 2;
   if (c.fusion === 'qformer' && c.qformerPlace === 'add' && c.qformerQueries !== L)
     throw new Error(`MAR: qformerPlace 'add' needs one query per grid cell: qformerQueries ${L}, got ${c.qformerQueries}`);
@@ -293,6 +307,7 @@ export class MAR extends Module {
     this.decoder_norm = this.registerModule('decoder_norm', new LayerNorm(Dd, 1e-6, true, o));
     this.diffusion_pos_embed_learned = param('diffusion_pos_embed_learned', [1, L, Dd]);
     initVit(this, g); // Xavier Linears, zero biases, N(0, 0.02) class embedding (initialize_weights)
+    if (c.fusion === 'crossattn' && c.fusionPos === 'matched') keysFromQueries([...this.encoder_blocks, ...this.decoder_blocks]);
 
     if (c.fusion !== 'none') {
       const disc = {
@@ -409,6 +424,13 @@ export class MAR extends Module {
     return this.encoder_pos_embed_learned.narrow(1, this.cfg.bufferSize, this.seqLen);
   }
 
+  /** What a transformer's blocks cross-attend to: F, plus that transformer's positions [1, buf + L, D] of the cells when matched. */
+  private crossContext(F: Tensor | null, positions: Tensor): Tensor | undefined {
+    if (!F) return undefined;
+    if (this.cfg.fusion !== 'crossattn' || this.cfg.fusionPos !== 'matched') return F;
+    return F.add(positions.narrow(1, this.cfg.bufferSize, this.seqLen));
+  }
+
   /** With the Q-Former placed per cell, F becomes its outputs [B, L, De] (added like the add fusion's). */
   private perCell(F: Tensor): Tensor {
     return this.qformer && this.cfg.qformerPlace === 'add' ? this.qformer.forward(null, F) : F;
@@ -452,7 +474,8 @@ export class MAR extends Module {
       const p = this.z_proj_ln.forward(this.prefix_proj.forward(F).add(this.prefix_pos_embed)); // [B, L, De]
       h = torch.cat([p, h], 1);
     }
-    for (const blk of this.encoder_blocks) h = blk.forward(h, F ?? undefined);
+    const ctx = this.crossContext(F, this.encoder_pos_embed_learned);
+    for (const blk of this.encoder_blocks) h = blk.forward(h, ctx);
     return this.encoder_norm.forward(h);
   }
 
@@ -475,7 +498,8 @@ export class MAR extends Module {
     let y = torch.callOp<Tensor>('aten::index_put', pad, [keep], h.reshape(-1, Dd), false);
     y = y.add(this.decoder_pos_embed_learned);
     if (prefix) y = torch.cat([prefix, y], 1); // [B, L + buf + L, Dd]
-    for (const blk of this.decoder_blocks) y = blk.forward(y, F ?? undefined);
+    const ctx = this.crossContext(F, this.decoder_pos_embed_learned);
+    for (const blk of this.decoder_blocks) y = blk.forward(y, ctx);
     y = this.decoder_norm.forward(y);
     return y.narrow(1, y.shape[1] - L, L).add(this.diffusion_pos_embed_learned);
   }
@@ -524,6 +548,18 @@ export class MAR extends Module {
     const buf = torch.ones([B, this.cfg.bufferSize], { dtype: 'bool', device: mask.device });
     return torch.cat([buf, mask.eq(0)], 1);
   }
+}
+
+/** Each block's cross-attention key projection (the first half of `kv`) set equal to its query projection. */
+function keysFromQueries(blocks: Block[]): void {
+  torch.noGrad(() => {
+    for (const b of blocks) {
+      const xa = b.cross_attn;
+      if (!xa) continue;
+      xa.kv.weight.narrow(0, 0, xa.dim).copy_(xa.q.weight);
+      if (xa.kv.bias && xa.q.bias) xa.kv.bias.narrow(0, 0, xa.dim).copy_(xa.q.bias);
+    }
+  });
 }
 
 /** [B, L] float mask with ones at the first `n` positions of each row's order. */
