@@ -13,6 +13,8 @@ export interface BenchFigure {
 export interface BenchCase {
   name: string;
   unit: 'ms' | 'us' | 'scaling';
+  /** false: the case compares d2c with itself (e.g. two sampling settings) and has no PyTorch twin. */
+  twin?: false;
   run(): number | BenchFigure | Promise<number | BenchFigure>;
 }
 
@@ -40,7 +42,8 @@ function isCase(c: unknown): c is BenchCase {
     b !== null &&
     typeof b.name === 'string' &&
     (b.unit === 'ms' || b.unit === 'us' || b.unit === 'scaling') &&
-    typeof b.run === 'function'
+    typeof b.run === 'function' &&
+    (b.twin === undefined || b.twin === false)
   );
 }
 

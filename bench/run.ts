@@ -4,7 +4,8 @@
 // {"name", "d2c_<unit>", "torch_<unit>", "ratio"}: the medians over rounds, ratio = d2c / torch (for
 // unit 'scaling', a speed-up, higher is better), then the medians of any figures a side reports
 // beside its main one ("d2c_<key>", "torch_<key>").
-// Each round of either side is a fresh process, so no case inherits another's heap.
+// Each round of either side is a fresh process, so no case inherits another's heap. A case with
+// `twin: false` compares d2c with itself (its detail holds both sides) and prints torch_… as null.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -89,6 +90,7 @@ async function main(): Promise<void> {
     const theirs: BenchFigure[] = [];
     for (let r = 0; r < rounds; r++) {
       ours.push(d2cFigure(file));
+      if (c.twin === false) continue;
       const t = torchFigure(c.name, python);
       if (t.error) {
         process.stderr.write(`bench ${c.name}: ${t.error}\n`);

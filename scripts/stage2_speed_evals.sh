@@ -19,6 +19,9 @@ declare -A SET=(
   [ar2-dpm4to2]="--steps 2 --diffusion-sampler dpm-solver++ --diffusion-steps 4 --final-diffusion-steps 2"
   [ar1-ddim4]="--steps 1 --diffusion-sampler ddim --diffusion-steps 4"
   [ar1-anc4]="--steps 1 --diffusion-steps 4"
+  [ar2-anc4]="--steps 2 --diffusion-steps 4"
+  [ar2-ddim4]="--steps 2 --diffusion-sampler ddim --diffusion-steps 4"
+  [ar4-anc4]="--steps 4 --diffusion-steps 4"
 )
 NAMES=("$@")
 [ ${#NAMES[@]} -eq 0 ] && NAMES=("${!SET[@]}")

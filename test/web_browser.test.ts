@@ -1,7 +1,8 @@
 // `d2c export-web` in headless Chromium (playwright-core, Debian's /usr/bin/chromium): the static
-// site, served by a plain file server, generates 8 images that are not blank, gives the same
-// pixels for the same seed, fetches nothing but its own files, and reports a corrupt or missing
-// model file on the page. Skips without /usr/bin/chromium.
+// site, served by a plain file server, isolates itself through its service worker and runs wasm on
+// every core, generates 8 images that are not blank, gives the same pixels for the same seed,
+// fetches nothing but its own files, falls back to wasm where WebGPU fails, and reports a corrupt
+// or missing model file on the page. Skips without /usr/bin/chromium.
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -72,7 +73,11 @@ test('the exported site generates 8 images in Chromium, the same for a seed, wit
     assert.ok(s.std > 10, `a blank image (pixel std ${s.std.toFixed(1)})`);
   }
   const timing = (await page.textContent('#timing')) ?? '';
-  assert.match(timing, /^8 images in [\d.]+ s on (wasm|webgpu)/);
+  assert.match(timing, /^8 images in [\d.]+ s on (wasm, \d+ threads?|webgpu)/);
+  // the service worker made the page cross-origin isolated, so wasm runs on every core
+  assert.equal(await page.evaluate('crossOriginIsolated'), true, 'the page is not cross-origin isolated');
+  const cores = Number(await page.evaluate('navigator.hardwareConcurrency'));
+  if (timing.includes('wasm')) assert.ok(timing.includes(`wasm, ${Math.min(cores, 8)} thread`), timing);
   console.log(`# ${timing}`);
   const second = await run();
   assert.deepEqual(second, first, 'the same seed gave different pixels');
@@ -88,6 +93,20 @@ test('the exported site generates 8 images in Chromium, the same for a seed, wit
     'requests for files the export lacks',
   );
   await page.close();
+});
+
+test('forced WebGPU where the browser has no adapter falls back to wasm; ?threads sets the wasm threads', { skip }, async () => {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(300_000);
+  try {
+    const hasAdapter = await page.evaluate('navigator.gpu ? navigator.gpu.requestAdapter().then(Boolean) : false');
+    await page.goto(`${server.url}?backend=webgpu&threads=1`);
+    await page.waitForSelector('body[data-state="ready"]');
+    const model = (await page.textContent('#model')) ?? '';
+    assert.match(model, hasAdapter ? /on webgpu/ : /on wasm, 1 thread \(WebGPU failed\)/);
+  } finally {
+    await page.close();
+  }
 });
 
 test('a corrupt or missing model file is reported on the page', { skip }, async () => {

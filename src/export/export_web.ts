@@ -1,5 +1,6 @@
 // `d2c export-web`: a self-contained static site that samples the model in the visitor's browser.
 //   index.html, d2c-web.js (src/web/export_page.ts bundled by esbuild with onnxruntime-web),
+//   coi-sw.js (src/web/isolation_sw.ts: the service worker that isolates the page, for wasm threads),
 //   ort/ (ONNX Runtime Web's WebAssembly build with its WebGPU support), model/ (`d2c export`).
 // Any static file server can serve it: the page fetches only these files.
 import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
@@ -21,12 +22,13 @@ export function ortRuntimeFiles(): string[] {
 export async function exportWeb(d2c: D2C, outDir: string, o: ExportOptions = {}): Promise<WebManifest> {
   const manifest = exportOnnx(d2c, join(outDir, 'model'), o);
   writeFileSync(join(outDir, 'd2c-web.js'), await bundlePage('export_page'));
+  writeFileSync(join(outDir, 'coi-sw.js'), await bundlePage('isolation_sw'));
   copyFileSync(PAGE_HTML, join(outDir, 'index.html'));
   const ortDir = join(outDir, 'ort');
   mkdirSync(ortDir, { recursive: true });
   const files = ortRuntimeFiles();
   if (files.length < 2) throw new Error('onnxruntime-web has no ort-wasm-simd-threaded.jsep.{wasm,mjs}: reinstall it (npm ci)');
   for (const f of files) copyFileSync(f, join(ortDir, f.split('/').pop() as string));
-  o.log?.(`d2c-web.js, index.html, ort/ (${files.length} files) written`);
+  o.log?.(`d2c-web.js, coi-sw.js, index.html, ort/ (${files.length} files) written`);
   return manifest;
 }

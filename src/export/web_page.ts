@@ -10,15 +10,15 @@ const WEB = join(dirname(fileURLToPath(import.meta.url)), '..', 'web');
 
 export const PAGE_HTML = join(WEB, 'index.html');
 
-export type PageEntry = 'serve_page' | 'export_page';
+export type PageEntry = 'serve_page' | 'export_page' | 'isolation_sw';
 
-/** The page's script for `entry`, bundled and minified. */
+/** The page's script for `entry`, bundled and minified (the service worker as a classic script). */
 export async function bundlePage(entry: PageEntry): Promise<Uint8Array> {
   const r = await build({
     entryPoints: [join(WEB, `${entry}.ts`)],
     write: false,
     bundle: true,
-    format: 'esm',
+    format: entry === 'isolation_sw' ? 'iife' : 'esm',
     platform: 'browser',
     target: 'es2022',
     minify: true,

@@ -1,11 +1,13 @@
 // The page of `d2c export-web` (bundled by esbuild with onnxruntime-web into d2c-web.js): samples
 // are made in the browser by ONNX Runtime Web over the exported graphs (WebGPU when the browser has
-// an adapter, else wasm; `?backend=wasm` forces one), by WebSampler.
+// an adapter, else wasm; `?backend=wasm` forces one), by WebSampler. The wasm backend runs on every
+// core once the page is cross-origin isolated (isolation.ts; `?threads=N` sets the count).
 import * as ort from 'onnxruntime-web';
 import type { WebManifest } from '../export/manifest.ts';
 import { respacedSchedule } from '../generators/schedules.ts';
 import type { ModelInfo } from '../server/model_worker.ts';
 import { type GenerateRequest, toGenerateOptions } from '../server/params.ts';
+import { crossOriginIsolation, wasmThreads } from './isolation.ts';
 import { type PageResult, type SampleSource, startPage } from './page.ts';
 import type { PageEvent } from './progress.ts';
 import { WebSampler } from './sampler.ts';
@@ -47,6 +49,9 @@ async function chooseBackend(): Promise<'webgpu' | 'wasm'> {
 
 async function loadSampler(m: WebManifest, say: (text: string) => void): Promise<{ sampler: WebSampler; backend: string }> {
   ort.env.wasm.wasmPaths = new URL('ort/', location.href).href;
+  const threads = wasmThreads(await crossOriginIsolation());
+  ort.env.wasm.numThreads = threads;
+  const wasm = `wasm, ${threads} thread${threads === 1 ? '' : 's'}`;
   let loaded = 0;
   const total = Object.keys(m.graphs).length;
   const load = async (file: string) => {
@@ -55,11 +60,15 @@ async function loadSampler(m: WebManifest, say: (text: string) => void): Promise
   };
   const backend = await chooseBackend();
   try {
-    return { sampler: await WebSampler.create(ort, m, load, { executionProviders: [backend] }), backend };
+    const sampler = await WebSampler.create(ort, m, load, { executionProviders: [backend] });
+    return { sampler, backend: backend === 'wasm' ? wasm : backend };
   } catch (e) {
     if (backend === 'wasm') throw e;
     loaded = 0; // WebGPU refused a graph: fall back to wasm
-    return { sampler: await WebSampler.create(ort, m, load, { executionProviders: ['wasm'] }), backend: 'wasm (WebGPU failed)' };
+    return {
+      sampler: await WebSampler.create(ort, m, load, { executionProviders: ['wasm'] }),
+      backend: `${wasm} (WebGPU failed)`,
+    };
   }
 }
 
