@@ -22,6 +22,9 @@ declare -A SET=(
   [ar2-anc4]="--steps 2 --diffusion-steps 4"
   [ar2-ddim4]="--steps 2 --diffusion-sampler ddim --diffusion-steps 4"
   [ar4-anc4]="--steps 4 --diffusion-steps 4"
+  [ar2-ddim8]="--steps 2 --diffusion-sampler ddim --diffusion-steps 8"
+  [ar1-ddim8]="--steps 1 --diffusion-sampler ddim --diffusion-steps 8"
+  [ar4-ddim8]="--steps 4 --diffusion-sampler ddim --diffusion-steps 8"
 )
 NAMES=("$@")
 [ ${#NAMES[@]} -eq 0 ] && NAMES=("${!SET[@]}")

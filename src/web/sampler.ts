@@ -330,35 +330,52 @@ export class WebSampler {
     rng: Rng,
   ): Promise<Float32Array> {
     const C = this.manifest.stage2.tokenEmbedDim;
-    const guided = o.cfg !== 1;
-    const rows = guided ? 2 * n : n;
     const coef = diffusionCoefficients(d.betas);
-    const zT = this.f32(z, [rows, Dz]);
+    const zT = this.f32(z, [o.cfg !== 1 ? 2 * n : n, Dz]);
     let x = rng.normals(n * C);
     if (o.sampler !== 'ancestral') return this.solve(x, zT, n, d, o);
     for (let i = d.betas.length - 1; i >= 0; i--) {
-      const xin = new Float32Array(rows * C);
-      xin.set(x);
-      if (guided) xin.set(x, n * C);
-      const t = this.i64(new Array(rows).fill(d.timestepMap[i]), [rows]);
-      const out = (await this.run('diffusion_denoise', { x: this.f32(xin, [rows, C]), t, z: zT })).out.data as Float32Array;
+      const { eps, v } = await this.denoise(x, zT, n, d.timestepMap[i], o.cfg);
       const k = stepCoefficients(coef, i);
       const next = new Float32Array(n * C);
-      for (let r = 0; r < n; r++) {
-        for (let c = 0; c < C; c++) {
-          const xv = x[r * C + c];
-          let eps = out[r * 2 * C + c];
-          if (guided) {
-            const u = out[(n + r) * 2 * C + c];
-            eps = u + o.cfg * (eps - u);
-          }
-          const v = out[r * 2 * C + C + c];
-          next[r * C + c] = ancestralStep(k, i, xv, eps, v, i === 0 ? 0 : rng.normal(), o.clip, o.temperature);
-        }
+      for (let j = 0; j < n * C; j++) {
+        next[j] = ancestralStep(k, i, x[j], eps[j], v[j], i === 0 ? 0 : rng.normal(), o.clip, o.temperature);
       }
       x = next;
     }
     return x;
+  }
+
+  /**
+   * One run of the head at timestep t for n tokens x [n·C]: the guided noise prediction ε and the
+   * conditional rows' variance output v, each [n·C] (the unconditional rows are the second half).
+   */
+  private async denoise(
+    x: Float32Array,
+    zT: OrtTensor,
+    n: number,
+    t: number,
+    cfg: number,
+  ): Promise<{ eps: Float32Array; v: Float32Array }> {
+    const C = this.manifest.stage2.tokenEmbedDim;
+    const guided = cfg !== 1;
+    const rows = guided ? 2 * n : n;
+    const xin = new Float32Array(rows * C);
+    xin.set(x);
+    if (guided) xin.set(x, n * C);
+    const ts = this.i64(new Array(rows).fill(t), [rows]);
+    const out = (await this.run('diffusion_denoise', { x: this.f32(xin, [rows, C]), t: ts, z: zT })).out.data as Float32Array;
+    const eps = new Float32Array(n * C);
+    const v = new Float32Array(n * C);
+    for (let r = 0; r < n; r++) {
+      for (let c = 0; c < C; c++) {
+        const e = out[r * 2 * C + c];
+        const u = guided ? out[(n + r) * 2 * C + c] : e;
+        eps[r * C + c] = guided ? u + cfg * (e - u) : e;
+        v[r * C + c] = out[r * 2 * C + C + c];
+      }
+    }
+    return { eps, v };
   }
 
   /** The deterministic solvers (GaussianDiffusion.solverLoop) from `noise`, scaled by the temperature. */
@@ -370,33 +387,19 @@ export class WebSampler {
     o: { cfg: number; temperature: number; clip: number; sampler: DiffusionSampler },
   ): Promise<Float32Array> {
     const C = this.manifest.stage2.tokenEmbedDim;
-    const guided = o.cfg !== 1;
-    const rows = guided ? 2 * n : n;
     const ac = alphasCumprod(d.betas);
     let x = noise.map((v) => v * o.temperature);
     let prevX0: Float32Array | null = null;
     for (let i = d.betas.length - 1; i >= 0; i--) {
-      const xin = new Float32Array(rows * C);
-      xin.set(x);
-      if (guided) xin.set(x, n * C);
-      const t = this.i64(new Array(rows).fill(d.timestepMap[i]), [rows]);
-      const out = (await this.run('diffusion_denoise', { x: this.f32(xin, [rows, C]), t, z: zT })).out.data as Float32Array;
+      const { eps } = await this.denoise(x, zT, n, d.timestepMap[i], o.cfg);
       const k = solverCoefficients(ac, i);
       if (o.sampler === 'ddim') k.r = null;
       const next = new Float32Array(n * C);
       const x0 = new Float32Array(n * C);
-      for (let r = 0; r < n; r++) {
-        for (let c = 0; c < C; c++) {
-          let eps = out[r * 2 * C + c];
-          if (guided) {
-            const u = out[(n + r) * 2 * C + c];
-            eps = u + o.cfg * (eps - u);
-          }
-          const j = r * C + c;
-          const s = solverStep(k, x[j], eps, prevX0 ? prevX0[j] : null, o.clip);
-          next[j] = s.x;
-          x0[j] = s.x0;
-        }
+      for (let j = 0; j < n * C; j++) {
+        const s = solverStep(k, x[j], eps[j], prevX0 ? prevX0[j] : null, o.clip);
+        next[j] = s.x;
+        x0[j] = s.x0;
       }
       x = next;
       prevX0 = x0;
