@@ -16,7 +16,10 @@ let liveDrift = 0;
 for (let i = 0; i < iterations; i++) {
   const got = torch.tidy(() => {
     const a = torch.tensor([i, seed, i + seed, 1], { dtype: 'float64' });
-    const b = a.mul(2).add(held[i % 16]).sum();
+    const b = a
+      .mul(2)
+      .add(held[i % 16])
+      .sum();
     return b.item() as number;
   });
   const want = 2 * (i + seed + i + seed + 1) + 4 * (seed * 1000 + (i % 16));
