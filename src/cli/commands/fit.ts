@@ -11,6 +11,7 @@ import type { Command } from 'commander';
 import type { ImageSet } from '../../data/dataset.ts';
 import { openImageSet } from '../../data/open.ts';
 import { saveImages } from '../../data/png.ts';
+import { readJsonFile } from '../../io/json_file.ts';
 import { buildTokenCache, readCacheMeta } from '../../pipeline/cache.ts';
 import { D2C } from '../../pipeline/d2c.ts';
 import { loadPart, type PartConfig, type PartKind, resolveConfig } from '../../pipeline/parts.ts';
@@ -72,7 +73,7 @@ function savedStep(dir: string): number | null {
   }
   const path = join(root, 'trainer.json');
   if (!existsSync(path)) return null;
-  return (JSON.parse(readFileSync(path, 'utf8')) as { step: number }).step;
+  return (readJsonFile(path) as { step: number }).step;
 }
 
 /** Whether a runTraining loop (which handles Ctrl-C itself) is running; whether Ctrl-C was pressed. */

@@ -2,9 +2,11 @@
 // stage2/ (config.json + EMA weights, optionally float16), d2c.json (classes, sampling defaults)
 // and a model card written from the checkpoints' recipes and training logs. Without --vq and
 // --stage1 it packs a MAR-only folder (stage 2 with fusion 'none'), whose sampling skips stage 1.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
+import { fsyncDir, writeFileAtomic } from '../../io/atomic_file.ts';
+import { readJsonLines } from '../../io/json_file.ts';
 import { readCacheMeta } from '../../pipeline/cache.ts';
 import { type D2CModelInfo, PART_DIRS } from '../../pipeline/d2c.ts';
 import { type PartConfig, partShapes, partWeights, readPartConfig } from '../../pipeline/parts.ts';
@@ -27,11 +29,8 @@ function summarize(dir: string, kind: string): PartSummary {
   if (config.kind !== kind) throw new UsageError(`${dir} holds a ${config.kind} checkpoint, expected ${kind}`);
   const log = join(dir, 'log.jsonl');
   if (!existsSync(log)) return { dir, config };
-  const lines = readFileSync(log, 'utf8')
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l));
+  // A run killed mid-append leaves a torn last line: skipped with a warning.
+  const lines = readJsonLines(log, { appendOnly: true }) as Record<string, number>[];
   const last = lines[lines.length - 1] ?? {};
   // A resumed run restarts elapsed_s: sum the segments.
   let wallS = 0;
@@ -177,11 +176,11 @@ export function packModel(o: PackOptions): void {
     const p = parts[k as keyof typeof PART_DIRS];
     if (!p) continue;
     mkdirSync(join(tmp, sub), { recursive: true });
-    writeFileSync(join(tmp, sub, 'config.json'), `${JSON.stringify(p.config, null, 2)}\n`);
+    writeFileAtomic(join(tmp, sub, 'config.json'), `${JSON.stringify(p.config, null, 2)}\n`);
     copyWeights(p.dir, join(tmp, sub), o.fp16);
   }
-  writeFileSync(join(tmp, 'd2c.json'), `${JSON.stringify(info, null, 2)}\n`);
-  writeFileSync(join(tmp, 'README.md'), card(o.name, info, parts, o.fp16));
+  writeFileAtomic(join(tmp, 'd2c.json'), `${JSON.stringify(info, null, 2)}\n`);
+  writeFileAtomic(join(tmp, 'README.md'), card(o.name, info, parts, o.fp16));
   if (o.keepOthers) {
     // Only the pack's own entries are replaced: a `d2c fit` model folder also holds runs/.
     mkdirSync(o.out, { recursive: true });
@@ -190,9 +189,11 @@ export function packModel(o: PackOptions): void {
       renameSync(join(tmp, e), join(o.out, e));
     }
     rmSync(tmp, { recursive: true, force: true });
+    fsyncDir(o.out);
   } else {
     rmSync(o.out, { recursive: true, force: true });
     renameSync(tmp, o.out);
+    fsyncDir(dirname(o.out));
   }
 }
 
