@@ -1,7 +1,7 @@
 // The body of `POST /api/generate`, checked field by field against the loaded model: every error
 // names its field and the bad value, so the page can point at the input and the API answers 400.
 import type { GenerateOptions } from '../pipeline/d2c.ts';
-import type { ModelInfo } from './model_worker.ts';
+import type { ModelInfo } from './worker_protocol.ts';
 
 /** A bad request field; the server answers 400 `{ error: message, field }`. */
 export class ParamError extends Error {
