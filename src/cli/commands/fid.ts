@@ -54,7 +54,8 @@ export function register(program: Command): void {
     .action(async (a: string, b: string, o: FeatureFlags & { data: string; saveStats: boolean; threads: number }) => {
       torch.setNumThreads(o.threads);
       if (o.saveStats && !b.endsWith('.npz')) throw new UsageError(`fid --save-stats: output ${b} must end in .npz`);
-      if (!o.saveStats && statsFilesFid(a, b)) return;
+      const direct = o.saveStats ? null : statsFilesFid(a, b);
+      if (direct) return void console.log(JSON.stringify(direct));
       const { net, input, batchSize } = loadFeatureNetwork(o);
       const bar = progressBar('fid');
       const io = (label: string) => ({
@@ -79,9 +80,9 @@ export function register(program: Command): void {
     });
 }
 
-/** Prints the FID of two statistics files and returns true; false unless both are statistics. */
-function statsFilesFid(a: string, b: string): boolean {
-  if (!a.endsWith('.npz') || !b.endsWith('.npz')) return false;
+/** The FID of two statistics files, as printed; null unless both are statistics files. */
+export function statsFilesFid(a: string, b: string): { fid: number; n_features: number; offset_used: boolean } | null {
+  if (!a.endsWith('.npz') || !b.endsWith('.npz')) return null;
   const read = (p: string) => {
     try {
       if (!statSync(p, { throwIfNoEntry: false })?.isFile()) throw new Error(`${p}: no such file`);
@@ -93,12 +94,11 @@ function statsFilesFid(a: string, b: string): boolean {
   const sa = read(a);
   const sb = sa ? read(b) : null;
   try {
-    if (!sa || !sb) return false;
+    if (!sa || !sb) return null;
     const [da, db] = [sa.mu.shape[0], sb.mu.shape[0]];
     if (da !== db) throw new UsageError(`${a} holds ${da}-d statistics but ${b} holds ${db}-d ones: they must agree in size`);
     const r = frechetDistance(sa, sb);
-    console.log(JSON.stringify({ fid: r.fid, n_features: da, offset_used: r.offsetUsed }));
-    return true;
+    return { fid: r.fid, n_features: da, offset_used: r.offsetUsed };
   } finally {
     torch.dispose([sa, sb]);
   }
