@@ -9,20 +9,9 @@
 // A save writes a complete folder next to the old one and swaps it in with renames, so an
 // interrupted save never leaves a half-written checkpoint where the last good one was.
 
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { fsyncDir, writeFileAtomic } from '../io/atomic_file.ts';
 import type { StateDict } from '../nn/module.ts';
 import { Module } from '../nn/module.ts';
 import type { AdamW, OptimizerState } from '../optim/adamw.ts';
@@ -351,28 +340,6 @@ export function stateDictProblems(own: StateDict, src: StateDict): string[] {
   return out;
 }
 
-/** Writes a file through a temp file + fsync + rename: readers see the old or the new file, whole. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 function stateBase64(state: Tensor): string {
   const s = Buffer.from((state.toTypedArray() as Uint8Array).buffer).toString('base64');
   state.dispose();
@@ -383,3 +350,6 @@ function fromBase64(s: string): Tensor {
   const buf = Buffer.from(s, 'base64');
   return torch.fromBuffer(Uint8Array.from(buf), [buf.length], 'uint8');
 }
+
+/** Kept for callers that import it from here; the helper lives in src/io. */
+export { writeFileAtomic };
