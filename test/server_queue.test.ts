@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type InfoResponse, type RunningServer, startServer } from '../src/server/server.ts';
+import { readStreamLine, statusText } from '../src/web/progress.ts';
 import { tinyModelFolder } from './helpers/tiny_model_folder.ts';
 
 let server: RunningServer;
@@ -94,7 +95,12 @@ test('3 concurrent requests all answer 200, in the order they came, the waiting 
   const a = new Stream({ n: 2, seed: 0, steps: 8 });
   await a.first(isProgress, 'progress');
   const b = new Stream({ n: 2, seed: 1, steps: 2 });
-  assert.deepEqual((await b.first(isQueued, 'queued')).line, { queued: { position: 1 } });
+  const queuedB = (await b.first(isQueued, 'queued')).line;
+  assert.deepEqual(queuedB, { queued: { position: 1 } });
+  // The page reads the server's line as its place in line (one format for both).
+  const read = readStreamLine(JSON.stringify(queuedB));
+  assert.ok('event' in read, JSON.stringify(read));
+  assert.equal(statusText(read.event), 'waiting: next in line');
   const c = new Stream({ n: 2, seed: 2, steps: 2 });
   assert.deepEqual((await c.first(isQueued, 'queued')).line, { queued: { position: 2 } });
   const q = await info();
