@@ -160,7 +160,7 @@ test('truncated files give errors naming the file; nothing is loaded', () => {
   truncateSync(join(dir, 'trainer.json'), 30);
   assert.throws(
     () => loadCheckpoint(dir, { model: m, optimizer: opt }),
-    /trainer\.json is not valid JSON .*30 bytes, truncated\?/,
+    /trainer\.json: not valid JSON .*30 bytes, truncated\?/,
   );
   unlinkSync(join(dir, 'trainer.json'));
   unlinkSync(join(dir, 'ema.safetensors'));

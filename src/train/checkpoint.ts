@@ -9,9 +9,10 @@
 // A save writes a complete folder next to the old one and swaps it in with renames, so an
 // interrupted save never leaves a half-written checkpoint where the last good one was.
 
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fsyncDir, writeFileAtomic } from '../io/atomic_file.ts';
+import { readJsonFile } from '../io/json_file.ts';
 import type { StateDict } from '../nn/module.ts';
 import { Module } from '../nn/module.ts';
 import type { AdamW, OptimizerState } from '../optim/adamw.ts';
@@ -256,11 +257,10 @@ function at<T>(root: string, file: string, fn: () => T): T {
 function readJson(root: string, file: string): unknown {
   const path = join(root, file);
   if (!existsSync(path)) throw new Error(`checkpoint ${root}: ${file} is missing`);
-  const text = readFileSync(path, 'utf8');
   try {
-    return JSON.parse(text);
+    return readJsonFile(path);
   } catch (e) {
-    throw new Error(`checkpoint ${root}: ${file} is not valid JSON (${(e as Error).message}; ${text.length} bytes, truncated?)`);
+    throw new Error(`checkpoint ${root}: ${(e as Error).message}; ${statSync(path).size} bytes, truncated?`);
   }
 }
 
@@ -350,6 +350,3 @@ function fromBase64(s: string): Tensor {
   const buf = Buffer.from(s, 'base64');
   return torch.fromBuffer(Uint8Array.from(buf), [buf.length], 'uint8');
 }
-
-/** Kept for callers that import it from here; the helper lives in src/io. */
-export { writeFileAtomic };
