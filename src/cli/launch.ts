@@ -31,6 +31,11 @@ export function launchOptions(cmd: Command): Command {
     .option('--master-port <n>', "port of node 0's rendezvous", intOption('--master-port', { min: 1, max: 65535 }), 29500);
 }
 
+/** Whether this process is a data-parallel worker started by a launcher. */
+export function isDataParallelWorker(): boolean {
+  return process.env[WORKER_FLAG] === '1';
+}
+
 /**
  * Starts or joins the data-parallel job the flags ask for. Returns 'launched' after this process
  * ran the job's workers to the end, 'worker' in a worker (its process group is up), or 'single'
@@ -38,7 +43,7 @@ export function launchOptions(cmd: Command): Command {
  */
 export async function launchOrJoin(o: LaunchOptions): Promise<'launched' | 'worker' | 'single'> {
   const world = o.nprocPerNode * o.nnodes;
-  if (process.env[WORKER_FLAG] === '1') {
+  if (isDataParallelWorker()) {
     startDataParallel(workerEnv());
     // the launcher's IPC channel closes when it dies: a worker never outlives it
     process.on('disconnect', () => {
