@@ -93,3 +93,23 @@ test('D2C.generate takes an AbortSignal: it stops at the next step, every tensor
   );
   assert.equal(torch.liveTensors(), before);
 });
+
+test('D2C.generate stops mid-stage 1 at the next code, every tensor freed', () => {
+  const d2c = D2C.fromPretrained(tinyModelFolder(join(mkdtempSync(join(tmpdir(), 'd2c-abort1-')), 'model')));
+  const before = torch.liveTensors();
+  // Checked once before generating, once before stage 1's first code, then before each next code.
+  let checks = 0;
+  const signal = {
+    throwIfAborted() {
+      if (++checks === 10) throw new Error('stop at code 9');
+    },
+  };
+  const seen: string[] = [];
+  assert.throws(
+    () => d2c.generate({ classes: [1, 2], signal }, (p) => seen.push(`${p.stage}:${p.step}`)),
+    /stop at code 9/,
+  );
+  assert.equal(checks, 10);
+  assert.deepEqual(seen, ['stage1:0'], 'stage 1 did not finish');
+  assert.equal(torch.liveTensors(), before);
+});

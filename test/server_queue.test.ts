@@ -6,15 +6,17 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { ModelHost } from '../src/server/model_host.ts';
 import { type InfoResponse, type RunningServer, startServer } from '../src/server/server.ts';
 import { readStreamLine, statusText } from '../src/web/progress.ts';
 import { tinyModelFolder } from './helpers/tiny_model_folder.ts';
 
 let server: RunningServer;
+let model: string;
 const logged: string[] = [];
 
 before(async () => {
-  const model = tinyModelFolder(join(mkdtempSync(join(tmpdir(), 'd2c-serve-')), 'model'));
+  model = tinyModelFolder(join(mkdtempSync(join(tmpdir(), 'd2c-serve-')), 'model'));
   server = await startServer({ model, port: 0, threads: 1, maxQueue: 2, log: (l) => logged.push(l) });
 });
 after(() => server.close());
@@ -138,23 +140,32 @@ test('an overfull queue answers 503 with Retry-After; the queue goes on', async 
   assert.ok(b.lines.some((l) => l.line.result) && c.lines.some((l) => l.line.result));
 });
 
-test('a stream closed after its first progress line frees the model within a step', async () => {
-  // One image: a step of it is short, so the 2 s bound measures the hand-over, not the step.
-  const a = new Stream({ ...LONG, n: 1 });
-  await a.first(isProgress, 'progress');
-  const b = new Stream({ n: 1, seed: 4, steps: 1 });
-  await b.first(isQueued, 'queued');
-  const closed = performance.now();
-  a.abort.abort();
-  const started = await b.first(isProgress, 'progress');
-  const ms = started.at - closed;
-  assert.ok(ms < 2000, `the next request's first progress line came ${ms.toFixed(0)} ms after the close`);
-  assert.equal(await b.done, 200);
-  assert.ok(
-    logged.some((l) => /cancelled while it ran/.test(l)),
-    logged.join('\n'),
-  );
-});
+// Closed while stage 1 draws its codes (its first line comes before them), then mid-stage 2.
+const closeAfter: [string, (l: Line) => boolean][] = [
+  ['first progress line', isProgress],
+  ['first stage-2 progress line', (l) => l.progress?.stage === 'stage2'],
+];
+for (const [what, pred] of closeAfter) {
+  test(`a stream closed after its ${what} frees the model within a step`, async () => {
+    // One image: a step of it is short, so the 2 s bound measures the hand-over, not the step.
+    const a = new Stream({ ...LONG, n: 1 });
+    await a.first(pred, what);
+    const b = new Stream({ n: 1, seed: 4, steps: 1 });
+    await b.first(isQueued, 'queued');
+    const from = logged.length;
+    const closed = performance.now();
+    a.abort.abort();
+    const started = await b.first(isProgress, 'progress');
+    const ms = started.at - closed;
+    assert.ok(ms < 2000, `the next request's first progress line came ${ms.toFixed(0)} ms after the close`);
+    assert.equal(await b.done, 200);
+    // The worker stopped mid-generation (uncancelled, this one runs for seconds more).
+    assert.ok(
+      logged.slice(from).some((l) => /cancelled while it ran/.test(l)),
+      logged.slice(from).join('\n'),
+    );
+  });
+}
 
 test('a waiting request whose client goes away leaves the queue', async () => {
   const a = new Stream({ ...LONG, steps: 16 });
@@ -189,4 +200,33 @@ test('a model worker that dies mid-generation fails that request and is replaced
   while (!logged.some((l) => /restarting it \(2 of 3/.test(l))) await new Promise((r) => setTimeout(r, 100));
   const c = new Stream({ n: 1, seed: 8, steps: 1 });
   assert.equal(await c.done, 200);
+});
+
+test('after repeated deaths within the window the host gives up, with a message saying so', async () => {
+  const lines: string[] = [];
+  const host = await ModelHost.start({
+    model,
+    threads: 1,
+    restarts: { failures: 2, windowMs: 600_000 },
+    log: (l) => lines.push(l),
+  });
+  const until = async (re: RegExp) => {
+    for (let i = 0; i < 3000 && !lines.some((l) => re.test(l)); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(
+      lines.some((l) => re.test(l)),
+      `no log line ${re}: ${lines.join('\n')}`,
+    );
+  };
+  try {
+    host.exitWorkerForTest();
+    await until(/the model worker is back/);
+    host.exitWorkerForTest();
+    await until(/the model worker failed 2 times within 600 s .*restart d2c serve/);
+    await assert.rejects(
+      host.generate({ classes: [0] }),
+      /failed 2 times within 600 s \(last: the model worker stopped \(exit code 70\)\)/,
+    );
+  } finally {
+    await host.close();
+  }
 });
