@@ -105,10 +105,7 @@ test('D2C.generate stops mid-stage 1 at the next code, every tensor freed', () =
     },
   };
   const seen: string[] = [];
-  assert.throws(
-    () => d2c.generate({ classes: [1, 2], signal }, (p) => seen.push(`${p.stage}:${p.step}`)),
-    /stop at code 9/,
-  );
+  assert.throws(() => d2c.generate({ classes: [1, 2], signal }, (p) => seen.push(`${p.stage}:${p.step}`)), /stop at code 9/);
   assert.equal(checks, 10);
   assert.deepEqual(seen, ['stage1:0'], 'stage 1 did not finish');
   assert.equal(torch.liveTensors(), before);

@@ -15,8 +15,6 @@ import {
   type WorkerRequest,
 } from './worker_protocol.ts';
 
-export type { ModelInfo } from './worker_protocol.ts';
-
 class Cancelled extends Error {}
 
 function describe(m: D2C): ModelInfo {
