@@ -23,8 +23,10 @@ using namespace d2c;
 
 namespace {
 
-std::vector<OpEntry> g_ops;
-std::unordered_map<std::string, int32_t> g_op_ids;
+// Per thread, i.e. per Node environment, like the tensor table (convert.cc): each environment's JS
+// resolves its own operator ids, and no table is shared between threads.
+thread_local std::vector<OpEntry> g_ops;
+thread_local std::unordered_map<std::string, int32_t> g_op_ids;
 
 napi_value undefinedValue(napi_env env) {
   napi_value v;
@@ -133,7 +135,7 @@ std::string describeCall(napi_env env, const OpEntry& op, const Args& a) {
   return s + ")";
 }
 
-torch::jit::Stack g_stack;  // reused by every call: no allocation per call (calls never nest)
+thread_local torch::jit::Stack g_stack;  // reused by every call of this thread: calls never nest
 
 napi_value callImpl(napi_env env, napi_callback_info info, bool wantResult) {
   torch::jit::Stack& stack = g_stack;

@@ -5,8 +5,11 @@
 
 namespace d2c {
 
-int64_t g_live_tensors = 0;
-int64_t g_live_bytes = 0;
+// Every table below is thread_local: Node runs each environment (the main thread, each worker
+// thread) on its own thread, so this is per-environment state that needs no lock, and a worker's
+// tensors are freed when its thread ends.
+thread_local int64_t g_live_tensors = 0;
+thread_local int64_t g_live_bytes = 0;
 
 namespace {
 struct Slot {
@@ -15,11 +18,11 @@ struct Slot {
   int64_t bytes = 0;
   bool watched = false;  // its bytes are reported to V8 (see watchTensor)
 };
-std::vector<Slot> g_slots;
-std::vector<uint32_t> g_free_slots;
+thread_local std::vector<Slot> g_slots;
+thread_local std::vector<uint32_t> g_free_slots;
 // Native bytes of watched tensors not yet reported to V8; reported in chunks so the per-op cost
 // stays tiny.
-int64_t g_pending_bytes = 0;
+thread_local int64_t g_pending_bytes = 0;
 constexpr int64_t kReportChunk = 1 << 22;
 
 void reportExternal(napi_env env, int64_t delta) {

@@ -93,7 +93,8 @@ napi_value num(napi_env env, double d);
 void throwJs(napi_env env, const std::string& msg);
 std::string describeArg(napi_env env, napi_value v, const ArgSpec& spec);
 
-extern int64_t g_live_tensors;
-extern int64_t g_live_bytes;
+// Per thread, i.e. per Node environment (see convert.cc).
+extern thread_local int64_t g_live_tensors;
+extern thread_local int64_t g_live_bytes;
 
 }  // namespace d2c

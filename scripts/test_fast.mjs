@@ -11,6 +11,7 @@ const SLOW = {
   'cli_fid_inception.test.ts': 'runs the Inception network',
   'ddp_train.test.ts': 'data-parallel training in several processes',
   'pipeline_train.test.ts': 'trains and resumes in a child process',
+  'train_kill.test.ts': 'kills and resumes a training run in seven child processes',
   'data_idx.test.ts': 'reads the Fashion-MNIST dataset',
   'eval_classifier.test.ts': 'trains the Fashion-MNIST classifier on the dataset',
   'eval_evaluate.test.ts': 'evaluates against the Fashion-MNIST dataset',

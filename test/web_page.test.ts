@@ -3,7 +3,7 @@
 // served as static files). The same checks run on each: the model and its defaults are shown, a
 // class and seed give that class's images (the same again for the same seed) with progress on the
 // way, and a bad value is reported by name and marks its field. On the server the page shows
-// exactly the API's bytes. Needs /usr/bin/chromium (Debian's `chromium`) and skips without it.
+// exactly the API's bytes, and a request behind another shows its place in the queue. Needs /usr/bin/chromium (Debian's `chromium`) and skips without it.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -114,6 +114,31 @@ for (const [kind, start] of Object.entries(SITES)) {
           'the page shows the API’s images',
         );
       }
+    });
+
+    test('a request behind another shows its place in line, then runs', {
+      skip: kind === 'export' && 'the exported site samples in the browser: no queue',
+    }, async () => {
+      // A long generation through the API first; its answer starts with its first line, so it runs.
+      const ahead = new AbortController();
+      await fetch(new URL('api/generate', site.url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/x-ndjson' },
+        body: JSON.stringify({ n: 64, steps: 64 }),
+        signal: ahead.signal,
+      });
+      await page.evaluate(`{
+        const status = document.getElementById('status');
+        window.seen = [];
+        new MutationObserver(() => window.seen.push(status.textContent)).observe(status, { childList: true });
+        document.body.dataset.state = 'clicked';
+      }`);
+      await page.fill('#n', '1');
+      await page.click('#generate');
+      await page.waitForFunction(`window.seen.includes('waiting: next in line')`);
+      ahead.abort(); // the long one is cancelled, and the page's runs
+      await page.waitForSelector('body[data-state="done"]');
+      assert.equal(await page.locator('#results img.sample').count(), 1);
     });
 
     test('an out-of-range value is reported and marks its field', async () => {

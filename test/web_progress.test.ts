@@ -1,6 +1,6 @@
 // What the page says while it samples (src/web/progress.ts), for the server's page and the exported
 // one alike: the bar's weighting, the status lines, and the NDJSON lines of a streamed generation,
-// including the queue's `{"type":"queued","position":N}` shown as "waiting, N ahead".
+// including the queue's `{"queued":{"position":N}}` (the server's format) shown as the place in line.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { progressFraction, readStreamLine, statusText } from '../src/web/progress.ts';
@@ -17,11 +17,12 @@ test('the bar weighs stage 1 as one stage-2 step and decoding as one more', () =
 test('status lines name the stage and step, or the place in the queue', () => {
   assert.equal(statusText({ kind: 'progress', progress: { stage: 'stage2', step: 3, total: 8 } }), 'stage 2: step 3 of 8');
   assert.equal(statusText({ kind: 'progress', progress: { stage: 'stage1', step: 0, total: 1 } }), 'stage 1: code 0 of 1');
-  assert.equal(statusText({ kind: 'queued', ahead: 2 }), 'waiting, 2 ahead');
+  assert.equal(statusText({ kind: 'queued', position: 1 }), 'waiting: next in line');
+  assert.equal(statusText({ kind: 'queued', position: 3 }), 'waiting: number 3 in line');
 });
 
 test('stream lines become events, the result or the error; an unknown line is an error naming it', () => {
-  assert.deepEqual(readStreamLine('{"type":"queued","position":3}'), { event: { kind: 'queued', ahead: 3 } });
+  assert.deepEqual(readStreamLine('{"queued":{"position":3}}'), { event: { kind: 'queued', position: 3 } });
   assert.deepEqual(readStreamLine('{"progress":{"stage":"stage2","step":1,"total":4}}'), {
     event: { kind: 'progress', progress: { stage: 'stage2', step: 1, total: 4 } },
   });

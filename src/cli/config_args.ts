@@ -1,5 +1,6 @@
 // `--config file.json` and `--set key=value` overrides, shared by the commands that build models.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readJsonFile } from '../io/json_file.ts';
 import { UsageError } from './errors.ts';
 
 /** Collects repeated `--set` options (commander's variadic accumulator). */
@@ -13,9 +14,9 @@ export function configOverrides(file: string | undefined, sets: string[] = []): 
   if (file) {
     if (!existsSync(file)) throw new UsageError(`--config: no such file ${file}`);
     try {
-      out = JSON.parse(readFileSync(file, 'utf8'));
+      out = readJsonFile(file) as Record<string, unknown>;
     } catch (e) {
-      throw new UsageError(`--config ${file}: not valid JSON (${(e as Error).message})`);
+      throw new UsageError(`--config: ${(e as Error).message}`);
     }
   }
   for (const s of sets) {

@@ -31,6 +31,11 @@ export function launchOptions(cmd: Command): Command {
     .option('--master-port <n>', "port of node 0's rendezvous", intOption('--master-port', { min: 1, max: 65535 }), 29500);
 }
 
+/** Whether this process is a data-parallel worker started by a launcher. */
+export function isDataParallelWorker(): boolean {
+  return process.env[WORKER_FLAG] === '1';
+}
+
 /**
  * Starts or joins the data-parallel job the flags ask for. Returns 'launched' after this process
  * ran the job's workers to the end, 'worker' in a worker (its process group is up), or 'single'
@@ -38,7 +43,7 @@ export function launchOptions(cmd: Command): Command {
  */
 export async function launchOrJoin(o: LaunchOptions): Promise<'launched' | 'worker' | 'single'> {
   const world = o.nprocPerNode * o.nnodes;
-  if (process.env[WORKER_FLAG] === '1') {
+  if (isDataParallelWorker()) {
     startDataParallel(workerEnv());
     // the launcher's IPC channel closes when it dies: a worker never outlives it
     process.on('disconnect', () => {
@@ -54,6 +59,9 @@ export async function launchOrJoin(o: LaunchOptions): Promise<'launched' | 'work
       `--batch-size ${o.batchSize} does not divide evenly over ${world} processes (--nproc-per-node ${o.nprocPerNode} × --nnodes ${o.nnodes}): it is the global batch`,
     );
   }
+  // Checked here too, so a bad value fails once, before any worker starts.
+  ddpBackend(process.env.D2C_DDP_BACKEND);
+  ddpTimeoutS(process.env.D2C_DDP_TIMEOUT_S);
   await runWorkers(o, world);
   return 'launched';
 }
@@ -64,15 +72,30 @@ function workerEnv(): DataParallelEnv {
     if (!Number.isInteger(v) || v < 0) throw new Error(`worker: ${k}=${process.env[k]} is not set to an integer`);
     return v;
   };
-  const timeoutS = Number(process.env.D2C_DDP_TIMEOUT_S ?? 300);
   return {
     rank: num('RANK'),
     worldSize: num('WORLD_SIZE'),
     masterAddr: process.env.MASTER_ADDR ?? '127.0.0.1',
     masterPort: num('MASTER_PORT'),
-    backend: (process.env.D2C_DDP_BACKEND as 'gloo' | 'nccl' | undefined) ?? 'gloo',
-    timeoutMs: timeoutS * 1000,
+    backend: ddpBackend(process.env.D2C_DDP_BACKEND),
+    timeoutMs: ddpTimeoutS(process.env.D2C_DDP_TIMEOUT_S) * 1000,
   };
+}
+
+/** D2C_DDP_BACKEND: gloo (default) or nccl. */
+export function ddpBackend(v: string | undefined): 'gloo' | 'nccl' {
+  if (v === undefined || v === '') return 'gloo';
+  if (v === 'gloo' || v === 'nccl') return v;
+  throw new UsageError(`D2C_DDP_BACKEND=${JSON.stringify(v)} is not a backend: use gloo or nccl`);
+}
+
+/** D2C_DDP_TIMEOUT_S: seconds of rendezvous and collective timeout, a number > 0 (default 300). */
+export function ddpTimeoutS(v: string | undefined): number {
+  if (v === undefined || v === '') return 300;
+  const s = Number(v);
+  if (!/^\s*[0-9.eE+]+\s*$/.test(v) || !Number.isFinite(s) || s <= 0)
+    throw new UsageError(`D2C_DDP_TIMEOUT_S=${JSON.stringify(v)} is not a number of seconds > 0 (default 300)`);
+  return s;
 }
 
 async function runWorkers(o: LaunchOptions, world: number): Promise<void> {

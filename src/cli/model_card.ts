@@ -2,8 +2,9 @@
 // checkpoints (what the model is, its parts, its sampling defaults, the commands that started each
 // part); everything outside that block is the author's (measured results, the full recipe) and
 // survives a re-pack.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { readJsonLines } from '../io/json_file.ts';
 import type { D2CModelInfo } from '../pipeline/d2c.ts';
 import { type PartConfig, partShapes, readPartConfig } from '../pipeline/parts.ts';
 import { UsageError } from './errors.ts';
@@ -25,11 +26,8 @@ export function summarizePart(dir: string, kind: string): PartSummary {
   if (config.kind !== kind) throw new UsageError(`${dir} holds a ${config.kind} checkpoint, expected ${kind}`);
   const log = join(dir, 'log.jsonl');
   if (!existsSync(log)) return { dir, config };
-  const lines = readFileSync(log, 'utf8')
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l));
+  // A run killed mid-append leaves a torn last line: skipped with a warning.
+  const lines = readJsonLines(log, { appendOnly: true }) as Record<string, number>[];
   const last = lines[lines.length - 1] ?? {};
   // A resumed run restarts elapsed_s: sum the segments.
   let wallS = 0;

@@ -1,7 +1,7 @@
 // A run of several phases that depend on each other (`d2c fit`): each phase says what it reads, what
 // it writes, how it knows it is done and how it resumes; the driver runs them in table order,
 // skipping the done ones, and runs phases marked `parallel` side by side when jobs allow, each in a
-// child process (the addon's tensor table is not shared safely between threads).
+// child process (libtorch's global generator, which a checkpoint records, is one per process).
 import type { StopSignal } from '../train/stop.ts';
 
 export interface Phase<C> {

@@ -5,10 +5,12 @@
 // and Facebook images of the sibling packages are not freely licensed and are never read.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
+import { writeFileAtomic } from '../io/atomic_file.ts';
+import { readJsonFile } from '../io/json_file.ts';
 import { mapLimit } from './image_folder.ts';
 
 export const EMOJI_VENDORS = ['google', 'twitter'] as const;
@@ -64,7 +66,7 @@ export function ensureEmojiPackages(cache: string, log: (m: string) => void = ()
   mkdirSync(cache, { recursive: true });
   // A package.json of its own, so npm installs here and not into an enclosing project.
   if (!existsSync(join(cache, 'package.json')))
-    writeFileSync(join(cache, 'package.json'), `${JSON.stringify({ name: 'd2c-emoji-cache', private: true })}\n`);
+    writeFileAtomic(join(cache, 'package.json'), `${JSON.stringify({ name: 'd2c-emoji-cache', private: true })}\n`);
   const r = spawnSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--ignore-scripts', ...specs], {
     cwd: cache,
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -88,9 +90,9 @@ export function readEmojiEntries(cache: string, vendor: EmojiVendor, skinTones: 
   const path = join(packageDir(cache, vendor), 'emoji.json');
   let list: RawEmoji[];
   try {
-    list = JSON.parse(readFileSync(path, 'utf8')) as RawEmoji[];
+    list = readJsonFile(path) as RawEmoji[];
   } catch (e) {
-    throw new Error(`${path}: cannot read the emoji list (${(e as Error).message})`);
+    throw new Error(`cannot read the emoji list: ${(e as Error).message}`);
   }
   if (!Array.isArray(list)) throw new Error(`${path}: expected a JSON array of emoji`);
   const out: EmojiEntry[] = [];
@@ -162,7 +164,7 @@ export async function buildEmojiDataset(o: BuildEmojiOptions): Promise<EmojiData
     o.onProgress?.(++done, entries.length);
   };
   await mapLimit(placed, 8, work);
-  writeFileSync(join(partial, 'README.md'), datasetReadme(classes, counts, o.skinTones ?? false));
+  writeFileAtomic(join(partial, 'README.md'), datasetReadme(classes, counts, o.skinTones ?? false));
   mkdirSync(dirname(out), { recursive: true });
   rmSync(out, { recursive: true, force: true }); // only an empty folder gets here
   renameSync(partial, out);

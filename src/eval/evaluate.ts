@@ -3,10 +3,10 @@
 // agreement with the requested class) against a reference image set, as a JSON report and a
 // sample grid. The D2C pipeline plugs in as the sampler; real images give the floor.
 
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ArrayImageSet } from '../data/dataset.ts';
 import { saveImageGrid } from '../data/png.ts';
+import { writeFileAtomic } from '../io/atomic_file.ts';
 import type { Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 import { type Embeddings, embed, type FeatureNetwork, uint8ToUnit } from './feature_network.ts';
@@ -120,101 +120,109 @@ export async function evaluateSamples(sampler: Sampler, o: EvaluateOptions): Pro
   const probs: Tensor[] = [];
   const agree: number[] = [];
   let grid: Tensor | null = null;
-  const gridCount = Math.min(o.n, o.numClasses * 10);
-  for (let start = 0, b = 0; start < o.n; start += bs, b++) {
-    const classes = balancedClasses(start, Math.min(bs, o.n - start), o.numClasses);
-    const images = await sampler(classes, seed + b);
-    const e = torch.tidy(() => {
-      const want = expect ? [classes.length, ...expect] : null;
-      if (want ? JSON.stringify(images.shape) !== JSON.stringify(want) : images.ndim !== 4 || images.shape[0] !== classes.length)
-        throw new Error(
-          `evaluateSamples: sampler returned [${images.shape}], expected [${want ? want.join(', ') : `${classes.length}, C, H, W`}]`,
-        );
-      const x = images.detach().to('float32').clamp(-1, 1);
-      return embed(net, classes.length, (s0, e0) => x.narrow(0, s0, e0 - s0), { batchSize: o.featureBatch ?? classes.length });
+  let refEmb: Embeddings | null = null;
+  // Whatever fails (the sampler, the network, a metric), the tensors kept so far are freed.
+  try {
+    const gridCount = Math.min(o.n, o.numClasses * 10);
+    for (let start = 0, b = 0; start < o.n; start += bs, b++) {
+      const classes = balancedClasses(start, Math.min(bs, o.n - start), o.numClasses);
+      const images = await sampler(classes, seed + b);
+      try {
+        const e = torch.tidy(() => {
+          const want = expect ? [classes.length, ...expect] : null;
+          if (
+            want ? JSON.stringify(images.shape) !== JSON.stringify(want) : images.ndim !== 4 || images.shape[0] !== classes.length
+          )
+            throw new Error(
+              `evaluateSamples: sampler returned [${images.shape}], expected [${want ? want.join(', ') : `${classes.length}, C, H, W`}]`,
+            );
+          const x = images.detach().to('float32').clamp(-1, 1);
+          return embed(net, classes.length, (s0, e0) => x.narrow(0, s0, e0 - s0), {
+            batchSize: o.featureBatch ?? classes.length,
+          });
+        });
+        if (start < gridCount) {
+          const g = torch.tidy(() =>
+            images
+              .detach()
+              .to('float32')
+              .narrow(0, 0, Math.min(classes.length, gridCount - start)),
+          );
+          const prev: Tensor | null = grid;
+          grid = torch.keep(prev ? torch.tidy(() => torch.cat([prev, g], 0)) : g);
+          if (prev) torch.dispose([prev, g]);
+        }
+        feats.push(torch.keep(e.features));
+        if (e.probs) {
+          probs.push(torch.keep(e.probs));
+          agree.push(torch.tidy(() => e.probs!.argmax(-1).eq(torch.tensor(classes).to('int64')).sum().item()));
+        }
+      } finally {
+        images.dispose();
+      }
+      o.onProgress?.('sample', Math.min(o.n, start + bs), o.n);
+    }
+    const samplingSeconds = (performance.now() - t0) / 1000;
+
+    // 2. Reference features.
+    refEmb =
+      ref.kind === 'array'
+        ? embedImageSet(net, ref, (d, t) => o.onProgress?.('reference', d, t), o.featureBatch)
+        : ref.kind === 'embedded'
+          ? ref.embeddings
+          : null;
+
+    // 3. Metrics.
+    o.onProgress?.('metrics', 0, 1);
+    const metrics = torch.tidy(() => {
+      const fake = torch.cat(feats, 0);
+      const m: Record<string, number> = {};
+      const name = net.name;
+      const refStats = refEmb ? featureStats(refEmb.features) : (ref as { stats: FeatureStats }).stats;
+      m[`fid_${name}`] = frechetDistance(refStats, featureStats(fake)).fid;
+      if (refEmb) {
+        const kid = kernelDistance(refEmb.features, fake, {
+          subsets: o.kidSubsets ?? 100,
+          subsetSize: o.kidSubsetSize ?? 1000,
+          generator: new torch.Generator(seed),
+        });
+        m[`kid_${name}`] = kid.mean;
+        m[`kid_${name}_std`] = kid.std;
+      }
+      if (probs.length > 0) {
+        const is = inceptionScore(torch.cat(probs, 0), Math.min(o.isSplits ?? 10, o.n), { shuffleSeed: net.isShuffleSeed });
+        m[`is_${name}`] = is.mean;
+        m[`is_${name}_std`] = is.std;
+        m[`class_agreement_${name}`] = agree.reduce((a, v) => a + v, 0) / o.n;
+      }
+      if (refEmb) {
+        // Equal-size sets, as Kynkäänniemi et al. compare them: the first n reference features.
+        const realPr = refEmb.features.narrow(0, 0, Math.min(o.n, refEmb.features.shape[0]));
+        const pr = precisionRecall(realPr, fake, o.k ?? 3);
+        m[`precision_${name}`] = pr.precision;
+        m[`recall_${name}`] = pr.recall;
+      }
+      return m;
     });
-    if (start < gridCount) {
-      const g = torch.tidy(() =>
-        images
-          .detach()
-          .to('float32')
-          .narrow(0, 0, Math.min(classes.length, gridCount - start)),
-      );
-      const prev: Tensor | null = grid;
-      grid = torch.keep(prev ? torch.tidy(() => torch.cat([prev, g], 0)) : g);
-      if (prev) torch.dispose([prev, g]);
+    o.onProgress?.('metrics', 1, 1);
+
+    const report: EvaluationReport = {
+      network: net.name,
+      n: o.n,
+      referenceName: ref.name,
+      referenceN: ref.kind === 'array' ? ref.labels.length : ref.kind === 'embedded' ? ref.embeddings.features.shape[0] : null,
+      metrics: { ...metrics, ...o.samplerMetrics?.() },
+      seconds: { sampling: samplingSeconds, total: (performance.now() - t0) / 1000 },
+      meta: o.meta,
+    };
+    if (o.outDir) {
+      writeFileAtomic(join(o.outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+      // One column per class: samples were drawn cycling through the classes.
+      if (grid) await saveImageGrid(grid, join(o.outDir, 'samples.png'), { nrow: o.numClasses });
     }
-    images.dispose();
-    feats.push(torch.keep(e.features));
-    if (e.probs) {
-      probs.push(torch.keep(e.probs));
-      agree.push(torch.tidy(() => e.probs!.argmax(-1).eq(torch.tensor(classes).to('int64')).sum().item()));
-    }
-    o.onProgress?.('sample', Math.min(o.n, start + bs), o.n);
+    return report;
+  } finally {
+    // An embedded reference belongs to the caller; one embedded here is ours to free.
+    torch.dispose([feats, probs, grid, ref.kind === 'array' ? refEmb : null]);
   }
-  const samplingSeconds = (performance.now() - t0) / 1000;
-
-  // 2. Reference features.
-  const refEmb =
-    ref.kind === 'array'
-      ? embedImageSet(net, ref, (d, t) => o.onProgress?.('reference', d, t), o.featureBatch)
-      : ref.kind === 'embedded'
-        ? ref.embeddings
-        : null;
-
-  // 3. Metrics.
-  o.onProgress?.('metrics', 0, 1);
-  const metrics = torch.tidy(() => {
-    const fake = torch.cat(feats, 0);
-    const m: Record<string, number> = {};
-    const name = net.name;
-    const refStats = refEmb ? featureStats(refEmb.features) : (ref as { stats: FeatureStats }).stats;
-    m[`fid_${name}`] = frechetDistance(refStats, featureStats(fake)).fid;
-    if (refEmb) {
-      const kid = kernelDistance(refEmb.features, fake, {
-        subsets: o.kidSubsets ?? 100,
-        subsetSize: o.kidSubsetSize ?? 1000,
-        generator: new torch.Generator(seed),
-      });
-      m[`kid_${name}`] = kid.mean;
-      m[`kid_${name}_std`] = kid.std;
-    }
-    if (probs.length > 0) {
-      const is = inceptionScore(torch.cat(probs, 0), Math.min(o.isSplits ?? 10, o.n), { shuffleSeed: net.isShuffleSeed });
-      m[`is_${name}`] = is.mean;
-      m[`is_${name}_std`] = is.std;
-      m[`class_agreement_${name}`] = agree.reduce((a, v) => a + v, 0) / o.n;
-    }
-    if (refEmb) {
-      // Equal-size sets, as Kynkäänniemi et al. compare them: the first n reference features.
-      const realPr = refEmb.features.narrow(0, 0, Math.min(o.n, refEmb.features.shape[0]));
-      const pr = precisionRecall(realPr, fake, o.k ?? 3);
-      m[`precision_${name}`] = pr.precision;
-      m[`recall_${name}`] = pr.recall;
-    }
-    return m;
-  });
-  o.onProgress?.('metrics', 1, 1);
-  // An embedded reference belongs to the caller; one embedded here is ours to free.
-  torch.dispose([feats, probs, ref.kind === 'array' ? refEmb : null]);
-
-  const report: EvaluationReport = {
-    network: net.name,
-    n: o.n,
-    referenceName: ref.name,
-    referenceN: ref.kind === 'array' ? ref.labels.length : ref.kind === 'embedded' ? ref.embeddings.features.shape[0] : null,
-    metrics: { ...metrics, ...o.samplerMetrics?.() },
-    seconds: { sampling: samplingSeconds, total: (performance.now() - t0) / 1000 },
-    meta: o.meta,
-  };
-  if (o.outDir) {
-    mkdirSync(o.outDir, { recursive: true });
-    const tmp = join(o.outDir, `report.json.tmp-${process.pid}`);
-    writeFileSync(tmp, `${JSON.stringify(report, null, 2)}\n`);
-    renameSync(tmp, join(o.outDir, 'report.json'));
-    // One column per class: samples were drawn cycling through the classes.
-    if (grid) await saveImageGrid(grid, join(o.outDir, 'samples.png'), { nrow: o.numClasses });
-  }
-  torch.dispose(grid);
-  return report;
 }

@@ -49,8 +49,11 @@ export async function embedImagePath(path: string, net: FeatureNetwork, o: Image
   );
 }
 
-/** Reads `mu` and `sigma` from an `.npz`, checked against the network's feature size; null when it has neither. */
-export function readStatsNpz(path: string, net: FeatureNetwork): FeatureStats | null {
+/**
+ * The statistics (mu [d], sigma [d, d]) of an `.npz`, whatever the network that made them; null when
+ * it holds neither (an image `.npz`). Throws naming the file when they are incomplete or disagree.
+ */
+export function readStatsFile(path: string): FeatureStats | null {
   const npz = new NpzFile(path);
   try {
     const hasMu = npz.has('mu');
@@ -60,16 +63,31 @@ export function readStatsNpz(path: string, net: FeatureNetwork): FeatureStats | 
       throw new Error(`${path} has ${hasMu ? 'mu' : 'sigma'} but no ${hasMu ? 'sigma' : 'mu'}; FID statistics need both`);
     const mu = npz.array('mu');
     const sigma = npz.array('sigma');
-    const d = net.featureDim;
-    if (mu.ndim !== 1 || sigma.ndim !== 2 || mu.shape[0] !== d || sigma.shape[0] !== d || sigma.shape[1] !== d) {
+    const d = mu.shape[0];
+    if (mu.ndim !== 1 || sigma.ndim !== 2 || sigma.shape[0] !== d || sigma.shape[1] !== d) {
       const got = `mu [${mu.shape.join(', ')}], sigma [${sigma.shape.join(', ')}]`;
       torch.dispose([mu, sigma]);
-      throw new Error(`${path} holds ${got}; the ${net.name} network's statistics are mu [${d}], sigma [${d}, ${d}]`);
+      throw new Error(`${path} holds ${got}; FID statistics are mu [d] and sigma [d, d]`);
     }
     return { mu, sigma };
   } finally {
     npz.close();
   }
+}
+
+/** `readStatsFile`, checked against the network the other set is embedded with. */
+export function readStatsNpz(path: string, net: FeatureNetwork): FeatureStats | null {
+  const stats = readStatsFile(path);
+  if (!stats) return null;
+  const d = net.featureDim;
+  if (stats.mu.shape[0] !== d) {
+    const got = stats.mu.shape[0];
+    torch.dispose(stats);
+    throw new Error(
+      `${path} holds mu [${got}], sigma [${got}, ${got}]; the ${net.name} network's statistics are mu [${d}], sigma [${d}, ${d}]`,
+    );
+  }
+  return stats;
 }
 
 /** FID statistics of a path: an `.npz` of statistics (or of images), or a folder of images. */

@@ -6,8 +6,10 @@
 // fully connected feature layer, and a linear head over the 10 classes. GroupNorm rather than
 // BatchNorm: no running statistics, so features do not depend on batch composition or mode.
 
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../io/atomic_file.ts';
+import { readJsonFile } from '../io/json_file.ts';
 import { Conv2d, GroupNorm, type InitOpts, Linear } from '../nn/layers.ts';
 import { Module, ModuleList } from '../nn/module.ts';
 import type { Tensor } from '../torch/index.ts';
@@ -162,9 +164,7 @@ export function saveClassifier(
     classes: info.classes,
     training: info.training,
   };
-  const tmp = join(dir, `config.json.tmp-${process.pid}`);
-  writeFileSync(tmp, `${JSON.stringify(full, null, 2)}\n`);
-  renameSync(tmp, join(dir, 'config.json'));
+  writeFileAtomic(join(dir, 'config.json'), `${JSON.stringify(full, null, 2)}\n`);
 }
 
 /** The metric suffix of a loaded classifier: its dataset name (older checkpoints are Fashion-MNIST's). */
@@ -178,7 +178,7 @@ export function loadClassifier(dir = DEFAULT_CLASSIFIER_DIR): { model: FmnistCla
   const wPath = join(dir, 'model.safetensors');
   for (const p of [cfgPath, wPath])
     if (!existsSync(p)) throw new Error(`loadClassifier: ${p} not found (train one with \`d2c train classifier --out ${dir}\`)`);
-  const info = JSON.parse(readFileSync(cfgPath, 'utf8')) as ClassifierCheckpointInfo;
+  const info = readJsonFile(cfgPath) as ClassifierCheckpointInfo;
   if (info.kind !== 'fmnist-classifier')
     throw new Error(`loadClassifier: ${cfgPath} has kind "${info.kind}", expected "fmnist-classifier"`);
   const model = new FmnistClassifier(info.config);

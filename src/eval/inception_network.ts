@@ -2,8 +2,9 @@
 // Inception Score's softmax, from one forward per batch; and its weights folder, made from pytorch-fid's
 // `pt_inception-2015-12-05-6726825d.pth` by scripts/convert_checkpoint.py --kind inception.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { readJsonFile } from '../io/json_file.ts';
 import type { Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 import type { FeatureNetwork } from './feature_network.ts';
@@ -29,7 +30,7 @@ export function loadInception(dir = DEFAULT_INCEPTION_DIR): InceptionV3 {
   const cfgPath = join(dir, 'config.json');
   const wPath = join(dir, 'model.safetensors');
   if (!existsSync(cfgPath) || !existsSync(wPath)) throw new Error(inceptionMissingMessage(dir));
-  const kind = (JSON.parse(readFileSync(cfgPath, 'utf8')) as { kind?: string }).kind;
+  const kind = (readJsonFile(cfgPath) as { kind?: string }).kind;
   if (kind !== 'inception')
     throw new Error(`${cfgPath} has kind "${kind}", expected "inception" (${inceptionMissingMessage(dir)})`);
   const net = new InceptionV3();

@@ -4,8 +4,9 @@
 // both write zip64 extras (numpy passes force_zip64=True), so sizes are read from the central
 // directory and its zip64 extra field.
 
-import { closeSync, fstatSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { writeFileAtomic } from '../io/atomic_file.ts';
 import type { Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 
@@ -328,9 +329,7 @@ export function saveNpz(
   eocd.writeUInt16LE(entries.length, 10);
   eocd.writeUInt32LE(cd.length, 12);
   eocd.writeUInt32LE(offset, 16);
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, Buffer.concat([...locals, cd, eocd]));
-  renameSync(tmp, path);
+  writeFileAtomic(path, Buffer.concat([...locals, cd, eocd]));
 }
 
 function u32(v: number): Buffer {

@@ -2,9 +2,10 @@
 // (trace.ts), merged across sizes (graph.ts), lowered to ONNX (onnx_emit.ts), plus manifest.json
 // with what a sampler needs beyond the graphs: configs, classes, sampling defaults, the
 // unconditional embeddings, and each graph's inputs and outputs.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GPT } from '../generators/gpt.ts';
+import { writeFileAtomic } from '../io/atomic_file.ts';
 import type { D2C } from '../pipeline/d2c.ts';
 import type { PartConfig } from '../pipeline/parts.ts';
 import type { Tensor } from '../torch/index.ts';
@@ -50,7 +51,7 @@ export function exportOnnx(d2c: D2C, outDir: string, o: ExportOptions = {}): Web
     const model = emitOnnx(g, spec.name, spec.doc, { fp16: o.fp16, dims: spec.dims });
     const file = `${spec.name}.onnx`;
     const bytes = encodeModel(model);
-    writeFileSync(join(outDir, file), bytes);
+    writeFileAtomic(join(outDir, file), bytes);
     graphs[spec.name] = {
       file,
       doc: spec.doc,
@@ -102,6 +103,6 @@ export function exportOnnx(d2c: D2C, outDir: string, o: ExportOptions = {}): Web
     },
     graphs,
   };
-  writeFileSync(join(outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 1)}\n`);
+  writeFileAtomic(join(outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 1)}\n`);
   return manifest;
 }

@@ -3,9 +3,10 @@
 //   coi-sw.js (src/web/isolation_sw.ts: the service worker that isolates the page, for wasm threads),
 //   ort/ (ONNX Runtime Web's WebAssembly build with its WebGPU support), model/ (`d2c export`).
 // Any static file server can serve it: the page fetches only these files.
-import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '../io/atomic_file.ts';
 import type { D2C } from '../pipeline/d2c.ts';
 import { type ExportOptions, exportOnnx } from './export_onnx.ts';
 import type { WebManifest } from './manifest.ts';
@@ -21,14 +22,13 @@ export function ortRuntimeFiles(): string[] {
 
 export async function exportWeb(d2c: D2C, outDir: string, o: ExportOptions = {}): Promise<WebManifest> {
   const manifest = exportOnnx(d2c, join(outDir, 'model'), o);
-  writeFileSync(join(outDir, 'd2c-web.js'), await bundlePage('export_page'));
-  writeFileSync(join(outDir, 'coi-sw.js'), await bundlePage('isolation_sw'));
-  copyFileSync(PAGE_HTML, join(outDir, 'index.html'));
+  writeFileAtomic(join(outDir, 'd2c-web.js'), await bundlePage('export_page'));
+  writeFileAtomic(join(outDir, 'coi-sw.js'), await bundlePage('isolation_sw'));
+  writeFileAtomic(join(outDir, 'index.html'), readFileSync(PAGE_HTML));
   const ortDir = join(outDir, 'ort');
-  mkdirSync(ortDir, { recursive: true });
   const files = ortRuntimeFiles();
   if (files.length < 2) throw new Error('onnxruntime-web has no ort-wasm-simd-threaded.jsep.{wasm,mjs}: reinstall it (npm ci)');
-  for (const f of files) copyFileSync(f, join(ortDir, f.split('/').pop() as string));
+  for (const f of files) writeFileAtomic(join(ortDir, f.split('/').pop() as string), readFileSync(f));
   o.log?.(`d2c-web.js, coi-sw.js, index.html, ort/ (${files.length} files) written`);
   return manifest;
 }

@@ -77,6 +77,12 @@ export type GPTPreset = keyof typeof GPT_PRESETS;
 export function gptConfig(preset: GPTPreset, overrides: Partial<GPTConfig> = {}): GPTConfig {
   const p = GPT_PRESETS[preset];
   if (!p) throw new Error(`unknown GPT preset '${preset}' (expected one of ${Object.keys(GPT_PRESETS).join(', ')})`);
+  // As the VQ, KL and MAR configs do: a typo in a --set override must not pass silently.
+  const bad = Object.keys(overrides).filter((k) => !(k in GPT_DEFAULTS));
+  if (bad.length > 0)
+    throw new Error(
+      `GPT preset ${preset}: unknown config field(s) ${bad.join(', ')} (known: ${Object.keys(GPT_DEFAULTS).join(', ')})`,
+    );
   return { ...GPT_DEFAULTS, ...p, ...overrides };
 }
 

@@ -25,6 +25,8 @@ export interface SampleOptions {
   greedy?: boolean;
   /** the seeded generator every draw uses (required unless greedy) */
   generator?: Generator;
+  /** An AbortSignal, or anything whose throwIfAborted throws once the work should stop: checked before each code. */
+  signal?: Pick<AbortSignal, 'throwIfAborted'>;
 }
 
 /** Guided logits from a batch [cond; uncond] of 2B rows → [B, V]. */
@@ -100,8 +102,10 @@ export function generate(model: GPT, labels: Tensor, o: SampleOptions & { numTok
           const l = guided ? (useCfg ? cfgLogits(logits, scale) : logits.narrow(0, 0, B)) : logits;
           return sampleFromLogits(l, o);
         };
+        o.signal?.throwIfAborted();
         const codes: Tensor[] = [torch.tidy(() => pick(model.prefill(cond), true))];
         for (let i = 0; i < n - 1; i++) {
+          o.signal?.throwIfAborted();
           const prev = codes[i];
           const next = torch.tidy(() => {
             const x = guided ? torch.cat([prev, prev]) : prev; // [R, 1]

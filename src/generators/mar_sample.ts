@@ -34,6 +34,8 @@ export interface SampleOpts {
   generator?: Generator;
   /** Called after each step with (step, numIter). */
   progress?: (step: number, total: number) => void;
+  /** An AbortSignal, or anything whose throwIfAborted throws once the work should stop: checked before each step. */
+  signal?: Pick<AbortSignal, 'throwIfAborted'>;
 }
 
 /**
@@ -58,53 +60,57 @@ export function sampleTokens(model: MAR, bsz: number, o: SampleOpts = {}): Tenso
   const wasTraining = model.training;
   model.eval();
   try {
-    return torch.noGrad(() => {
-      // The condition does not change across steps: embed the class and encode the codes once.
-      const { classEmb, F } = torch.tidy(() => conditions(model, bsz, o, cfg !== 1, drop));
-      let tokens = torch.zeros([bsz, L, C], { device });
-      let mask = torch.ones([bsz, L], { device });
-      const orders = model.sampleOrders(bsz, o.generator);
-      const plan = maskSchedule(L, numIter);
-      const firstSteps = o.diffusionSteps ?? model.diffloss.genDiffusion.numTimesteps;
-      // without annealing, `undefined` keeps the config's respacing (which may not be evenly strided)
-      const diffusionSteps =
-        o.finalDiffusionSteps === undefined
-          ? plan.map(() => o.diffusionSteps)
-          : annealedDiffusionSteps(firstSteps, o.finalDiffusionSteps, numIter);
-      for (let step = 0; step < numIter; step++) {
-        const maskLen = plan[step];
-        const [nextTokens, nextMask] = torch.tidy(() => {
-          const guided = cfg !== 1;
-          const tok = guided ? torch.cat([tokens, tokens], 0) : tokens;
-          const msk = guided ? torch.cat([mask, mask], 0) : mask;
-          const enc = model.forwardMaeEncoder(tok, msk, classEmb, F);
-          const z = model.forwardMaeDecoder(enc, msk, F); // [B or 2B, L, Dd]
-          const { toPred, maskNext } = stepMasks(mask, orders, maskLen, step === numIter - 1);
-          const sel = guided ? torch.cat([toPred, toPred], 0) : toPred;
-          const zSel = z.index([sel]); // [n or 2n, Dd]: conditional rows, then unconditional
-          if (zSel.shape[0] === 0) return [tokens.clone(), maskNext];
-          const cfgIter = cfgAt(cfg, schedule, L, maskLen);
-          const sampled = model.diffloss.sample(zSel, {
-            temperature: o.temperature ?? 1,
-            cfg: guided ? cfgIter : 1,
-            generator: o.generator,
-            clip: o.clip ?? 0,
-            steps: diffusionSteps[step],
-            sampler: o.diffusionSampler,
+    // tidy: an abort or an error mid-loop frees the loop's tensors too.
+    return torch.noGrad(() =>
+      torch.tidy(() => {
+        // The condition does not change across steps: embed the class and encode the codes once.
+        const { classEmb, F } = torch.tidy(() => conditions(model, bsz, o, cfg !== 1, drop));
+        let tokens = torch.zeros([bsz, L, C], { device });
+        let mask = torch.ones([bsz, L], { device });
+        const orders = model.sampleOrders(bsz, o.generator);
+        const plan = maskSchedule(L, numIter);
+        const firstSteps = o.diffusionSteps ?? model.diffloss.genDiffusion.numTimesteps;
+        // without annealing, `undefined` keeps the config's respacing (which may not be evenly strided)
+        const diffusionSteps =
+          o.finalDiffusionSteps === undefined
+            ? plan.map(() => o.diffusionSteps)
+            : annealedDiffusionSteps(firstSteps, o.finalDiffusionSteps, numIter);
+        for (let step = 0; step < numIter; step++) {
+          o.signal?.throwIfAborted();
+          const maskLen = plan[step];
+          const [nextTokens, nextMask] = torch.tidy(() => {
+            const guided = cfg !== 1;
+            const tok = guided ? torch.cat([tokens, tokens], 0) : tokens;
+            const msk = guided ? torch.cat([mask, mask], 0) : mask;
+            const enc = model.forwardMaeEncoder(tok, msk, classEmb, F);
+            const z = model.forwardMaeDecoder(enc, msk, F); // [B or 2B, L, Dd]
+            const { toPred, maskNext } = stepMasks(mask, orders, maskLen, step === numIter - 1);
+            const sel = guided ? torch.cat([toPred, toPred], 0) : toPred;
+            const zSel = z.index([sel]); // [n or 2n, Dd]: conditional rows, then unconditional
+            if (zSel.shape[0] === 0) return [tokens.clone(), maskNext];
+            const cfgIter = cfgAt(cfg, schedule, L, maskLen);
+            const sampled = model.diffloss.sample(zSel, {
+              temperature: o.temperature ?? 1,
+              cfg: guided ? cfgIter : 1,
+              generator: o.generator,
+              clip: o.clip ?? 0,
+              steps: diffusionSteps[step],
+              sampler: o.diffusionSampler,
+            });
+            const next = torch.callOp<Tensor>('aten::index_put', tokens, [toPred], sampled, false);
+            return [next, maskNext];
           });
-          const next = torch.callOp<Tensor>('aten::index_put', tokens, [toPred], sampled, false);
-          return [next, maskNext];
-        });
-        tokens.dispose();
-        mask.dispose();
-        tokens = nextTokens;
-        mask = nextMask;
-        o.progress?.(step + 1, numIter);
-      }
-      const out = model.unpatchify(tokens);
-      torch.dispose([tokens, mask, orders, classEmb, F]);
-      return out;
-    });
+          tokens.dispose();
+          mask.dispose();
+          tokens = nextTokens;
+          mask = nextMask;
+          o.progress?.(step + 1, numIter);
+        }
+        const out = model.unpatchify(tokens);
+        torch.dispose([tokens, mask, orders, classEmb, F]);
+        return out;
+      }),
+    );
   } finally {
     model.train(wasTraining);
   }

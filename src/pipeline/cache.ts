@@ -2,10 +2,12 @@
 // re-runs the tokenizers. Like MAR's cached latents (main_cache.py), the KL posterior is kept as
 // mean and std (training draws a fresh sample each time), and every image is also encoded
 // flipped, so flip augmentation stays possible. Shards are safetensors files plus meta.json.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { ImageSet } from '../data/dataset.ts';
 import { DataLoader } from '../data/loader.ts';
+import { fsyncDir, writeFileAtomic } from '../io/atomic_file.ts';
+import { readJsonFile } from '../io/json_file.ts';
 import type { AutoencoderKL } from '../tokenizers/kl.ts';
 import type { VQModel } from '../tokenizers/vq.ts';
 import type { Tensor } from '../torch/index.ts';
@@ -126,16 +128,17 @@ export async function buildTokenCache(o: BuildCacheOptions): Promise<CacheMeta> 
     kl: o.klDir,
     shards,
   };
-  writeFileSync(join(tmp, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+  writeFileAtomic(join(tmp, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
   rmSync(o.outDir, { recursive: true, force: true });
   renameSync(tmp, o.outDir);
+  fsyncDir(dirname(o.outDir));
   return meta;
 }
 
 export function readCacheMeta(dir: string): CacheMeta {
   const path = join(dir, 'meta.json');
   if (!existsSync(path)) throw new Error(`${dir} is not a token cache (no meta.json); build one with \`d2c cache\``);
-  const meta = JSON.parse(readFileSync(path, 'utf8')) as CacheMeta;
+  const meta = readJsonFile(path) as CacheMeta;
   if (meta.format !== 'd2c-token-cache/1') throw new Error(`${path}: unknown cache format ${JSON.stringify(meta.format)}`);
   return meta;
 }

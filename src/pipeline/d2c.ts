@@ -6,13 +6,14 @@
 // renders the image (docs/DESIGN.md). A MAR-only folder (stage 2 with fusion 'none', packed
 // without stage 1 and the VQ) skips stage 1; `stage1Only` stops after it (the discrete baseline);
 // `codes` replaces stage 1's draw by given codes (the oracle of `d2c eval --oracle`).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GPT } from '../generators/gpt.ts';
 import { generate as sampleCodes } from '../generators/gpt_sample.ts';
 import type { MAR } from '../generators/mar.ts';
 import { sampleTokens } from '../generators/mar_sample.ts';
 import { checkDiffusionSampler, type DiffusionSampler } from '../generators/schedules.ts';
+import { readJsonFile } from '../io/json_file.ts';
 import type { AutoencoderKL } from '../tokenizers/kl.ts';
 import type { VQModel } from '../tokenizers/vq.ts';
 import type { DType, Tensor } from '../torch/index.ts';
@@ -64,6 +65,12 @@ export interface GenerateOptions {
   stage1Only?: boolean;
   /** Codes [B, L] to condition stage 2 on instead of sampling them (oracle); the caller keeps them. */
   codes?: Tensor;
+  /**
+   * Stops the generation at the next stage-1 code or stage-2 step with the signal's reason, every
+   * tensor freed. An AbortSignal, or anything whose throwIfAborted throws once the work should stop
+   * (the server's model worker checks a flag shared with the HTTP thread).
+   */
+  signal?: Pick<AbortSignal, 'throwIfAborted'>;
 }
 
 export interface GenerateProgress {
@@ -109,7 +116,7 @@ export class D2C {
     if (!existsSync(infoPath)) {
       throw new Error(`${dir} is not a d2c model folder: it has no d2c.json (expected d2c.json with vq/, kl/, stage1/, stage2/)`);
     }
-    const info = JSON.parse(readFileSync(infoPath, 'utf8')) as D2CModelInfo;
+    const info = readJsonFile(infoPath) as D2CModelInfo;
     if (info.format !== 'd2c-model/1') throw new Error(`${infoPath}: unknown format ${JSON.stringify(info.format)}`);
     const lo: LoadOptions = { device: o.device, dtype: o.dtype };
     const load = (sub: string, kind: string) => {
@@ -173,6 +180,7 @@ export class D2C {
       throw new Error(`generate: codes must be [${B}, ${this.stage2.seqLen}], got [${o.codes.shape}]`);
     const device = this.stage2.fake_latent.device;
     const g = new torch.Generator(o.seed ?? 0, device);
+    o.signal?.throwIfAborted();
     return torch.noGrad(() =>
       torch.tidy(() => {
         const labels = torch.tensor(o.classes, { dtype: 'int64', device });
@@ -195,6 +203,7 @@ export class D2C {
           diffusionSampler: s2.diffusionSampler,
           generator: g,
           progress: (step, total) => onProgress?.({ stage: 'stage2', step, total }),
+          signal: o.signal,
         }); // [B, D, g, g] scaled
         const images = this.kl.decodeLatents(latents).clamp(-1, 1);
         onProgress?.({ stage: 'decode', step: 1, total: 1 });
@@ -228,6 +237,7 @@ export class D2C {
       topK: s1.topK,
       topP: s1.topP,
       generator: g,
+      signal: o.signal,
     }); // [B, L]
     onProgress?.({ stage: 'stage1', step: 1, total: 1 });
     return codes;

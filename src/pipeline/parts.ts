@@ -1,9 +1,10 @@
 // The four kinds of model part (vq, kl, gpt, mar): building one from a preset or a saved config,
 // and loading a part folder (`config.json` + `ema.safetensors` / `model.safetensors`).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { GPT, type GPTConfig, type GPTPreset, gptConfig, gptStateShapes } from '../generators/gpt.ts';
 import { MAR, type MARConfig, marConfig } from '../generators/mar.ts';
+import { readJsonFile } from '../io/json_file.ts';
 import type { Module } from '../nn/module.ts';
 import { AutoencoderKL, type KLConfig } from '../tokenizers/kl.ts';
 import { klConfig, vqConfig } from '../tokenizers/presets.ts';
@@ -80,12 +81,7 @@ export function partShapes(kind: PartKind, config: Record<string, unknown>): Rec
 export function readPartConfig(dir: string): PartConfig {
   const path = join(dir, 'config.json');
   if (!existsSync(path)) throw new Error(`${dir} is not a d2c model part: it has no config.json`);
-  let pc: PartConfig;
-  try {
-    pc = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new Error(`${path} is not valid JSON: ${(e as Error).message}`);
-  }
+  const pc = readJsonFile(path) as PartConfig;
   if (!pc || !PART_KINDS.includes(pc.kind) || typeof pc.config !== 'object') {
     throw new Error(`${path}: expected {kind: ${PART_KINDS.join('|')}, preset, config}, got kind ${JSON.stringify(pc?.kind)}`);
   }

@@ -1,38 +1,21 @@
 // Worker-thread side of ModelHost: this thread owns the D2C model and every tensor. Sampling is
-// seconds of synchronous libtorch work; here it leaves the HTTP thread free to answer, to refuse a
-// second generation and to stream this one's progress.
+// seconds of synchronous libtorch work; here it leaves the HTTP thread free to answer, to queue
+// other requests and to stream this one's progress. The thread cannot read messages while it
+// samples, so the host stops a generation through a shared flag that the sampler checks each step.
 import { parentPort, workerData } from 'node:worker_threads';
-import { toUint8Batch, type Uint8Batch } from '../data/png.ts';
-import { D2C, type GenerateOptions, type GenerateProgress, type Stage1Options, type Stage2Options } from '../pipeline/d2c.ts';
+import { toUint8Batch } from '../data/png.ts';
+import { D2C, type GenerateProgress } from '../pipeline/d2c.ts';
 import * as torch from '../torch/index.ts';
+import {
+  FLAG,
+  type ModelInfo,
+  TEST_EXIT_CODE,
+  type WorkerInit,
+  type WorkerReply,
+  type WorkerRequest,
+} from './worker_protocol.ts';
 
-/** What `GET /api/info` tells about the loaded model. */
-export interface ModelInfo {
-  name: string;
-  classes: string[];
-  imageSize: number;
-  channels: number;
-  fusion: string;
-  /** Stage 2 cannot take more autoregressive steps than it has tokens. */
-  maxSteps: number;
-  defaults: { stage1: Stage1Options; stage2: Stage2Options & { diffusionSteps: number } };
-  /** False for a MAR-only model: no stage 1, no coarse previews. */
-  hasStage1: boolean;
-}
-
-export interface WorkerInit {
-  model: string;
-  threads: number;
-}
-
-export type WorkerRequest = { id: number; options: GenerateOptions };
-
-export type WorkerReply =
-  | { type: 'ready'; info: ModelInfo }
-  | { type: 'failed'; message: string }
-  | { type: 'progress'; id: number; progress: GenerateProgress }
-  | { type: 'done'; id: number; images: Uint8Batch; preview: Uint8Batch | null }
-  | { type: 'error'; id: number; message: string };
+class Cancelled extends Error {}
 
 function describe(m: D2C): ModelInfo {
   return {
@@ -61,17 +44,31 @@ function serve(port: NonNullable<typeof parentPort>, init: WorkerInit): void {
     port.postMessage({ type: 'failed', message: (e as Error).message } satisfies WorkerReply);
     return;
   }
-  port.on('message', ({ id, options }: WorkerRequest) => {
+  const signal = {
+    throwIfAborted() {
+      const f = Atomics.load(init.flag, 0);
+      if (f === FLAG.cancel) throw new Cancelled();
+      if (f === FLAG.exit) process.exit(TEST_EXIT_CODE);
+    },
+  };
+  port.on('message', (req: WorkerRequest) => {
+    if ('exit' in req) process.exit(TEST_EXIT_CODE);
+    const { id, options } = req;
+    const t0 = performance.now();
     let reply: WorkerReply;
     try {
-      const r = m.generate(options, (progress) => port.postMessage({ type: 'progress', id, progress } satisfies WorkerReply));
+      const onProgress = (progress: GenerateProgress) =>
+        port.postMessage({ type: 'progress', id, progress } satisfies WorkerReply);
+      const r = m.generate({ ...options, signal }, onProgress);
       try {
-        reply = { type: 'done', id, images: toUint8Batch(r.images), preview: r.preview ? toUint8Batch(r.preview) : null };
+        const images = toUint8Batch(r.images);
+        const preview = r.preview ? toUint8Batch(r.preview) : null;
+        reply = { type: 'done', id, images, preview, ms: performance.now() - t0 };
       } finally {
         torch.dispose([r]);
       }
     } catch (e) {
-      reply = { type: 'error', id, message: (e as Error).message };
+      reply = e instanceof Cancelled ? { type: 'cancelled', id } : { type: 'error', id, message: (e as Error).message };
     }
     port.postMessage(reply);
   });

@@ -2,7 +2,7 @@
 // names its field and the bad value, so the page can point at the input and the API answers 400.
 import { DIFFUSION_SAMPLERS, type DiffusionSampler } from '../generators/schedules.ts';
 import type { GenerateOptions } from '../pipeline/d2c.ts';
-import type { ModelInfo } from './model_worker.ts';
+import type { ModelInfo } from './worker_protocol.ts';
 
 /** A bad request field; the server answers 400 `{ error: message, field }`. */
 export class ParamError extends Error {

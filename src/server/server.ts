@@ -4,16 +4,20 @@
 //   GET  /api/info      the model, its classes, sampling defaults and the request limits
 //   POST /api/generate  JSON body {class, n, seed, stage1Cfg, stage2Cfg, steps} → by Accept:
 //                       image/png (default) a PNG grid; application/json {grid, images, previews}
-//                       as base64 PNGs; application/x-ndjson {progress} lines, then {result}
-// Bad input answers 400 {error, field}; a second generation while one runs answers 409.
+//                       as base64 PNGs; application/x-ndjson {queued} and {progress} lines, then
+//                       {result} (or {error})
+// Bad input answers 400 {error, field}. Generations run one at a time; the others wait in a FIFO
+// queue (a stream reports `{"queued":{"position":N}}`, N = 1 runs next) and only a full queue
+// answers 503 with Retry-After. A client that goes away leaves the queue, or stops its generation
+// at the next sampling step.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { encodePng, makeGrid, type Uint8Batch } from '../data/png.ts';
+import { encodePng, makeGrid, type Uint8Batch } from '../data/png_encode.ts';
 import { bundlePage, pageHtml } from '../export/web_page.ts';
 import type { GenerateProgress } from '../pipeline/d2c.ts';
-import { BusyError, type Generated, ModelHost } from './model_host.ts';
-import type { ModelInfo } from './model_worker.ts';
+import { CancelledError, type Generated, ModelHost, QueueFullError } from './model_host.ts';
 import { type GenerateRequest, LIMITS, ParamError, parseGenerateRequest, toGenerateOptions } from './params.ts';
+import type { ModelInfo } from './worker_protocol.ts';
 
 export { ModelLoadError } from './model_host.ts';
 
@@ -25,6 +29,8 @@ export interface ServerOptions {
   host?: string;
   /** Intra-op threads of the model's worker. */
   threads?: number;
+  /** Requests that may wait behind the running generation (default 8). */
+  maxQueue?: number;
   /** One line per generation and per server error (default: silent). */
   log?: (line: string) => void;
 }
@@ -33,6 +39,8 @@ export interface RunningServer {
   url: string;
   info: ModelInfo;
   close(): Promise<void>;
+  /** Test-only: the model worker exits (at the running generation's next step, or now). */
+  exitModelWorkerForTest(): void;
 }
 
 /** `GET /api/info`. */
@@ -120,13 +128,17 @@ async function resultJson(r: GenerateRequest, g: Generated, ms: number, info: Mo
 }
 
 function infoJson(host: ModelHost) {
-  return { ...host.info, limits: { ...LIMITS, maxSteps: host.info.maxSteps }, busy: host.busy };
+  return { ...host.info, limits: { ...LIMITS, maxSteps: host.info.maxSteps }, busy: host.busy, queue: host.queue };
 }
 
 async function generate(req: IncomingMessage, res: ServerResponse, host: ModelHost, log: (line: string) => void) {
   const r = parseGenerateRequest(await readJson(req), host.info);
-  if (host.busy) throw new BusyError('a generation is already running; try again when it finishes');
   const format = responseFormat(req.headers.accept);
+  // A client that goes away before its answer is complete cancels its request.
+  const abort = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) abort.abort();
+  });
   const t0 = performance.now();
   const finished = () => {
     const ms = performance.now() - t0;
@@ -135,23 +147,33 @@ async function generate(req: IncomingMessage, res: ServerResponse, host: ModelHo
     return ms;
   };
   if (format !== 'stream') {
-    const g = await host.generate(toGenerateOptions(r));
+    const g = await host.generate(toGenerateOptions(r), { signal: abort.signal });
     const ms = finished();
     if (format === 'json') return sendJson(res, 200, await resultJson(r, g, ms, host.info));
     const png = await encodePng(makeGrid(g.images, { nrow: Math.min(GRID_ROW, r.n) }));
     res.writeHead(200, { 'content-type': 'image/png', 'content-length': png.length, 'cache-control': 'no-store' });
     return res.end(png);
   }
-  res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store' });
   const line = (o: unknown) => {
+    if (!res.headersSent)
+      res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store' });
     if (!res.destroyed) res.write(`${JSON.stringify(o)}\n`);
   };
+  // Until the request is queued or running, a full queue can still answer 503 before any line.
+  const running = host.generate(toGenerateOptions(r), {
+    signal: abort.signal,
+    onQueued: (position) => line({ queued: { position } }),
+    onProgress: (progress: GenerateProgress) => line({ progress }),
+  });
+  let result: unknown;
   try {
-    const g = await host.generate(toGenerateOptions(r), (progress: GenerateProgress) => line({ progress }));
-    line({ result: await resultJson(r, g, finished(), host.info) });
+    result = { result: await resultJson(r, await running, finished(), host.info) };
   } catch (e) {
-    line({ error: (e as Error).message });
+    if (e instanceof QueueFullError) throw e;
+    if (e instanceof CancelledError) log(`cancelled: ${e.message}`);
+    result = { error: (e as Error).message };
   }
+  line(result);
   res.end();
 }
 
@@ -192,13 +214,16 @@ async function handle(req: IncomingMessage, res: ServerResponse, host: ModelHost
     await route(req, res, host, log);
   } catch (e) {
     const err = e as Error;
-    if (!(e instanceof ParamError || e instanceof BusyError || e instanceof HttpError))
-      log(`error on ${req.method} ${req.url}: ${err.stack ?? err.message}`);
-    if (res.headersSent) return void res.end();
+    const expected = e instanceof ParamError || e instanceof QueueFullError || e instanceof HttpError;
+    if (e instanceof CancelledError) log(`cancelled: ${err.message}`);
+    else if (!expected) log(`error on ${req.method} ${req.url}: ${err.stack ?? err.message}`);
+    if (res.headersSent || res.destroyed) return void res.end();
     const body = (error: string, field?: string): ErrorResponse => ({ error, field });
     if (e instanceof ParamError) sendJson(res, 400, body(e.message, e.field));
-    else if (e instanceof BusyError) sendJson(res, 409, body(e.message));
-    else if (e instanceof HttpError) sendJson(res, e.status, body(e.message));
+    else if (e instanceof QueueFullError) {
+      res.setHeader('retry-after', String(e.retryAfterS));
+      sendJson(res, 503, body(e.message));
+    } else if (e instanceof HttpError) sendJson(res, e.status, body(e.message));
     else sendJson(res, 500, body(err.message));
   }
 }
@@ -217,7 +242,7 @@ function listen(server: Server, port: number, host: string): Promise<AddressInfo
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const log = o.log ?? (() => {});
   await page();
-  const host = await ModelHost.start({ model: o.model, threads: o.threads ?? 1 });
+  const host = await ModelHost.start({ model: o.model, threads: o.threads ?? 1, maxQueue: o.maxQueue, log });
   const server = createServer((req, res) => void handle(req, res, host, log));
   let address: AddressInfo;
   try {
@@ -235,5 +260,6 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       server.closeAllConnections();
       await Promise.all([closed, host.close()]);
     },
+    exitModelWorkerForTest: () => host.exitWorkerForTest(),
   };
 }

@@ -1,9 +1,10 @@
 // torch.distributed for d2c: PyTorch's own c10d engine through the addon (native/distributed.cc):
 // TCPStore rendezvous, ProcessGroupGloo on CPU, ProcessGroupNCCL on CUDA (when the linked libtorch
 // has it). One default process group per process, as torch.distributed's default group.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readJsonFile } from '../io/json_file.ts';
 import { native } from './native.ts';
 import { Tensor } from './tensor.ts';
 
@@ -44,7 +45,7 @@ function missingReason(): string {
   const stamp = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), 'native', 'build', 'stamp.json');
   try {
     if (existsSync(stamp)) {
-      const reason = (JSON.parse(readFileSync(stamp, 'utf8')) as { distributed?: { reason?: string } }).distributed?.reason;
+      const reason = (readJsonFile(stamp) as { distributed?: { reason?: string } }).distributed?.reason;
       if (reason) return reason;
     }
   } catch {}

@@ -80,7 +80,15 @@ function load(): Native {
     execFileSync(process.execPath, [join(root, 'scripts', 'setup.mjs')], { stdio: ['ignore', 2, 2] });
   }
   const addon = createRequire(import.meta.url)(addonPath) as Native;
-  if (process.env.D2C_MALLOC !== 'system') {
+  let malloc: 'tuned' | 'system';
+  try {
+    malloc = mallocPolicy(process.env.D2C_MALLOC);
+  } catch (e) {
+    // as below: a module load cannot report cleanly, so warn and keep the default
+    malloc = 'tuned';
+    process.stderr.write(`d2c: warning: ${(e as Error).message}; using the tuned allocator\n`);
+  }
+  if (malloc === 'tuned') {
     addon.tuneAllocator(ALLOCATOR.mmapThreshold, ALLOCATOR.trimThreshold);
     let limit: number;
     try {
@@ -111,11 +119,18 @@ export const ALLOCATOR = {
   cacheLimitMB: 1024,
 } as const;
 
+/** D2C_MALLOC: unset (the tuned allocator and cache) or `system` (glibc's defaults, no cache). */
+export function mallocPolicy(env: string | undefined): 'tuned' | 'system' {
+  if (env === undefined || env === '') return 'tuned';
+  if (env === 'system') return 'system';
+  throw new Error(`D2C_MALLOC must be unset or 'system' (glibc's defaults, no cache), got '${env}'`);
+}
+
 /** The cache's byte limit from D2C_CPU_CACHE_MB (unset: the default; 0: no cache). */
 export function cpuCacheLimit(env: string | undefined): number {
   if (env === undefined || env === '') return ALLOCATOR.cacheLimitMB * 2 ** 20;
   const mb = Number(env);
-  if (!Number.isFinite(mb) || mb < 0) {
+  if (!/^\s*[0-9.eE+]+\s*$/.test(env) || !Number.isFinite(mb) || mb < 0) {
     throw new Error(`D2C_CPU_CACHE_MB must be a number of MiB >= 0 (0 turns the cache off), got '${env}'`);
   }
   return Math.floor(mb * 2 ** 20);

@@ -1,7 +1,8 @@
 // safetensors read/write, byte-compatible with Python's `safetensors` (same tensor order,
 // compact JSON header padded with spaces to 8 bytes). Reads stream one tensor at a time, so a
 // large checkpoint never needs twice its size in memory; writes are atomic (temp + rename).
-import { closeSync, fsyncSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { writeFileAtomic } from '../io/atomic_file.ts';
 import { fromBuffer } from './creation.ts';
 import type { DType } from './dtype.ts';
 import type { Tensor } from './tensor.ts';
@@ -134,18 +135,9 @@ export function saveSafetensors(
   const lenBuf = Buffer.alloc(8);
   lenBuf.writeBigUInt64LE(BigInt(hbuf.length));
 
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, lenBuf);
-    writeSync(fd, hbuf);
-    for (const it of items) writeSync(fd, Buffer.from(it.t.toTypedArray().buffer));
-    fsyncSync(fd);
-  } catch (e) {
-    closeSync(fd);
-    unlinkSync(tmp);
-    throw e;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
+  writeFileAtomic(path, (write) => {
+    write(lenBuf);
+    write(hbuf);
+    for (const it of items) write(new Uint8Array(it.t.toTypedArray().buffer));
+  });
 }

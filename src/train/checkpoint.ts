@@ -7,22 +7,14 @@
 //   discriminator.safetensors  a network trained beside the model (the tokenizers' PatchGAN), optional:
 //                          its state dict as `model.<name>`, its AdamW state as `optimizer.state.<i>.…`
 // A save writes a complete folder next to the old one and swaps it in with renames, so an
-// interrupted save never leaves a half-written checkpoint where the last good one was.
+// interrupted save never leaves a half-written checkpoint where the last good one was. The files a
+// run keeps beside its checkpoint (log.jsonl, sample grids) stay in the old folder until the new
+// one is in place, then move over; a reader finishes a swap that a killed process left half done.
 
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { fsyncDir, writeFileAtomic } from '../io/atomic_file.ts';
+import { readJsonFile } from '../io/json_file.ts';
 import type { StateDict } from '../nn/module.ts';
 import { Module } from '../nn/module.ts';
 import type { AdamW, OptimizerState } from '../optim/adamw.ts';
@@ -85,6 +77,8 @@ interface TrainerJson extends TrainerProgress {
 export function saveCheckpoint(dir: string, a: SaveCheckpointArgs): void {
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
+  // A save killed before its swap left its whole temp folder: a checkpoint's size each time.
+  for (const [stale] of leftovers(dir, 'tmp')) rmSync(stale, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   try {
     writeFileAtomic(join(tmp, 'config.json'), `${JSON.stringify(a.config, null, 2)}\n`);
@@ -161,22 +155,49 @@ export function readCheckpointConfig(dir: string): Record<string, unknown> {
 }
 
 /**
- * The folder to read: `dir`, or — when a save was interrupted between its two renames — the
- * previous checkpoint parked as `dir.old-<pid>`, which is moved back.
+ * The folder to read, `dir`, after finishing a swap that a killed save left half done: killed
+ * between its two renames, the previous checkpoint (parked as `dir.old-<pid>`) is moved back; killed
+ * after them, the run's files still in the parked folder move into the new one.
  */
 export function resolveCheckpointDir(dir: string): string {
-  if (existsSync(dir)) return dir;
-  const parent = dirname(dir);
-  const parked = existsSync(parent)
-    ? readdirSync(parent)
-        .filter((n) => n.startsWith(`${basename(dir)}.old-`))
-        .map((n) => join(parent, n))
-    : [];
-  if (parked.length === 1) {
-    renameSync(parked[0], dir);
+  const parked = leftovers(dir, 'old').map(([p]) => p);
+  if (parked.length === 0) {
+    if (existsSync(dir)) return dir;
+    throw new Error(`checkpoint ${dir}: no such folder`);
+  }
+  if (existsSync(join(dir, 'config.json'))) {
+    for (const p of parked) carryOver(p, dir);
     return dir;
   }
-  throw new Error(`checkpoint ${dir}: no such folder`);
+  if (parked.length > 1)
+    throw new Error(`checkpoint ${dir}: no checkpoint, and ${parked.length} parked ones: ${parked.join(', ')}`);
+  // `dir` is absent, or empty: a run about to resume creates its folder first.
+  if (existsSync(dir)) rmdirSync(dir);
+  renameSync(parked[0], dir);
+  fsyncDir(dirname(dir));
+  return dir;
+}
+
+/** `dir.<kind>-<pid>` folders beside `dir` whose process is gone (a live one may be mid-save). */
+function leftovers(dir: string, kind: 'tmp' | 'old'): [string, number][] {
+  const parent = dirname(dir);
+  if (!existsSync(parent)) return [];
+  const prefix = `${basename(dir)}.${kind}-`;
+  return readdirSync(parent)
+    .filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)))
+    .map((n): [string, number] => [join(parent, n), Number(n.slice(prefix.length))])
+    .filter(([, pid]) => !processAlive(pid));
+}
+
+/** Whether another process with this id runs (this one's own saves are synchronous, never half done). */
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 // ---- writing --------------------------------------------------------------------------------
@@ -229,9 +250,10 @@ function trainerJson(t: NonNullable<SaveCheckpointArgs['trainer']>): TrainerJson
 }
 
 /**
- * Moves the finished temp folder to `dir`. Files in the old folder that are not checkpoint
- * files (logs, sample grids written next to it) are carried over first; then the old folder is
- * parked, the new one renamed in, and the parked one removed.
+ * Moves the finished temp folder to `dir`: the old folder is parked, the new one renamed in, then
+ * the files of the old one that are not checkpoint files (the log, sample grids written next to
+ * it) are carried over and the parked folder removed. A kill at any point leaves a folder that
+ * resolveCheckpointDir completes, the run's files in one of the two.
  */
 function swapIn(tmp: string, dir: string): void {
   fsyncDir(tmp);
@@ -242,15 +264,21 @@ function swapIn(tmp: string, dir: string): void {
     return;
   }
   if (!statSync(dir).isDirectory()) throw new Error(`checkpoint ${dir}: exists and is not a folder`);
-  const ours = new Set(CHECKPOINT_FILES);
-  for (const name of readdirSync(dir)) {
-    if (!ours.has(name) && !existsSync(join(tmp, name))) renameSync(join(dir, name), join(tmp, name));
-  }
   const parked = `${dir}.old-${process.pid}`;
   rmSync(parked, { recursive: true, force: true });
   renameSync(dir, parked);
   renameSync(tmp, dir);
   fsyncDir(dirname(dir));
+  carryOver(parked, dir);
+}
+
+/** Moves the parked folder's files that are not checkpoint files into `dir`, then removes it. */
+function carryOver(parked: string, dir: string): void {
+  const ours = new Set(CHECKPOINT_FILES);
+  for (const name of readdirSync(parked)) {
+    if (!ours.has(name) && !existsSync(join(dir, name))) renameSync(join(parked, name), join(dir, name));
+  }
+  fsyncDir(dir);
   rmSync(parked, { recursive: true, force: true });
 }
 
@@ -267,11 +295,10 @@ function at<T>(root: string, file: string, fn: () => T): T {
 function readJson(root: string, file: string): unknown {
   const path = join(root, file);
   if (!existsSync(path)) throw new Error(`checkpoint ${root}: ${file} is missing`);
-  const text = readFileSync(path, 'utf8');
   try {
-    return JSON.parse(text);
+    return readJsonFile(path);
   } catch (e) {
-    throw new Error(`checkpoint ${root}: ${file} is not valid JSON (${(e as Error).message}; ${text.length} bytes, truncated?)`);
+    throw new Error(`checkpoint ${root}: ${(e as Error).message}; ${statSync(path).size} bytes, truncated?`);
   }
 }
 
@@ -349,28 +376,6 @@ export function stateDictProblems(own: StateDict, src: StateDict): string[] {
   }
   for (const k of src.keys()) if (!own.has(k)) out.push(`unexpected key ${k}`);
   return out;
-}
-
-/** Writes a file through a temp file + fsync + rename: readers see the old or the new file, whole. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function stateBase64(state: Tensor): string {

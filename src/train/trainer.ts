@@ -7,6 +7,7 @@
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { trimTornLine } from '../io/json_file.ts';
 import { resolveCheckpointDir } from './checkpoint.ts';
 import { dataParallel } from './data_parallel.ts';
 import { StopSignal } from './stop.ts';
@@ -88,6 +89,8 @@ export async function runTraining(task: Trainable, o: TrainOptions): Promise<Tra
     if (!quiet) process.stderr.write(`resumed from ${o.outDir} at step ${step}\n`);
   }
   const logPath = join(o.outDir, 'log.jsonl');
+  // A run killed mid-append left a torn line: cut it, or the next line would join it.
+  if (lead) trimTornLine(logPath);
   const tty = process.stderr.isTTY && !quiet;
   const signal = o.stop ?? new StopSignal();
   const unlisten = o.stop ? null : signal.listen();

@@ -5,8 +5,8 @@
 import * as ort from 'onnxruntime-web';
 import type { WebManifest } from '../export/manifest.ts';
 import { respacedSchedule } from '../generators/schedules.ts';
-import type { ModelInfo } from '../server/model_worker.ts';
 import { type GenerateRequest, toGenerateOptions } from '../server/params.ts';
+import type { ModelInfo } from '../server/worker_protocol.ts';
 import { crossOriginIsolation, wasmThreads } from './isolation.ts';
 import { type PageResult, type SampleSource, startPage } from './page.ts';
 import type { PageEvent } from './progress.ts';

@@ -5,8 +5,9 @@
 // export_page.ts: ONNX Runtime in the browser). <body data-state> is loading → ready → running →
 // done (or error), and every sample is a PNG data URL in `#results img.sample`, so scripts can
 // drive the page.
-import type { ModelInfo } from '../server/model_worker.ts';
+
 import { type GenerateRequest, LIMITS, ParamError, parseGenerateRequest } from '../server/params.ts';
+import type { ModelInfo } from '../server/worker_protocol.ts';
 import { type PageEvent, progressFraction, statusText } from './progress.ts';
 
 /** Samples as PNG data URLs; `grid` (when the source makes one) is offered for download. */

@@ -7,8 +7,8 @@ export interface PageProgress {
   total: number;
 }
 
-/** A sampling event: progress, or (from a busy server's queue) how many requests are ahead. */
-export type PageEvent = { kind: 'progress'; progress: PageProgress } | { kind: 'queued'; ahead: number };
+/** A sampling event: progress, or (from a busy server's queue) the request's place in line, 1 = next. */
+export type PageEvent = { kind: 'progress'; progress: PageProgress } | { kind: 'queued'; position: number };
 
 /** The bar's fill in [0, 1]: stage 1 weighs as one stage-2 step, decoding as one more. */
 export function progressFraction(p: PageProgress, stage2Steps: number): number {
@@ -19,19 +19,22 @@ export function progressFraction(p: PageProgress, stage2Steps: number): number {
 }
 
 export function statusText(e: PageEvent): string {
-  if (e.kind === 'queued') return `waiting, ${e.ahead} ahead`;
+  if (e.kind === 'queued') return e.position === 1 ? 'waiting: next in line' : `waiting: number ${e.position} in line`;
   const p = e.progress;
   if (p.stage === 'stage1') return `stage 1: code ${p.step} of ${p.total}`;
   if (p.stage === 'stage2') return `stage 2: step ${p.step} of ${p.total}`;
   return 'decoding…';
 }
 
-/** One NDJSON line of `POST /api/generate`, read: an event, the result, or the server's error. */
+/**
+ * One NDJSON line of `POST /api/generate` (docs/DESIGN.md, Server): `{queued: {position}}`,
+ * `{progress}`, then `{result}` or `{error}`; read as an event, the result, or the server's error.
+ */
 export type StreamLine<R> = { event: PageEvent } | { result: R } | { error: string };
 
 export function readStreamLine<R>(line: string): StreamLine<R> {
-  const m = JSON.parse(line) as { type?: string; position?: number; progress?: PageProgress; result?: R; error?: string };
-  if (m.type === 'queued' && typeof m.position === 'number') return { event: { kind: 'queued', ahead: m.position } };
+  const m = JSON.parse(line) as { queued?: { position?: number }; progress?: PageProgress; result?: R; error?: string };
+  if (typeof m.queued?.position === 'number') return { event: { kind: 'queued', position: m.queued.position } };
   if (m.progress) return { event: { kind: 'progress', progress: m.progress } };
   if (m.result !== undefined) return { result: m.result };
   if (typeof m.error === 'string') return { error: m.error };

@@ -1,8 +1,9 @@
 // The page of `d2c serve` (bundled by esbuild into /d2c-web.js when the server starts): samples come
 // from the server's API, `GET /api/info` and a streamed `POST /api/generate`.
-import type { ModelInfo } from '../server/model_worker.ts';
+
 import { type GenerateRequest, ParamError } from '../server/params.ts';
 import type { ErrorResponse, GenerateResponse } from '../server/server.ts';
+import type { ModelInfo } from '../server/worker_protocol.ts';
 import { type PageResult, startPage } from './page.ts';
 import { type PageEvent, readStreamLine } from './progress.ts';
 

@@ -4,13 +4,15 @@
 // with Inception FID (the output names the network).
 // Each of A and B is a folder of images, an `.npz` of statistics (mu, sigma) or of images (arr_0),
 // or `fmnist:train` / `fmnist:test` for a Fashion-MNIST split. `--save-stats A OUT.npz` writes A's
-// statistics instead (as `d2c stats A --out OUT.npz` does).
+// statistics instead (as `d2c stats A --out OUT.npz` does). Two statistics files need no network:
+// like pytorch-fid, any two that agree in size are compared, and the output names no network.
 
+import { statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { FASHION_MNIST_DIR, loadFashionMnist } from '../../data/fashion_mnist.ts';
 import { embedImageSet } from '../../eval/evaluate.ts';
 import type { FeatureNetwork } from '../../eval/feature_network.ts';
-import { type ImageSetOptions, statsOfPath } from '../../eval/fid_inputs.ts';
+import { type ImageSetOptions, readStatsFile, statsOfPath } from '../../eval/fid_inputs.ts';
 import { type FeatureStats, featureStats, frechetDistance, saveStats } from '../../eval/frechet.ts';
 import * as torch from '../../torch/index.ts';
 import { UsageError } from '../errors.ts';
@@ -52,6 +54,8 @@ export function register(program: Command): void {
     .action(async (a: string, b: string, o: FeatureFlags & { data: string; saveStats: boolean; threads: number }) => {
       torch.setNumThreads(o.threads);
       if (o.saveStats && !b.endsWith('.npz')) throw new UsageError(`fid --save-stats: output ${b} must end in .npz`);
+      const direct = o.saveStats ? null : statsFilesFid(a, b);
+      if (direct) return void console.log(JSON.stringify(direct));
       const { net, input, batchSize } = loadFeatureNetwork(o);
       const bar = progressBar('fid');
       const io = (label: string) => ({
@@ -74,4 +78,28 @@ export function register(program: Command): void {
       console.log(JSON.stringify({ fid: r.fid, network: net.name, offset_used: r.offsetUsed }));
       torch.dispose([sa, sb]);
     });
+}
+
+/** The FID of two statistics files, as printed; null unless both are statistics files. */
+export function statsFilesFid(a: string, b: string): { fid: number; n_features: number; offset_used: boolean } | null {
+  if (!a.endsWith('.npz') || !b.endsWith('.npz')) return null;
+  const read = (p: string) => {
+    try {
+      if (!statSync(p, { throwIfNoEntry: false })?.isFile()) throw new Error(`${p}: no such file`);
+      return readStatsFile(p);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  };
+  const sa = read(a);
+  const sb = sa ? read(b) : null;
+  try {
+    if (!sa || !sb) return null;
+    const [da, db] = [sa.mu.shape[0], sb.mu.shape[0]];
+    if (da !== db) throw new UsageError(`${a} holds ${da}-d statistics but ${b} holds ${db}-d ones: they must agree in size`);
+    const r = frechetDistance(sa, sb);
+    return { fid: r.fid, n_features: da, offset_used: r.offsetUsed };
+  } finally {
+    torch.dispose([sa, sb]);
+  }
 }

@@ -1,16 +1,18 @@
 // What each phase of `d2c fit` does, how it knows it is done and how it resumes; the table that
 // orders them is in fit.ts. Everything a phase needs is in `FitRun`, made once per command.
-import { existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ImageSet } from '../../data/dataset.ts';
 import { saveImages } from '../../data/png.ts';
+import { writeFileAtomic } from '../../io/atomic_file.ts';
+import { readJsonFile } from '../../io/json_file.ts';
 import { buildTokenCache, readCacheMeta } from '../../pipeline/cache.ts';
 import { D2C } from '../../pipeline/d2c.ts';
 import { loadPart, type PartConfig, type PartKind, resolveConfig } from '../../pipeline/parts.ts';
 import type { AutoencoderKL } from '../../tokenizers/kl.ts';
 import type { VQModel } from '../../tokenizers/vq.ts';
 import * as torch from '../../torch/index.ts';
-import { resolveCheckpointDir, writeFileAtomic } from '../../train/checkpoint.ts';
+import { resolveCheckpointDir } from '../../train/checkpoint.ts';
 import { type FitPlan, fitGeneratorRecipe, fitTokenizerRecipe } from '../../train/fit_recipe.ts';
 import { classCountFromCache } from '../../train/infer.ts';
 import { stage1Task } from '../../train/stage1_task.ts';
@@ -55,9 +57,9 @@ export interface FitRun {
 export function readRecord(path: string): FitRecord | null {
   if (!existsSync(path)) return null;
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as FitRecord;
+    return readJsonFile(path) as FitRecord;
   } catch (e) {
-    throw new UsageError(`${path} is not valid JSON (${(e as Error).message}); delete it to start the runs afresh`);
+    throw new UsageError(`${(e as Error).message}; delete it to start the runs afresh`);
   }
 }
 
@@ -79,7 +81,7 @@ function savedStep(dir: string): number | null {
   }
   const path = join(root, 'trainer.json');
   if (!existsSync(path)) return null;
-  return (JSON.parse(readFileSync(path, 'utf8')) as { step: number }).step;
+  return (readJsonFile(path) as { step: number }).step;
 }
 
 // ---- trainings: done at their step count; resume from their last checkpoint ----

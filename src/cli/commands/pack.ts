@@ -6,9 +6,10 @@
 //
 // SAMPLING_DEFAULTS is the one source of sampling defaults: what `pack` (and `fit`, through
 // packModel) writes to d2c.json when given no settings, and every sampler reads d2c.json.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
+import { fsyncDir, writeFileAtomic } from '../../io/atomic_file.ts';
 import { readCacheMeta } from '../../pipeline/cache.ts';
 import { type D2CModelInfo, PART_DIRS, type Stage1Options, type Stage2Options } from '../../pipeline/d2c.ts';
 import { partWeights } from '../../pipeline/parts.ts';
@@ -112,11 +113,11 @@ export function packModel(o: PackOptions): void {
     const p = parts[k as keyof typeof PART_DIRS];
     if (!p) continue;
     mkdirSync(join(tmp, sub), { recursive: true });
-    writeFileSync(join(tmp, sub, 'config.json'), `${JSON.stringify(p.config, null, 2)}\n`);
+    writeFileAtomic(join(tmp, sub, 'config.json'), `${JSON.stringify(p.config, null, 2)}\n`);
     copyWeights(p.dir, join(tmp, sub), o.fp16);
   }
-  writeFileSync(join(tmp, 'd2c.json'), `${JSON.stringify(info, null, 2)}\n`);
-  writeFileSync(join(tmp, 'README.md'), card);
+  writeFileAtomic(join(tmp, 'd2c.json'), `${JSON.stringify(info, null, 2)}\n`);
+  writeFileAtomic(join(tmp, 'README.md'), card);
   if (o.keepOthers) {
     // Only the pack's own entries are replaced: a `d2c fit` model folder also holds runs/.
     mkdirSync(o.out, { recursive: true });
@@ -125,9 +126,11 @@ export function packModel(o: PackOptions): void {
       renameSync(join(tmp, e), join(o.out, e));
     }
     rmSync(tmp, { recursive: true, force: true });
+    fsyncDir(o.out);
   } else {
     rmSync(o.out, { recursive: true, force: true });
     renameSync(tmp, o.out);
+    fsyncDir(dirname(o.out));
   }
 }
 

@@ -3,7 +3,7 @@
 // the codebook usage over the whole set — and a grid of originals above reconstructions. On an
 // ImageFolder (`--dataset imagefolder --data DIR`), PSNR and codebook usage: the FMNIST feature
 // network has no features for other images, so no rFID.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { ArrayImageSet } from '../../data/dataset.ts';
@@ -19,6 +19,7 @@ import {
   loadClassifier,
 } from '../../eval/fmnist_classifier.ts';
 import { featureStats, frechetDistance } from '../../eval/frechet.ts';
+import { writeFileAtomic } from '../../io/atomic_file.ts';
 import { loadPart, type PartConfig } from '../../pipeline/parts.ts';
 import { AutoencoderKL } from '../../tokenizers/kl.ts';
 import { VQModel } from '../../tokenizers/vq.ts';
@@ -89,7 +90,7 @@ async function reconFolder(
   };
   if (o.out) {
     mkdirSync(o.out, { recursive: true });
-    writeFileSync(join(o.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileAtomic(join(o.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
     if (grid) await saveImageGrid(grid, join(o.out, 'recon.png'), { nrow: (grid as Tensor).shape[0] / 2 });
   }
   torch.dispose(grid ? [grid] : []);
@@ -169,7 +170,7 @@ export function register(program: Command): void {
       torch.dispose([real, fake]);
       if (o.out) {
         mkdirSync(o.out, { recursive: true });
-        writeFileSync(join(o.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+        writeFileAtomic(join(o.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
         const grid = torch.noGrad(() =>
           torch.tidy(() => {
             const x = batchOf(set, 0, 16);

@@ -1,7 +1,8 @@
 // A sample grid with one row per class and the class name left of each row (rendered by sharp
 // from SVG text; without any font installed the names are blank but the grid is still written).
 import sharp from 'sharp';
-import { encodePng, makeGrid, toUint8Batch, writeFileAtomic } from '../../data/png.ts';
+import { encodePng, makeGrid, toUint8Batch } from '../../data/png.ts';
+import { writeFileAtomic } from '../../io/atomic_file.ts';
 import type { Tensor } from '../../torch/index.ts';
 
 const PAD = 2;

@@ -13,9 +13,15 @@ export function register(program: Command): void {
     .option('--port <n>', 'port (0: any free port)', intOption('--port', { min: 0, max: 65535 }), 7860)
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--threads <n>', 'intra-op threads of the model', positiveInt('--threads'), 2)
-    .action(async (o: { model: string; port: number; host: string; threads: number }) => {
+    .option(
+      '--queue <n>',
+      'requests that may wait behind the running generation (more: 503)',
+      intOption('--queue', { min: 0, max: 1000 }),
+      8,
+    )
+    .action(async (o: { model: string; port: number; host: string; threads: number; queue: number }) => {
       const log = (line: string) => process.stderr.write(`${line}\n`);
-      const server = await startServer({ ...o, log }).catch((e: NodeJS.ErrnoException) => {
+      const server = await startServer({ ...o, maxQueue: o.queue, log }).catch((e: NodeJS.ErrnoException) => {
         if (e instanceof ModelLoadError) throw new UsageError(`--model: ${e.message}`);
         if (e.code === 'EADDRINUSE') throw new UsageError(`--port: ${e.message} (--port 0 picks a free one)`);
         if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') throw new UsageError(`--host: ${e.message}`);

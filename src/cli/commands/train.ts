@@ -8,6 +8,7 @@ import { readCacheMeta } from '../../pipeline/cache.ts';
 import { type PartConfig, type PartKind, readPartConfig, resolveConfig } from '../../pipeline/parts.ts';
 import { KL_TRAIN_DEFAULTS, type TokenizerTrainOptions, VQ_TRAIN_DEFAULTS } from '../../tokenizers/train_step.ts';
 import * as torch from '../../torch/index.ts';
+import { resolveCheckpointDir } from '../../train/checkpoint.ts';
 import { classCountFromCache, tokenizerChannels, tokenizerImageSize } from '../../train/infer.ts';
 import type { Recipe } from '../../train/recipe.ts';
 import { STAGE1_RECIPE, stage1Task } from '../../train/stage1_task.ts';
@@ -16,7 +17,7 @@ import { type TokenizerRecipe, tokenizerTask } from '../../train/tokenizer_task.
 import { runTraining } from '../../train/trainer.ts';
 import { collect, configOverrides } from '../config_args.ts';
 import { UsageError } from '../errors.ts';
-import { type LaunchOptions, launchOptions, launchOrJoin } from '../launch.ts';
+import { isDataParallelWorker, type LaunchOptions, launchOptions, launchOrJoin } from '../launch.ts';
 import { choiceOption, intOption, numberOption, positiveInt } from '../options.ts';
 import { trainParent } from './train_classifier.ts';
 
@@ -38,6 +39,14 @@ interface CommonOpts {
 
 /** Data-parallel flags (cli/launch.ts): true when this process launched the workers and is done. */
 async function launched(o: CommonOpts & LaunchOptions): Promise<boolean> {
+  // Once, before any worker reads it: finish a checkpoint swap that a killed save left half done.
+  if (o.resume && !isDataParallelWorker()) {
+    try {
+      resolveCheckpointDir(o.out);
+    } catch (e) {
+      throw new UsageError(`--resume: ${(e as Error).message}`);
+    }
+  }
   return (await launchOrJoin(o)) === 'launched';
 }
 
