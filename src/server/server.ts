@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { encodePng, makeGrid, type Uint8Batch } from '../data/png.ts';
 import type { GenerateProgress } from '../pipeline/d2c.ts';
+import type { Precision } from '../torch/autocast.ts';
 import { BusyError, type Generated, ModelHost } from './model_host.ts';
 import type { ModelInfo } from './model_worker.ts';
 import { type GenerateRequest, LIMITS, ParamError, parseGenerateRequest, toGenerateOptions } from './params.ts';
@@ -24,6 +25,9 @@ export interface ServerOptions {
   host?: string;
   /** Intra-op threads of the model's worker. */
   threads?: number;
+  /** Where the model runs (cpu, cuda, cuda:N) and its sampling precision (default cpu, fp32). */
+  device?: string;
+  precision?: Precision;
   /** One line per generation and per server error (default: silent). */
   log?: (line: string) => void;
 }
@@ -202,7 +206,7 @@ function listen(server: Server, port: number, host: string): Promise<AddressInfo
 /** Loads the model (in its worker thread), then listens; resolves once both are ready. */
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const log = o.log ?? (() => {});
-  const host = await ModelHost.start({ model: o.model, threads: o.threads ?? 1 });
+  const host = await ModelHost.start({ model: o.model, threads: o.threads ?? 1, device: o.device, precision: o.precision });
   const server = createServer((req, res) => void handle(req, res, host, log));
   let address: AddressInfo;
   try {

@@ -32,6 +32,8 @@ export interface TokenizerRecipe {
   seed: number;
   hflip: boolean;
   train: TokenizerTrainOptions;
+  /** Compute precision of the steps (autocast); absent: fp32. Saved, so --resume keeps it. */
+  precision?: torch.Precision;
 }
 
 export interface TokenizerTaskOptions {
@@ -42,6 +44,8 @@ export interface TokenizerTaskOptions {
   freshDiscriminator?: boolean;
   /** Classifier folder whose feature maps drive the perceptual loss (default models/fmnist-classifier). */
   perceptualNet?: string;
+  /** Where the model, the discriminator and each batch live (default cpu). */
+  device?: string;
 }
 
 export async function tokenizerTask(
@@ -59,16 +63,24 @@ export async function tokenizerTask(
       `${part.preset} takes ${cfg.inChannels}-channel images but ${set.name} has ${set.channels} channels (--set inChannels=${set.channels} outChannels=${set.channels})`,
     );
   }
+  const device = opts.device ?? 'cpu';
+  if (device !== 'cpu') model.to(device);
   model.train();
+  // The discriminator's initial weights are drawn on the CPU, as the model's are, then moved.
   const generator = new torch.Generator(recipe.seed);
-  const state = createTokenizerTrainState(model, recipe.train, generator, {
-    perceptual: (recipe.train.perceptualWeight ?? 0) > 0 ? perceptualNetwork(opts.perceptualNet, set) : undefined,
+  const created = createTokenizerTrainState(model, recipe.train, generator, {
+    perceptual: (recipe.train.perceptualWeight ?? 0) > 0 ? perceptualNetwork(opts.perceptualNet, set, device) : undefined,
     totalSteps: recipe.steps,
   });
+  created.disc?.to(device);
+  // the run's draws are made where the model is
+  const state: TokenizerTrainState =
+    device === 'cpu' ? created : { ...created, generator: new torch.Generator(recipe.seed, device) };
+  const run = state.generator;
   const dp = dataParallel();
   if (dp) {
     dp.syncModules(model, ...(state.disc ? [state.disc] : []));
-    dp.shardGenerator(generator);
+    dp.shardGenerator(run);
     // the generator loss's backward also reaches the discriminator: its buckets start at finish()
     const disc = state.disc ? dp.gradSync(state.disc.parameters(), false) : null;
     state.sync = { model: dp.gradSync(model.parameters()), disc };
@@ -80,7 +92,8 @@ export async function tokenizerTask(
   const first = await probeLoader.next();
   await probeLoader.close();
   first.labels.dispose();
-  const probe = torch.keep(first.images);
+  const probe = torch.keep(device === 'cpu' ? first.images : first.images.to(device));
+  if (device !== 'cpu') first.images.dispose();
   const loader = new DataLoader(set, {
     batchSize: recipe.batchSize,
     seed: recipe.seed,
@@ -109,7 +122,10 @@ export async function tokenizerTask(
     async step() {
       const b = set.kind === 'array' ? loader.nextSync() : await loader.next();
       try {
-        const m = tokenizerTrainStep(state, b.images);
+        const images = device === 'cpu' ? b.images : torch.keep(b.images.to(device));
+        if (images !== b.images) b.images.dispose();
+        b.images = images;
+        const m = torch.autocast(recipe.precision ?? 'fp32', () => tokenizerTrainStep(state, images));
         ema.update();
         const { step: _s, ...rest } = m;
         return Object.fromEntries(Object.entries(rest).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
@@ -138,7 +154,7 @@ export async function tokenizerTask(
         ema,
         optimizer: state.opt,
         discriminator: state.disc && state.optD ? { model: state.disc, optimizer: state.optD } : undefined,
-        trainer: { step: s.step, epoch: s.epoch, data: s.data, generators: { main: generator } },
+        trainer: { step: s.step, epoch: s.epoch, data: s.data, generators: { main: run } },
       });
     },
     load(dir: string) {
@@ -148,7 +164,7 @@ export async function tokenizerTask(
         ema,
         optimizer: state.opt,
         discriminator,
-        generators: { main: generator },
+        generators: { main: run },
       });
       if (!trainer) throw new Error(`${dir}: no trainer.json to resume from`);
       loader.restore(trainer.data as LoaderState);
@@ -161,8 +177,9 @@ export async function tokenizerTask(
 }
 
 /** The frozen classifier's feature maps, for images of the set it was trained on (1×32×32). */
-function perceptualNetwork(dir: string | undefined, set: ImageSet): (x: Tensor) => Tensor[] {
+function perceptualNetwork(dir: string | undefined, set: ImageSet, device: string): (x: Tensor) => Tensor[] {
   const { model } = loadClassifier(dir ?? DEFAULT_CLASSIFIER_DIR);
+  if (device !== 'cpu') model.to(device);
   const { inChannels, imageSize } = model.config;
   if (set.channels !== inChannels || set.size !== imageSize)
     throw new Error(

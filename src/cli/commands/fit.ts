@@ -24,6 +24,7 @@ import { stage1Task } from '../../train/stage1_task.ts';
 import { stage2Task } from '../../train/stage2_task.ts';
 import { tokenizerTask } from '../../train/tokenizer_task.ts';
 import { runTraining, type Trainable } from '../../train/trainer.ts';
+import { type DeviceFlags, deviceOption, type PrecisionFlags, precisionOption, runDevice } from '../device_options.ts';
 import { UsageError } from '../errors.ts';
 import { intOption, numberOption, positiveInt } from '../options.ts';
 import { progressBar } from '../progress.ts';
@@ -32,7 +33,7 @@ import { saveLabelledGrid } from './sample_grid.ts';
 
 const PHASES = ['vq tokenizer', 'kl tokenizer', 'token cache', 'stage-1 GPT', 'stage-2 MAR', 'model folder', 'samples'];
 
-interface FitOptions {
+interface FitOptions extends Partial<DeviceFlags>, PrecisionFlags {
   data: string;
   size: number;
   out: string;
@@ -139,6 +140,8 @@ function retire(dir: string): void {
 
 export async function fit(o: FitOptions): Promise<{ interrupted: boolean }> {
   torch.setNumThreads(o.threads);
+  const device = runDevice(o.device ?? 'cpu');
+  const precision = o.precision ?? 'fp32';
   const runs = join(o.out, 'runs');
   const recordPath = join(runs, 'fit.json');
   const data = resolve(o.data);
@@ -190,7 +193,12 @@ export async function fit(o: FitOptions): Promise<{ interrupted: boolean }> {
     };
     for (const [i, kind] of (['vq', 'kl'] as const).entries()) {
       const r = await trainPhase(i, dirs[kind], plan.steps[kind], () =>
-        tokenizerTask(set, tokenizerPart(kind, plan.presets[kind]), fitTokenizerRecipe(kind, plan, o.seed)),
+        tokenizerTask(
+          set,
+          tokenizerPart(kind, plan.presets[kind]),
+          { ...fitTokenizerRecipe(kind, plan, o.seed), precision },
+          { device },
+        ),
       );
       if (r.interrupted || stopped()) return { interrupted: true };
     }
@@ -199,8 +207,8 @@ export async function fit(o: FitOptions): Promise<{ interrupted: boolean }> {
     if (record.cache === stamp && existsSync(join(dirs.cache, 'meta.json'))) say(2, `done in ${dirs.cache}`);
     else {
       say(2, `encoding ${set.labels.length} images and their flips → ${dirs.cache}`);
-      const vq = loadPart<VQModel>(dirs.vq);
-      const kl = loadPart<AutoencoderKL>(dirs.kl);
+      const vq = loadPart<VQModel>(dirs.vq, { device });
+      const kl = loadPart<AutoencoderKL>(dirs.kl, { device });
       const bar = progressBar(`[3/${PHASES.length}] token cache`);
       await buildTokenCache({
         vq: vq.model,
@@ -231,10 +239,12 @@ export async function fit(o: FitOptions): Promise<{ interrupted: boolean }> {
         record[g.part] = record.cache;
         save();
       }
-      const recipe = fitGeneratorRecipe(g.part, plan, o.seed);
+      const recipe = { ...fitGeneratorRecipe(g.part, plan, o.seed), precision };
       const r = await trainPhase(g.phase, dir, plan.steps[g.part], () => {
         const pc = generatorPart(g.kind, plan.presets[g.kind], dirs.cache, g.extra);
-        return g.part === 'stage1' ? stage1Task(dirs.cache, pc, recipe) : stage2Task(dirs.cache, pc, recipe);
+        return g.part === 'stage1'
+          ? stage1Task(dirs.cache, pc, recipe, { device })
+          : stage2Task(dirs.cache, pc, recipe, { device });
       });
       trained ||= r.ran;
       if (r.interrupted || stopped()) return { interrupted: true };
@@ -270,7 +280,7 @@ export async function fit(o: FitOptions): Promise<{ interrupted: boolean }> {
     });
 
     say(6, `${o.perClass} per class → ${samplesPng}`);
-    const model = D2C.fromPretrained(o.out);
+    const model = D2C.fromPretrained(o.out, { device, precision });
     const classes = model.classes.flatMap((_, c) => Array.from({ length: o.perClass }, () => c));
     const bar = progressBar(`[7/${PHASES.length}] samples`);
     const r = model.generate({ classes, seed: o.seed }, (p) => bar.update(p.step, p.total, p.stage));
@@ -290,8 +300,7 @@ export async function fit(o: FitOptions): Promise<{ interrupted: boolean }> {
 }
 
 export function register(program: Command): void {
-  program
-    .command('fit')
+  precisionOption(deviceOption(program.command('fit')), 'compute precision of the trainings and the samples')
     .description('train a D2C model on your own ImageFolder (DIR/<class>/<image>), end to end')
     .requiredOption('--data <dir>', 'ImageFolder root: one sub-folder of JPEG/PNG/WebP images per class')
     .requiredOption('--out <dir>', 'model folder to write (checkpoints go to OUT/runs/; run again to continue)')
