@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 import { FUSIONS } from '../../generators/fusion.ts';
+import { type PartKind, resolveConfig } from '../../pipeline/parts.ts';
 import * as torch from '../../torch/index.ts';
 import { type DeviceFlags, deviceOption, type PrecisionFlags, precisionOption, runDevice } from '../device_options.ts';
 import { type DryRunSetup, PHASES, type Phase, type PhaseResult, runPhase } from '../dry_run_phases.ts';
@@ -39,7 +40,15 @@ function parsePresets(v: string): DryRunSetup['presets'] {
   const p = v.split(',').map((x) => x.trim());
   if (p.length !== 4 || p.some((x) => x === ''))
     throw new UsageError(`--presets must be four presets VQ,KL,GPT,MAR (e.g. vq16,kl16,gpt_b,mar_base), got "${v}"`);
-  return { vq: p[0], kl: p[1], gpt: p[2], mar: p[3] };
+  const presets = { vq: p[0], kl: p[1], gpt: p[2], mar: p[3] };
+  for (const [kind, preset] of Object.entries(presets)) {
+    try {
+      resolveConfig(kind as PartKind, preset);
+    } catch (e) {
+      throw new UsageError(`--presets: ${(e as Error).message}`);
+    }
+  }
+  return presets;
 }
 
 const fmt = {
@@ -105,6 +114,7 @@ export function register(program: Command): void {
         return;
       }
       const device = runDevice(o.device);
+      const presets = parsePresets(o.presets);
       const gpu = device !== 'cpu';
       const sampling = gpu ? OFFICIAL_SAMPLING : CPU_SAMPLING;
       const work = mkdtempSync(join(tmpdir(), 'd2c-dry-run-'));
@@ -112,7 +122,7 @@ export function register(program: Command): void {
         work,
         device,
         precision: o.precision ?? 'fp32',
-        presets: parsePresets(o.presets),
+        presets,
         fusion: o.fusion,
         batch: o.batch ?? (gpu ? GPU_BATCH : 1),
         sampleSteps: o.sampleSteps ?? sampling.steps,
@@ -132,8 +142,10 @@ export function register(program: Command): void {
       const t0 = performance.now();
       try {
         for (const phase of PHASES) {
-          rows.push(child(phase, setup, o.threads));
-          process.stderr.write(`  ${phase} done (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
+          const r = child(phase, setup, o.threads);
+          rows.push(r);
+          // each phase's figures as soon as they are known, so a run stopped midway still tells them
+          process.stderr.write(`  ${JSON.stringify(r)} (${((performance.now() - t0) / 1000).toFixed(0)} s in)\n`);
         }
       } finally {
         if (o.keep) process.stderr.write(`work folder kept: ${work}\n`);
