@@ -30,7 +30,10 @@ const trainStep = (p: torch.Precision) =>
     for (const q of gpt.parameters()) q.grad = null;
   });
 
-const models = { fp32: D2C.fromPretrained('models/d2c-fmnist'), bf16: D2C.fromPretrained('models/d2c-fmnist', { precision: 'bf16' }) };
+const models = {
+  fp32: D2C.fromPretrained('models/d2c-fmnist'),
+  bf16: D2C.fromPretrained('models/d2c-fmnist', { precision: 'bf16' }),
+};
 const sample = (p: torch.Precision) => torch.dispose(models[p].generate({ classes: [0, 1, 2, 3], seed: 0 }));
 
 const results: Record<string, Record<torch.Precision, number[]>> = {
@@ -51,5 +54,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 for (const [what, v] of Object.entries(results)) {
   const f = median(v.fp32);
   const b = median(v.bf16);
-  process.stdout.write(`${what}: fp32 ${f.toFixed(2)} CPU s, bf16 ${b.toFixed(2)} CPU s (bf16/fp32 ${(b / f).toFixed(2)}×; median of ${rounds})\n`);
+  process.stdout.write(
+    `${what}: fp32 ${f.toFixed(2)} CPU s, bf16 ${b.toFixed(2)} CPU s (bf16/fp32 ${(b / f).toFixed(2)}×; median of ${rounds})\n`,
+  );
 }
