@@ -97,7 +97,12 @@ export function startFlopCount(): { stop(): number } {
   };
 }
 
-/** Counts `n` FLOPs when a countFlops region is open. */
-export function addFlops(n: () => number): void {
-  if (flopCounter) flopCounter.flops += n();
+/** Whether a FLOP count is open (callers skip computing what they would add). */
+export function countingFlops(): boolean {
+  return flopCounter !== null;
+}
+
+/** Adds `n` FLOPs to the open count, if any. */
+export function addFlops(n: number): void {
+  if (flopCounter) flopCounter.flops += n;
 }

@@ -72,7 +72,7 @@ export async function tokenizerTask(
     perceptual: (recipe.train.perceptualWeight ?? 0) > 0 ? perceptualNetwork(opts.perceptualNet, set, device) : undefined,
     totalSteps: recipe.steps,
   });
-  created.disc?.to(device);
+  if (device !== 'cpu') created.disc?.to(device);
   // the run's draws are made where the model is
   const state: TokenizerTrainState =
     device === 'cpu' ? created : { ...created, generator: new torch.Generator(recipe.seed, device) };
