@@ -16,6 +16,8 @@ export interface LaunchOptions {
   masterAddr: string;
   masterPort: number;
   batchSize?: number;
+  /** --device: a CUDA job's workers talk over NCCL, a CPU job's over Gloo. */
+  device?: string;
 }
 
 const WORKER_FLAG = 'D2C_DDP_WORKER';
@@ -39,7 +41,7 @@ export function launchOptions(cmd: Command): Command {
 export async function launchOrJoin(o: LaunchOptions): Promise<'launched' | 'worker' | 'single'> {
   const world = o.nprocPerNode * o.nnodes;
   if (process.env[WORKER_FLAG] === '1') {
-    startDataParallel(workerEnv());
+    startDataParallel(workerEnv(o.device ?? 'cpu'));
     // the launcher's IPC channel closes when it dies: a worker never outlives it
     process.on('disconnect', () => {
       process.stderr.write('d2c: the launcher is gone; worker exiting\n');
@@ -58,7 +60,14 @@ export async function launchOrJoin(o: LaunchOptions): Promise<'launched' | 'work
   return 'launched';
 }
 
-function workerEnv(): DataParallelEnv {
+/** NCCL for a CUDA job, Gloo for a CPU one; D2C_DDP_BACKEND overrides. */
+export function ddpBackend(device: string, env: NodeJS.ProcessEnv = process.env): 'gloo' | 'nccl' {
+  const forced = env.D2C_DDP_BACKEND;
+  if (forced === 'gloo' || forced === 'nccl') return forced;
+  return device.startsWith('cuda') ? 'nccl' : 'gloo';
+}
+
+function workerEnv(device: string): DataParallelEnv {
   const num = (k: string) => {
     const v = Number(process.env[k]);
     if (!Number.isInteger(v) || v < 0) throw new Error(`worker: ${k}=${process.env[k]} is not set to an integer`);
@@ -70,7 +79,7 @@ function workerEnv(): DataParallelEnv {
     worldSize: num('WORLD_SIZE'),
     masterAddr: process.env.MASTER_ADDR ?? '127.0.0.1',
     masterPort: num('MASTER_PORT'),
-    backend: (process.env.D2C_DDP_BACKEND as 'gloo' | 'nccl' | undefined) ?? 'gloo',
+    backend: ddpBackend(device),
     timeoutMs: timeoutS * 1000,
   };
 }

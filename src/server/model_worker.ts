@@ -23,6 +23,8 @@ export interface ModelInfo {
 export interface WorkerInit {
   model: string;
   threads: number;
+  device?: string;
+  precision?: torch.Precision;
 }
 
 export type WorkerRequest = { id: number; options: GenerateOptions };
@@ -56,7 +58,7 @@ function serve(port: NonNullable<typeof parentPort>, init: WorkerInit): void {
   torch.setNumThreads(init.threads);
   let m: D2C;
   try {
-    m = D2C.fromPretrained(init.model);
+    m = D2C.fromPretrained(init.model, { device: init.device, precision: init.precision });
   } catch (e) {
     port.postMessage({ type: 'failed', message: (e as Error).message } satisfies WorkerReply);
     return;

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { encodePng, makeGrid, type Uint8Batch } from '../data/png.ts';
 import { bundlePage, pageHtml } from '../export/web_page.ts';
 import type { GenerateProgress } from '../pipeline/d2c.ts';
+import type { Precision } from '../torch/autocast.ts';
 import { BusyError, type Generated, ModelHost } from './model_host.ts';
 import type { ModelInfo } from './model_worker.ts';
 import { type GenerateRequest, LIMITS, ParamError, parseGenerateRequest, toGenerateOptions } from './params.ts';
@@ -25,6 +26,9 @@ export interface ServerOptions {
   host?: string;
   /** Intra-op threads of the model's worker. */
   threads?: number;
+  /** Where the model runs (cpu, cuda, cuda:N) and its sampling precision (default cpu, fp32). */
+  device?: string;
+  precision?: Precision;
   /** One line per generation and per server error (default: silent). */
   log?: (line: string) => void;
 }
@@ -217,7 +221,7 @@ function listen(server: Server, port: number, host: string): Promise<AddressInfo
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const log = o.log ?? (() => {});
   await page();
-  const host = await ModelHost.start({ model: o.model, threads: o.threads ?? 1 });
+  const host = await ModelHost.start({ model: o.model, threads: o.threads ?? 1, device: o.device, precision: o.precision });
   const server = createServer((req, res) => void handle(req, res, host, log));
   let address: AddressInfo;
   try {

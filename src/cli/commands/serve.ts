@@ -1,19 +1,20 @@
 // `d2c serve`: the local web UI (src/server/) for a model folder; runs until Ctrl-C.
 import type { Command } from 'commander';
 import { ModelLoadError, startServer } from '../../server/server.ts';
+import { type DeviceFlags, type PrecisionFlags, runDevice, samplingDeviceOptions } from '../device_options.ts';
 import { UsageError } from '../errors.ts';
 import { intOption, positiveInt } from '../options.ts';
 import { DEFAULT_MODEL } from './sample.ts';
 
 export function register(program: Command): void {
-  program
-    .command('serve')
+  samplingDeviceOptions(program.command('serve'))
     .description('serve a local web UI that samples images from a D2C model folder')
     .option('--model <dir>', 'D2C model folder', DEFAULT_MODEL)
     .option('--port <n>', 'port (0: any free port)', intOption('--port', { min: 0, max: 65535 }), 7860)
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--threads <n>', 'intra-op threads of the model', positiveInt('--threads'), 2)
-    .action(async (o: { model: string; port: number; host: string; threads: number }) => {
+    .action(async (o: DeviceFlags & PrecisionFlags & { model: string; port: number; host: string; threads: number }) => {
+      o.device = runDevice(o.device);
       const log = (line: string) => process.stderr.write(`${line}\n`);
       const server = await startServer({ ...o, log }).catch((e: NodeJS.ErrnoException) => {
         if (e instanceof ModelLoadError) throw new UsageError(`--model: ${e.message}`);
