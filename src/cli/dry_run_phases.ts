@@ -17,6 +17,10 @@ import { STAGE2_RECIPE, stage2Task } from '../train/stage2_task.ts';
 import { tokenizerTask } from '../train/tokenizer_task.ts';
 import { runTraining, type Trainable } from '../train/trainer.ts';
 import { packModel } from './commands/pack.ts';
+import { sampleFlopsAt } from './dry_run_sample.ts';
+
+/** MAR's sampler: 64 autoregressive steps, 100 diffusion steps. */
+export const MAR_SAMPLING = { steps: 64, diffusionSteps: 100 };
 
 export const PHASES = ['vq', 'kl', 'cache', 'stage1', 'stage2', 'sample'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -40,10 +44,14 @@ export interface PhaseResult {
   what: string;
   params: number;
   batch: number;
+  /** Wall seconds of the step, and the CPU seconds this process spent in it (robust to other load). */
   seconds: number;
+  cpuSeconds: number;
   /** Forward FLOPs of the linear/conv/attention ops, ×3 for a training step (backward ≈ 2 × forward). */
   flops: number;
   peakRssMiB: number;
+  /** The sample only: its FLOPs estimated at MAR's sampler (64 AR × 100 diffusion steps), from its measured parts. */
+  officialFlops?: number;
 }
 
 /** The synthetic images: labels spread over the generator's classes, at the VQ preset's side, RGB. */
@@ -63,28 +71,30 @@ const part = (kind: PartKind, preset: string, overrides: Record<string, unknown>
   recipe: { command: 'dry-run' },
 });
 
-/** One timed, counted step of a task, then its checkpoint (what the next phases read). */
-async function trainOnce(task: Trainable, dir: string): Promise<{ seconds: number; flops: number }> {
-  const step = task.step.bind(task);
-  let seconds = 0;
-  let flops = 0;
-  task.step = async (n: number) => {
-    const count = torch.startFlopCount();
-    const t0 = performance.now();
-    const m = await step(n);
-    seconds = (performance.now() - t0) / 1000;
-    flops = 3 * count.stop();
-    return m;
-  };
-  await runTraining(task, { steps: 1, outDir: dir, quiet: true, logEvery: 1 });
-  return { seconds, flops };
-}
+type Measured = { seconds: number; cpuSeconds: number; flops: number };
 
-async function timed<T>(fn: () => T | Promise<T>): Promise<{ result: T; seconds: number; flops: number }> {
+/** Wall and CPU seconds and forward FLOPs of `fn`. */
+async function timed<T>(fn: () => T | Promise<T>): Promise<Measured & { result: T }> {
   const count = torch.startFlopCount();
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const result = await fn();
-  return { result, seconds: (performance.now() - t0) / 1000, flops: count.stop() };
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  return { result, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, flops: count.stop() };
+}
+
+/** One measured step of a task, then its checkpoint (what the next phases read). */
+async function trainOnce(task: Trainable, dir: string): Promise<Measured> {
+  const step = task.step.bind(task);
+  let measured: Measured = { seconds: 0, cpuSeconds: 0, flops: 0 };
+  task.step = async (n: number) => {
+    const { result, ...m } = await timed(() => step(n));
+    measured = { ...m, flops: 3 * m.flops }; // backward ≈ 2 × forward
+    return result;
+  };
+  await runTraining(task, { steps: 1, outDir: dir, quiet: true, logEvery: 1 });
+  return measured;
 }
 
 export async function runPhase(phase: Phase, s: DryRunSetup): Promise<Omit<PhaseResult, 'peakRssMiB'>> {
@@ -96,15 +106,15 @@ export async function runPhase(phase: Phase, s: DryRunSetup): Promise<Omit<Phase
     const train = { ...base, gan: base.gan ? { ...base.gan, start: 0 } : null };
     const recipe = { steps: 1, batchSize: s.batch, emaDecay: 0.999, seed: 0, hflip: true, train, precision: s.precision };
     const task = await tokenizerTask(images(s), part(phase, preset), recipe, { device: s.device });
-    const { seconds, flops } = await trainOnce(task, dir(phase));
+    const m = await trainOnce(task, dir(phase));
     const params = paramCount(loadPart(dir(phase)).model);
-    return { phase, what: `${preset} training step (+ PatchGAN)`, params, batch: s.batch, seconds, flops };
+    return { phase, what: `${preset} training step (+ PatchGAN)`, params, batch: s.batch, ...m };
   }
   if (phase === 'cache') {
     const vq = loadPart(dir('vq'), { device: s.device });
     const kl = loadPart(dir('kl'), { device: s.device });
     const set = images(s);
-    const r = await timed(() =>
+    const { result: _meta, ...m } = await timed(() =>
       buildTokenCache({
         vq: vq.model as never,
         kl: kl.model as never,
@@ -117,7 +127,7 @@ export async function runPhase(phase: Phase, s: DryRunSetup): Promise<Omit<Phase
       }),
     );
     const params = paramCount(vq.model, kl.model);
-    return { phase, what: 'token cache (image + flip)', params, batch: s.batch, seconds: r.seconds, flops: r.flops };
+    return { phase, what: 'token cache (image + flip)', params, batch: s.batch, ...m };
   }
   if (phase === 'stage1' || phase === 'stage2') {
     const meta = readCacheMeta(dir('cache'));
@@ -129,8 +139,8 @@ export async function runPhase(phase: Phase, s: DryRunSetup): Promise<Omit<Phase
         { ...STAGE1_RECIPE, steps: 1, batchSize: s.batch, precision: s.precision },
         { device: s.device },
       );
-      const { seconds, flops } = await trainOnce(task, dir('stage1'));
-      return { phase, what: `${s.presets.gpt} training step`, params: paramCount(task.model), batch: s.batch, seconds, flops };
+      const m = await trainOnce(task, dir('stage1'));
+      return { phase, what: `${s.presets.gpt} training step`, params: paramCount(task.model), batch: s.batch, ...m };
     }
     const pc = part('mar', s.presets.mar, {
       fusion: s.fusion,
@@ -144,10 +154,11 @@ export async function runPhase(phase: Phase, s: DryRunSetup): Promise<Omit<Phase
       { ...STAGE2_RECIPE, steps: 1, batchSize: s.batch, precision: s.precision },
       { device: s.device },
     );
-    const { seconds, flops } = await trainOnce(task, dir('stage2'));
+    const m = await trainOnce(task, dir('stage2'));
     const what = `${s.presets.mar} (${s.fusion}) training step`;
-    return { phase, what, params: paramCount(task.model), batch: s.batch, seconds, flops };
+    return { phase, what, params: paramCount(task.model), batch: s.batch, ...m };
   }
+  // pack's sampling defaults (CFG on) but the dry run's steps: FLOPs depend on little else
   packModel({
     vq: dir('vq'),
     kl: dir('kl'),
@@ -157,20 +168,14 @@ export async function runPhase(phase: Phase, s: DryRunSetup): Promise<Omit<Phase
     out: dir('model'),
     name: 'dry-run',
     fp16: false,
-    stage1Cfg: 4,
-    stage1Temperature: 1,
-    topK: 0,
-    topP: 1,
-    stage2Cfg: 4,
-    cfgSchedule: 'linear',
-    stage2Temperature: 1,
     steps: s.sampleSteps,
-    stage2Clip: 0,
     diffusionSteps: s.diffusionSteps,
   });
   const m = D2C.fromPretrained(dir('model'), { device: s.device, precision: s.precision });
-  const r = await timed(() => torch.dispose(m.generate({ classes: [0], seed: 0 })));
+  const parts = sampleFlopsAt(m, { steps: s.sampleSteps, diffusionSteps: s.diffusionSteps });
+  const { result: _r, ...measured } = await timed(() => torch.dispose(m.generate({ classes: [0], seed: 0 })));
   const params = paramCount(m.kl, m.stage2, ...(m.vq ? [m.vq] : []), ...(m.stage1 ? [m.stage1] : []));
   const what = `1 image: ${s.presets.gpt} (CFG) + ${s.presets.mar} ${s.sampleSteps} AR × ${s.diffusionSteps} diffusion steps`;
-  return { phase, what, params, batch: 1, seconds: r.seconds, flops: r.flops };
+  const officialFlops = parts.at(MAR_SAMPLING.steps, MAR_SAMPLING.diffusionSteps, measured.flops);
+  return { phase, what, params, batch: 1, ...measured, officialFlops };
 }

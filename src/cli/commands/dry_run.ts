@@ -12,16 +12,14 @@ import { FUSIONS } from '../../generators/fusion.ts';
 import { type PartKind, resolveConfig } from '../../pipeline/parts.ts';
 import * as torch from '../../torch/index.ts';
 import { type DeviceFlags, deviceOption, type PrecisionFlags, precisionOption, runDevice } from '../device_options.ts';
-import { type DryRunSetup, PHASES, type Phase, type PhaseResult, runPhase } from '../dry_run_phases.ts';
+import { type DryRunSetup, MAR_SAMPLING, PHASES, type Phase, type PhaseResult, runPhase } from '../dry_run_phases.ts';
 import { UsageError } from '../errors.ts';
 import { choiceOption, intOption, positiveInt } from '../options.ts';
 
 /** Per-GPU batch of the references (LlamaGen: tokenizers 128 and GPT 256 over 8 GPUs; MAR: 2048 over 32). */
 const GPU_BATCH = 32;
 const OFFICIAL = { vq: 'vq16', kl: 'kl16', gpt: 'gpt_b', mar: 'mar_base' };
-/** MAR's sampler: 64 autoregressive steps, 100 diffusion steps. */
-const OFFICIAL_SAMPLING = { steps: 64, diffusion: 100 };
-const CPU_SAMPLING = { steps: 4, diffusion: 10 };
+const CPU_SAMPLING = { steps: 4, diffusionSteps: 10 };
 const CHILD_MARK = 'D2C_DRY_RUN ';
 
 interface Flags extends DeviceFlags, PrecisionFlags {
@@ -57,7 +55,7 @@ const fmt = {
 };
 
 export function table(rows: PhaseResult[]): string {
-  const head = ['phase', 'what', 'params', 'batch', 'peak RSS', 's/step', 'FLOPs/step'];
+  const head = ['phase', 'what', 'params', 'batch', 'peak RSS', 's/step', 'CPU s/step', 'FLOPs/step'];
   const body = rows.map((r) => [
     r.phase,
     r.what,
@@ -65,11 +63,19 @@ export function table(rows: PhaseResult[]): string {
     String(r.batch),
     `${r.peakRssMiB.toFixed(0)} MiB`,
     r.seconds.toFixed(2),
+    r.cpuSeconds.toFixed(2),
     fmt.flops(r.flops),
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (c: string[]) => c.map((x, i) => (i >= 2 ? x.padStart(w[i]) : x.padEnd(w[i]))).join('  ');
-  return [line(head), ...body.map(line)].join('\n');
+  const sample = rows.find((r) => r.phase === 'sample');
+  const estimate =
+    sample?.officialFlops !== undefined && sample.officialFlops !== sample.flops
+      ? [
+          `sample at MAR's ${MAR_SAMPLING.steps} AR × ${MAR_SAMPLING.diffusionSteps} diffusion steps: ${fmt.flops(sample.officialFlops)} FLOPs (estimated from its parts)`,
+        ]
+      : [];
+  return [line(head), ...body.map(line), ...estimate].join('\n');
 }
 
 /** Runs one phase in a fresh process (this command with --phase); returns what it measured. */
@@ -116,7 +122,7 @@ export function register(program: Command): void {
       const device = runDevice(o.device);
       const presets = parsePresets(o.presets);
       const gpu = device !== 'cpu';
-      const sampling = gpu ? OFFICIAL_SAMPLING : CPU_SAMPLING;
+      const sampling = gpu ? MAR_SAMPLING : CPU_SAMPLING;
       const work = mkdtempSync(join(tmpdir(), 'd2c-dry-run-'));
       const setup: DryRunSetup = {
         work,
@@ -126,12 +132,14 @@ export function register(program: Command): void {
         fusion: o.fusion,
         batch: o.batch ?? (gpu ? GPU_BATCH : 1),
         sampleSteps: o.sampleSteps ?? sampling.steps,
-        diffusionSteps: o.diffusionSteps ?? sampling.diffusion,
+        diffusionSteps: o.diffusionSteps ?? sampling.diffusionSteps,
       };
       const reduced = [
         ...(!gpu && o.batch === undefined ? [`batch 1 (a GPU's default: ${GPU_BATCH})`] : []),
         ...(!gpu && o.sampleSteps === undefined && o.diffusionSteps === undefined
-          ? [`sample ${CPU_SAMPLING.steps} AR × ${CPU_SAMPLING.diffusion} diffusion steps (MAR's: 64 × 100)`]
+          ? [
+              `sample ${CPU_SAMPLING.steps} AR × ${CPU_SAMPLING.diffusionSteps} diffusion steps (MAR's: ${MAR_SAMPLING.steps} × ${MAR_SAMPLING.diffusionSteps})`,
+            ]
           : []),
       ];
       process.stderr.write(
