@@ -73,8 +73,8 @@ function label(name: string): string {
   return `[${PHASES.findIndex((x) => x.name === name) + 1}/${PHASES.length}] ${name}`;
 }
 
-/** The flags a child needs to rebuild the same run. */
-function childArgs(o: FitOptions, phase: string, threads: number): string[] {
+/** The flags a child needs to rebuild the same run (exported for its test). */
+export function childArgs(o: FitOptions, phase: string, threads: number): string[] {
   const flags: Record<string, string | number> = {
     data: o.data,
     out: o.out,
