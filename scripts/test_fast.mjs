@@ -15,6 +15,7 @@ const SLOW = {
   'data_idx.test.ts': 'reads the Fashion-MNIST dataset',
   'eval_classifier.test.ts': 'trains the Fashion-MNIST classifier on the dataset',
   'eval_evaluate.test.ts': 'evaluates against the Fashion-MNIST dataset',
+  'eval_bf16.test.ts': 'samples 3 × 1,000 images of the shipped model and scores them against the Fashion-MNIST dataset',
   'eval_inception_parity.test.ts': 'runs the Inception network',
   'stage2_arms.test.ts': 'trains stage-2 arms on the Fashion-MNIST dataset',
   'web_browser.test.ts': 'drives Chromium',

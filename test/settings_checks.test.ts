@@ -7,9 +7,9 @@ import { gptConfig } from '../src/generators/gpt.ts';
 import { cpuCacheLimit, mallocPolicy } from '../src/torch/native.ts';
 
 test('D2C_DDP_BACKEND: gloo (default) or nccl', () => {
-  assert.equal(ddpBackend(undefined), 'gloo');
-  assert.equal(ddpBackend('nccl'), 'nccl');
-  assert.throws(() => ddpBackend('mpi'), /D2C_DDP_BACKEND="mpi" is not a backend: use gloo or nccl/);
+  assert.equal(ddpBackend('cpu', {}), 'gloo');
+  assert.equal(ddpBackend('cpu', { D2C_DDP_BACKEND: 'nccl' }), 'nccl');
+  assert.throws(() => ddpBackend('cpu', { D2C_DDP_BACKEND: 'mpi' }), /D2C_DDP_BACKEND="mpi" is not a backend: use gloo or nccl/);
 });
 
 test('D2C_DDP_TIMEOUT_S: seconds > 0 (default 300), never NaN', () => {

@@ -16,6 +16,8 @@ export interface LaunchOptions {
   masterAddr: string;
   masterPort: number;
   batchSize?: number;
+  /** --device: a CUDA job's workers talk over NCCL, a CPU job's over Gloo. */
+  device?: string;
 }
 
 const WORKER_FLAG = 'D2C_DDP_WORKER';
@@ -44,7 +46,7 @@ export function isDataParallelWorker(): boolean {
 export async function launchOrJoin(o: LaunchOptions): Promise<'launched' | 'worker' | 'single'> {
   const world = o.nprocPerNode * o.nnodes;
   if (isDataParallelWorker()) {
-    startDataParallel(workerEnv());
+    startDataParallel(workerEnv(o.device ?? 'cpu'));
     // the launcher's IPC channel closes when it dies: a worker never outlives it
     process.on('disconnect', () => {
       process.stderr.write('d2c: the launcher is gone; worker exiting\n');
@@ -60,13 +62,21 @@ export async function launchOrJoin(o: LaunchOptions): Promise<'launched' | 'work
     );
   }
   // Checked here too, so a bad value fails once, before any worker starts.
-  ddpBackend(process.env.D2C_DDP_BACKEND);
+  ddpBackend(o.device ?? 'cpu');
   ddpTimeoutS(process.env.D2C_DDP_TIMEOUT_S);
   await runWorkers(o, world);
   return 'launched';
 }
 
-function workerEnv(): DataParallelEnv {
+/** NCCL for a CUDA job, Gloo for a CPU one; D2C_DDP_BACKEND (gloo or nccl) overrides. */
+export function ddpBackend(device: string, env: NodeJS.ProcessEnv = process.env): 'gloo' | 'nccl' {
+  const forced = env.D2C_DDP_BACKEND;
+  if (forced === undefined || forced === '') return device.startsWith('cuda') ? 'nccl' : 'gloo';
+  if (forced === 'gloo' || forced === 'nccl') return forced;
+  throw new UsageError(`D2C_DDP_BACKEND=${JSON.stringify(forced)} is not a backend: use gloo or nccl`);
+}
+
+function workerEnv(device: string): DataParallelEnv {
   const num = (k: string) => {
     const v = Number(process.env[k]);
     if (!Number.isInteger(v) || v < 0) throw new Error(`worker: ${k}=${process.env[k]} is not set to an integer`);
@@ -77,16 +87,9 @@ function workerEnv(): DataParallelEnv {
     worldSize: num('WORLD_SIZE'),
     masterAddr: process.env.MASTER_ADDR ?? '127.0.0.1',
     masterPort: num('MASTER_PORT'),
-    backend: ddpBackend(process.env.D2C_DDP_BACKEND),
+    backend: ddpBackend(device),
     timeoutMs: ddpTimeoutS(process.env.D2C_DDP_TIMEOUT_S) * 1000,
   };
-}
-
-/** D2C_DDP_BACKEND: gloo (default) or nccl. */
-export function ddpBackend(v: string | undefined): 'gloo' | 'nccl' {
-  if (v === undefined || v === '') return 'gloo';
-  if (v === 'gloo' || v === 'nccl') return v;
-  throw new UsageError(`D2C_DDP_BACKEND=${JSON.stringify(v)} is not a backend: use gloo or nccl`);
 }
 
 /** D2C_DDP_TIMEOUT_S: seconds of rendezvous and collective timeout, a number > 0 (default 300). */

@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import * as cache from './commands/cache.ts';
 import * as data from './commands/data.ts';
 import * as demo from './commands/demo.ts';
+import * as dryRun from './commands/dry_run.ts';
 import * as evalModel from './commands/eval.ts';
 import * as evalReal from './commands/eval_real.ts';
 import * as exportModel from './commands/export.ts';
@@ -27,6 +28,7 @@ const COMMANDS: { register(program: Command): void }[] = [
   cache,
   pack,
   fit,
+  dryRun,
   sample,
   demo,
   info,

@@ -57,6 +57,8 @@ export async function buildTokenCache(o: BuildCacheOptions): Promise<CacheMeta> 
   mkdirSync(tmp, { recursive: true });
   o.vq.eval();
   o.kl.eval();
+  const device = o.vq.parameters()[0].device; // the tokenizers' device; the cache itself is kept on the host
+  const host = (t: Tensor) => (device === 'cpu' ? t : t.cpu());
   // File sets decode in the loader's workers, the next batch while this one is encoded.
   const loader = new DataLoader(o.set, { batchSize: bs, seed: 0, shuffle: false, dropLast: false });
   const total = o.set.labels.length;
@@ -81,13 +83,14 @@ export async function buildTokenCache(o: BuildCacheOptions): Promise<CacheMeta> 
       const batch = await loader.next();
       const out = torch.noGrad(() =>
         torch.tidy(() => {
-          const flipped = batch.images.flip(3);
+          const images = device === 'cpu' ? batch.images : batch.images.to(device);
+          const flipped = images.flip(3);
           const enc = (x: Tensor) => {
             const codes = o.vq.encodeCodes(x); // [B, g, g]
             const post = o.kl.encode(x);
-            return { codes: codes.flatten(1).to('int32'), mean: post.mean, std: post.std };
+            return { codes: host(codes.flatten(1).to('int32')), mean: host(post.mean), std: host(post.std) };
           };
-          const a = enc(batch.images);
+          const a = enc(images);
           const b = enc(flipped);
           return {
             codes: a.codes,

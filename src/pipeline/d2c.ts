@@ -100,6 +100,9 @@ export class D2C {
     readonly parts: { kl: PartConfig; stage2: PartConfig; vq?: PartConfig; stage1?: PartConfig },
   ) {}
 
+  /** Compute precision of `generate` (bf16: its linear, conv and attention ops; torch.autocast). */
+  precision: torch.Precision = 'fp32';
+
   /** Steps of the diffusion head's sampler when a request gives none: d2c.json's, else the config's respacing. */
   get diffusionSteps(): number {
     return this.info.stage2.diffusionSteps ?? this.stage2.diffloss.genDiffusion.timestepMap.length;
@@ -110,8 +113,20 @@ export class D2C {
     return this.stage1 === null;
   }
 
-  /** Loads a model folder (d2c.json + vq/ kl/ stage1/ stage2/). */
-  static fromPretrained(dir: string, o: { device?: string; dtype?: DType } = {}): D2C {
+  /**
+   * Loads a model folder (d2c.json + vq/ kl/ stage1/ stage2/) onto `device` (cpu, cuda, cuda:N;
+   * a GPU where libtorch has none is an error); `precision` is generate's (default fp32).
+   */
+  static fromPretrained(dir: string, o: { device?: string; dtype?: DType; precision?: torch.Precision } = {}): D2C {
+    if (o.device) torch.checkDevice(o.device);
+    if (o.precision && !torch.PRECISIONS.includes(o.precision))
+      throw new Error(`precision must be one of ${torch.PRECISIONS.join(', ')}, got '${o.precision}'`);
+    const d2c = D2C.load(dir, o);
+    d2c.precision = o.precision ?? 'fp32';
+    return d2c;
+  }
+
+  private static load(dir: string, o: { device?: string; dtype?: DType }): D2C {
     const infoPath = join(dir, 'd2c.json');
     if (!existsSync(infoPath)) {
       throw new Error(`${dir} is not a d2c model folder: it has no d2c.json (expected d2c.json with vq/, kl/, stage1/, stage2/)`);
@@ -164,6 +179,8 @@ export class D2C {
 
   /** Samples one image per entry of `classes`; the same options and seed give the same images. */
   generate(o: GenerateOptions, onProgress?: (p: GenerateProgress) => void): GenerateResult {
+    if (this.precision !== 'fp32' && torch.autocastDtype() === null)
+      return torch.autocast(this.precision, () => this.generate(o, onProgress));
     const s2 = { ...this.info.stage2, ...o.stage2 };
     for (const c of o.classes) this.classIndex(c);
     if (o.classes.length === 0) throw new Error('generate: classes is empty');

@@ -49,6 +49,8 @@ export interface GenerateHooks {
 export interface HostOptions {
   model: string;
   threads: number;
+  device?: WorkerInit['device'];
+  precision?: WorkerInit['precision'];
   /** Requests that may wait behind the running one (default 8). */
   maxQueue?: number;
   /** Gives up after this many worker deaths within the window (default 3 in 60 s). */
@@ -113,7 +115,8 @@ export class ModelHost {
   static async start(o: HostOptions): Promise<ModelHost> {
     const maxQueue = o.maxQueue ?? 8;
     if (!Number.isInteger(maxQueue) || maxQueue < 0) throw new Error(`maxQueue must be an integer >= 0, got ${maxQueue}`);
-    const init: WorkerInit = { model: o.model, threads: o.threads, flag: new Int32Array(new SharedArrayBuffer(4)) };
+    const { model, threads, device, precision } = o;
+    const init: WorkerInit = { model, threads, device, precision, flag: new Int32Array(new SharedArrayBuffer(4)) };
     const { worker, info } = await spawnWorker(init);
     const host = new ModelHost(init, info, o);
     host.attach(worker);

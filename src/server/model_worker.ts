@@ -39,7 +39,7 @@ function serve(port: NonNullable<typeof parentPort>, init: WorkerInit): void {
   torch.setNumThreads(init.threads);
   let m: D2C;
   try {
-    m = D2C.fromPretrained(init.model);
+    m = D2C.fromPretrained(init.model, { device: init.device, precision: init.precision });
   } catch (e) {
     port.postMessage({ type: 'failed', message: (e as Error).message } satisfies WorkerReply);
     return;

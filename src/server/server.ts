@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { encodePng, makeGrid, type Uint8Batch } from '../data/png_encode.ts';
 import { bundlePage, pageHtml } from '../export/web_page.ts';
 import type { GenerateProgress } from '../pipeline/d2c.ts';
+import type { Precision } from '../torch/autocast.ts';
 import { CancelledError, type Generated, ModelHost, QueueFullError } from './model_host.ts';
 import { type GenerateRequest, LIMITS, ParamError, parseGenerateRequest, toGenerateOptions } from './params.ts';
 import type { ModelInfo } from './worker_protocol.ts';
@@ -31,6 +32,9 @@ export interface ServerOptions {
   threads?: number;
   /** Requests that may wait behind the running generation (default 8). */
   maxQueue?: number;
+  /** Where the model runs (cpu, cuda, cuda:N) and its sampling precision (default cpu, fp32). */
+  device?: string;
+  precision?: Precision;
   /** One line per generation and per server error (default: silent). */
   log?: (line: string) => void;
 }
@@ -242,7 +246,14 @@ function listen(server: Server, port: number, host: string): Promise<AddressInfo
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const log = o.log ?? (() => {});
   await page();
-  const host = await ModelHost.start({ model: o.model, threads: o.threads ?? 1, maxQueue: o.maxQueue, log });
+  const host = await ModelHost.start({
+    model: o.model,
+    threads: o.threads ?? 1,
+    device: o.device,
+    precision: o.precision,
+    maxQueue: o.maxQueue,
+    log,
+  });
   const server = createServer((req, res) => void handle(req, res, host, log));
   let address: AddressInfo;
   try {

@@ -2,6 +2,7 @@
 // Types and constants only: the HTTP thread imports this without loading libtorch.
 import type { Uint8Batch } from '../data/png_encode.ts';
 import type { GenerateOptions, GenerateProgress, Stage1Options, Stage2Options } from '../pipeline/d2c.ts';
+import type { Precision } from '../torch/autocast.ts';
 
 /** What `GET /api/info` tells about the loaded model. */
 export interface ModelInfo {
@@ -20,6 +21,9 @@ export interface ModelInfo {
 export interface WorkerInit {
   model: string;
   threads: number;
+  /** Where the model runs (cpu, cuda, cuda:N) and its sampling precision (default cpu, fp32). */
+  device?: string;
+  precision?: Precision;
   /** One Int32 shared with the host: a FLAG value, read before each sampling step. */
   flag: Int32Array;
 }

@@ -1,4 +1,5 @@
 // Functional ops (torch.* / torch.nn.functional.*) that models and losses use.
+import { addFlops, autocastDtype, castCall, countingFlops } from './autocast.ts';
 import { empty, shardedDraw } from './creation.ts';
 import { tidy } from './memory.ts';
 import { native } from './native.ts';
@@ -23,7 +24,9 @@ export type Reduction = 'none' | 'mean' | 'sum';
 const REDUCTION: Record<Reduction, number> = { none: 0, mean: 1, sum: 2 };
 
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
-  return w(N.call(ID.linear, x.h, weight.h, bias ? bias.h : null));
+  if (countingFlops()) addFlops(2 * x.numel * weight.shape[0]);
+  if (autocastDtype() === null) return w(N.call(ID.linear, x.h, weight.h, bias ? bias.h : null)); // the hot path
+  return castCall([x, weight, bias ?? null], ([a, b, c]) => w(N.call(ID.linear, a!.h, b!.h, c ? c.h : null)));
 }
 
 export function conv2d(
@@ -32,16 +35,12 @@ export function conv2d(
   bias?: Tensor | null,
   opts: { stride?: number | number[]; padding?: number | number[]; dilation?: number | number[]; groups?: number } = {},
 ): Tensor {
-  return callOp(
-    'aten::conv2d',
-    x,
-    weight,
-    bias ?? null,
-    opts.stride ?? 1,
-    opts.padding ?? 0,
-    opts.dilation ?? 1,
-    opts.groups ?? 1,
+  const y = castCall([x, weight, bias ?? null], ([a, b, c]) =>
+    callOp<Tensor>('aten::conv2d', a, b, c, opts.stride ?? 1, opts.padding ?? 0, opts.dilation ?? 1, opts.groups ?? 1),
   );
+  // per output element, one multiply-add per weight of its group: Cin/groups · kh · kw
+  if (countingFlops()) addFlops(2 * y.numel * weight.shape[1] * weight.shape[2] * weight.shape[3]);
+  return y;
 }
 
 export function layerNorm(x: Tensor, shape: number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
@@ -63,16 +62,22 @@ export function scaledDotProductAttention(
   v: Tensor,
   opts: { mask?: Tensor | null; dropoutP?: number; isCausal?: boolean; scale?: number | null } = {},
 ): Tensor {
-  return w(
-    N.call(
-      ID.sdpa,
-      q.h,
-      k.h,
-      v.h,
-      opts.mask ? opts.mask.h : null,
-      opts.dropoutP ?? 0,
-      opts.isCausal ?? false,
-      opts.scale ?? null,
+  // QKᵀ and the weighted sum of V, for every (query, key) pair (as PyTorch's counter, causal or not)
+  if (countingFlops())
+    addFlops((2 * q.numel * k.shape[k.ndim - 2] * (q.shape[q.ndim - 1] + v.shape[v.ndim - 1])) / q.shape[q.ndim - 1]);
+  const mask = opts.mask && opts.mask.dtype !== 'bool' ? opts.mask : null; // a float mask is cast with q
+  return castCall([q, k, v, mask], ([a, b, c, m]) =>
+    w(
+      N.call(
+        ID.sdpa,
+        a!.h,
+        b!.h,
+        c!.h,
+        opts.mask ? (m ?? opts.mask).h : null,
+        opts.dropoutP ?? 0,
+        opts.isCausal ?? false,
+        opts.scale ?? null,
+      ),
     ),
   );
 }

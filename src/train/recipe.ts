@@ -26,6 +26,8 @@ export interface Recipe {
   gradClip: number;
   emaDecay: number;
   seed: number;
+  /** Compute precision of the forward pass (autocast); absent: fp32. Saved, so --resume keeps it. */
+  precision?: torch.Precision;
 }
 
 export function checkRecipe(r: Recipe): Recipe {
@@ -40,6 +42,8 @@ export function checkRecipe(r: Recipe): Recipe {
   if (!(r.emaDecay >= 0 && r.emaDecay < 1)) throw new Error(`recipe: emaDecay must be in [0, 1), got ${r.emaDecay}`);
   if (r.schedule !== 'constant' && r.schedule !== 'cosine')
     throw new Error(`recipe: schedule must be constant|cosine, got ${r.schedule}`);
+  if (r.precision !== undefined && !torch.PRECISIONS.includes(r.precision))
+    throw new Error(`recipe: precision must be ${torch.PRECISIONS.join('|')}, got ${r.precision}`);
   return r;
 }
 
@@ -81,13 +85,15 @@ export class Optimization {
     readonly model: Module,
     readonly recipe: Recipe,
     readonly partConfig: PartConfig,
+    /** Where the model lives (it is moved there before this is built); the run's draws are made there. */
+    readonly device = 'cpu',
   ) {
     checkRecipe(recipe);
     const groups = paramGroupsNoDecay(model, recipe.weightDecay);
     const scaled = 'lrScaleOf' in model ? withLrScales(groups, (model as LrScaled).lrScaleOf.bind(model)) : groups;
     this.opt = new AdamW(scaled, { lr: recipe.lr, betas: recipe.betas });
     this.ema = new EMA(model, recipe.emaDecay);
-    this.generator = new torch.Generator(recipe.seed);
+    this.generator = new torch.Generator(recipe.seed, device);
     const dp = dataParallel();
     this.sync = dp ? dp.gradSync(model.parameters()) : null;
     if (dp) dp.shardGenerator(this.generator);
@@ -131,20 +137,25 @@ export class Optimization {
   }
 }
 
-/** A seeded model of `kind` (its initial weights are part of the run), its optimisation and batches. */
+/**
+ * A seeded model of `kind` (its initial weights are part of the run: drawn on the CPU, then moved
+ * to `device`, so they are the same on every device), its optimisation and batches.
+ */
 export function startCacheRun(
   kind: 'gpt' | 'mar',
   part: PartConfig,
   recipe: Recipe,
   data: ConstructorParameters<typeof CacheBatches>[0],
+  device = 'cpu',
 ): { model: Module; o: Optimization; batches: CacheBatches } {
   torch.manualSeed(recipe.seed);
   const model = buildPart(kind, part.config);
+  if (device !== 'cpu') model.to(device);
   model.train();
   const dp = dataParallel();
   dp?.syncModules(model);
   const batches = new CacheBatches(data, recipe.batchSize, recipe.seed, true, dp?.shard);
-  return { model, o: new Optimization(model, recipe, part), batches };
+  return { model, o: new Optimization(model, recipe, part, device), batches };
 }
 
 /**
@@ -155,7 +166,8 @@ export function cacheTrainable(o: Optimization, batches: CacheBatches, loss: (b:
   return {
     step(step: number) {
       return torch.tidy(() => {
-        const l = loss(batches.next());
+        const b = onDevice(batches.next(), o.device);
+        const l = torch.autocast(o.recipe.precision ?? 'fp32', () => loss(b));
         const { gradNorm, lr } = o.update(l, step);
         return { loss: l.item(), grad_norm: gradNorm, lr };
       });
@@ -168,4 +180,10 @@ export function cacheTrainable(o: Optimization, batches: CacheBatches, loss: (b:
     },
     dataState: () => ({ epoch: batches.state().epoch, data: batches.state() }),
   };
+}
+
+/** The batch on `device`: each tensor moved once per batch (CPU batches pass through). */
+function onDevice(b: CacheBatch, device: string): CacheBatch {
+  if (device === 'cpu') return b;
+  return { codes: b.codes.to(device), mean: b.mean.to(device), std: b.std.to(device), labels: b.labels.to(device) };
 }

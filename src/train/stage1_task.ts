@@ -20,7 +20,12 @@ export const STAGE1_RECIPE: Recipe = {
   seed: 0,
 };
 
-export function stage1Task(cacheDir: string, part: PartConfig, recipe: Recipe): Trainable & { model: GPT } {
+export function stage1Task(
+  cacheDir: string,
+  part: PartConfig,
+  recipe: Recipe,
+  opts: { device?: string } = {},
+): Trainable & { model: GPT } {
   const { meta, data } = loadTokenCache(cacheDir);
   const cfg = part.config as { vocabSize: number; blockSize: number; numClasses: number };
   if (cfg.vocabSize !== meta.codebookSize)
@@ -29,7 +34,7 @@ export function stage1Task(cacheDir: string, part: PartConfig, recipe: Recipe): 
     throw new Error(`stage1: blockSize ${cfg.blockSize} ≠ the cache's ${meta.grid}×${meta.grid} grid`);
   if (cfg.numClasses !== meta.classes.length)
     throw new Error(`stage1: numClasses ${cfg.numClasses} ≠ the cache's ${meta.classes.length} classes`);
-  const run = startCacheRun('gpt', part, recipe, data);
+  const run = startCacheRun('gpt', part, recipe, data, opts.device);
   const model = run.model as GPT;
   const { o, batches } = run;
   return {

@@ -31,7 +31,7 @@ export function stage2Task(
   cacheDir: string,
   part: PartConfig,
   recipe: Recipe,
-  opts: { mixStage1?: string } = {},
+  opts: { mixStage1?: string; device?: string } = {},
 ): Trainable & { model: MAR } {
   const { meta, data } = loadTokenCache(cacheDir);
   const cfg = part.config as {
@@ -41,7 +41,7 @@ export function stage2Task(
     fusion: string;
     codeMixRate?: number;
   };
-  const mixer = codeMixer(cfg.codeMixRate ?? 0, cfg.fusion, opts.mixStage1, meta.codebookSize);
+  const mixer = codeMixer(cfg.codeMixRate ?? 0, cfg.fusion, opts.mixStage1, meta.codebookSize, opts.device);
   if (cfg.vaeEmbedDim !== meta.latentChannels)
     throw new Error(`stage2: vaeEmbedDim ${cfg.vaeEmbedDim} ≠ the cache's ${meta.latentChannels} latent channels`);
   if (cfg.fusion !== 'none' && cfg.codebookSize !== meta.codebookSize)
@@ -51,14 +51,14 @@ export function stage2Task(
     throw new Error(`stage2: imgSize ${side} ≠ the cache's ${meta.imageSize}×${meta.imageSize} images`);
   if (cfg.classNum !== meta.classes.length)
     throw new Error(`stage2: classNum ${cfg.classNum} ≠ the cache's ${meta.classes.length} classes`);
-  const run = startCacheRun('mar', part, recipe, data);
+  const run = startCacheRun('mar', part, recipe, data, opts.device);
   const model = run.model as MAR;
   const { o, batches } = run;
   const scale = meta.scaleFactor;
   return {
     model,
     ...cacheTrainable(o, batches, (b) => {
-      const eps = torch.randn(b.mean.shape, { generator: o.generator, batchDim: 0 });
+      const eps = torch.randn(b.mean.shape, { generator: o.generator, device: b.mean.device, batchDim: 0 });
       const latents = b.mean.add(b.std.mul(eps)).mul(scale); // a posterior sample, scaled
       const codes = cfg.fusion === 'none' ? null : mixer ? mixer(b.codes, b.labels, o.generator) : b.codes;
       return model.forward(latents, b.labels, codes, o.generator);
@@ -72,11 +72,12 @@ function codeMixer(
   fusion: string,
   stage1Dir: string | undefined,
   codebookSize: number,
+  device = 'cpu',
 ): ((codes: torch.Tensor, labels: torch.Tensor, g: torch.Generator) => torch.Tensor) | null {
   if (rate === 0) return null;
   if (fusion === 'none') throw new Error(`stage2: codeMixRate ${rate} needs a fusion (the model is conditioned on no codes)`);
   if (!stage1Dir) throw new Error(`stage2: codeMixRate ${rate} needs the stage-1 GPT to draw codes from (--mix-stage1 DIR)`);
-  const { model, config } = loadPart<GPT>(stage1Dir);
+  const { model, config } = loadPart<GPT>(stage1Dir, { device });
   if (config.kind !== 'gpt') throw new Error(`--mix-stage1 ${stage1Dir} holds a ${config.kind} model, not the stage-1 GPT`);
   if (model.config.vocabSize !== codebookSize)
     throw new Error(`--mix-stage1 ${stage1Dir}: its vocabulary of ${model.config.vocabSize} ≠ the cache's ${codebookSize} codes`);

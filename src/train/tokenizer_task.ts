@@ -34,6 +34,8 @@ export interface TokenizerRecipe {
   seed: number;
   hflip: boolean;
   train: TokenizerTrainOptions;
+  /** Compute precision of the steps (autocast); absent: fp32. Saved, so --resume keeps it. */
+  precision?: torch.Precision;
 }
 
 export interface TokenizerTaskOptions {
@@ -44,6 +46,8 @@ export interface TokenizerTaskOptions {
   freshDiscriminator?: boolean;
   /** Classifier folder whose feature maps drive the perceptual loss (default models/fmnist-classifier). */
   perceptualNet?: string;
+  /** Where the model, the discriminator and each batch live (default cpu). */
+  device?: string;
 }
 
 /** Builds the run (seeded weights, training state, data-parallel set-up, probe batch, loader). */
@@ -62,12 +66,19 @@ export async function tokenizerTask(
       `${part.preset} takes ${cfg.inChannels}-channel images but ${set.name} has ${set.channels} channels (--set inChannels=${set.channels} outChannels=${set.channels})`,
     );
   }
+  const device = opts.device ?? 'cpu';
+  if (device !== 'cpu') model.to(device);
   model.train();
-  const generator = new torch.Generator(recipe.seed);
-  const state = createTokenizerTrainState(model, recipe.train, generator, {
-    perceptual: (recipe.train.perceptualWeight ?? 0) > 0 ? perceptualNetwork(opts.perceptualNet, set) : undefined,
+  // The discriminator's initial weights are drawn on the CPU, as the model's are, then moved.
+  const created = createTokenizerTrainState(model, recipe.train, new torch.Generator(recipe.seed), {
+    perceptual: (recipe.train.perceptualWeight ?? 0) > 0 ? perceptualNetwork(opts.perceptualNet, set, device) : undefined,
     totalSteps: recipe.steps,
   });
+  if (device !== 'cpu') created.disc?.to(device);
+  // the run's draws are made where the model is
+  const state: TokenizerTrainState =
+    device === 'cpu' ? created : { ...created, generator: new torch.Generator(recipe.seed, device) };
+  const generator = state.generator;
   const dp = dataParallel();
   if (dp) {
     dp.syncModules(model, ...(state.disc ? [state.disc] : []));
@@ -76,21 +87,24 @@ export async function tokenizerTask(
     const disc = state.disc ? dp.gradSync(state.disc.parameters(), false) : null;
     state.sync = { model: dp.gradSync(model.parameters()), disc };
   }
-  const probe = await probeBatch(set);
+  const probe = await probeBatch(set, device);
   const loader = new DataLoader(set, { batchSize: recipe.batchSize, seed: recipe.seed, hflip: recipe.hflip, shard: dp?.shard });
-  return new TokenizerTask(set, part, recipe, opts, { model, state, generator, probe, loader });
+  return new TokenizerTask(set, part, recipe, opts, { model, state, generator, probe, loader, device });
 }
 
 /**
  * A fixed batch of images for reconstruction grids and the scale factor. File sets (ImageFolder)
  * decode through the loader's async path, like every batch of the run.
  */
-async function probeBatch(set: ImageSet): Promise<Tensor> {
+async function probeBatch(set: ImageSet, device: string): Promise<Tensor> {
   const probeLoader = new DataLoader(set, { batchSize: Math.min(64, set.labels.length), seed: 1, workers: 0, prefetch: false });
   const first = await probeLoader.next();
   await probeLoader.close();
   first.labels.dispose();
-  return torch.keep(first.images);
+  if (device === 'cpu') return torch.keep(first.images);
+  const probe = torch.keep(first.images.to(device));
+  first.images.dispose();
+  return probe;
 }
 
 interface TokenizerRun {
@@ -99,6 +113,7 @@ interface TokenizerRun {
   generator: torch.Generator;
   probe: Tensor;
   loader: DataLoader;
+  device: string;
 }
 
 /** One tokenizer training as the trainer sees it; `prepareSave` measures the KL scale factor. */
@@ -108,6 +123,7 @@ export class TokenizerTask implements Trainable {
   private readonly generator: torch.Generator;
   private readonly probe: Tensor;
   private readonly loader: DataLoader;
+  private readonly device: string;
   private readonly ema: EMA;
 
   constructor(
@@ -117,14 +133,27 @@ export class TokenizerTask implements Trainable {
     private readonly opts: TokenizerTaskOptions,
     run: TokenizerRun,
   ) {
-    ({ model: this.model, state: this.state, generator: this.generator, probe: this.probe, loader: this.loader } = run);
+    ({
+      model: this.model,
+      state: this.state,
+      generator: this.generator,
+      probe: this.probe,
+      loader: this.loader,
+      device: this.device,
+    } = run);
     this.ema = new EMA(this.model, recipe.emaDecay);
   }
 
   async step(_step: number): Promise<Record<string, number>> {
     const b = this.set.kind === 'array' ? this.loader.nextSync() : await this.loader.next();
     try {
-      const m = tokenizerTrainStep(this.state, b.images);
+      if (this.device !== 'cpu') {
+        const host = b.images;
+        b.images = torch.keep(host.to(this.device)); // moved once per batch
+        host.dispose();
+      }
+      const images = b.images;
+      const m = torch.autocast(this.recipe.precision ?? 'fp32', () => tokenizerTrainStep(this.state, images));
       this.ema.update();
       const { step: _s, ...rest } = m;
       return Object.fromEntries(Object.entries(rest).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
@@ -210,8 +239,9 @@ export class TokenizerTask implements Trainable {
 }
 
 /** The frozen classifier's feature maps, for images of the set it was trained on (1×32×32). */
-function perceptualNetwork(dir: string | undefined, set: ImageSet): (x: Tensor) => Tensor[] {
+function perceptualNetwork(dir: string | undefined, set: ImageSet, device: string): (x: Tensor) => Tensor[] {
   const { model } = loadClassifier(dir ?? DEFAULT_CLASSIFIER_DIR);
+  if (device !== 'cpu') model.to(device);
   const { inChannels, imageSize } = model.config;
   if (set.channels !== inChannels || set.size !== imageSize)
     throw new Error(

@@ -8,13 +8,13 @@ import type { AutoencoderKL } from '../../tokenizers/kl.ts';
 import type { VQModel } from '../../tokenizers/vq.ts';
 import * as torch from '../../torch/index.ts';
 import { tokenizerChannels, tokenizerImageSize } from '../../train/infer.ts';
+import { type DeviceFlags, deviceOption, runDevice } from '../device_options.ts';
 import { UsageError } from '../errors.ts';
 import { choiceOption, intOption, positiveInt } from '../options.ts';
 import { progressBar } from '../progress.ts';
 
 export function register(program: Command): void {
-  program
-    .command('cache')
+  deviceOption(program.command('cache'))
     .description('encode a dataset with a VQ + KL tokenizer pair into a token cache')
     .requiredOption('--vq <dir>', 'trained VQ tokenizer (checkpoint or part folder)')
     .requiredOption('--kl <dir>', 'trained KL tokenizer (checkpoint or part folder)')
@@ -33,8 +33,9 @@ export function register(program: Command): void {
     .option('--threads <n>', 'intra-op threads', positiveInt('--threads'), 2)
     .action(async (o) => {
       torch.setNumThreads(o.threads);
-      const vq = loadPart<VQModel>(o.vq);
-      const kl = loadPart<AutoencoderKL>(o.kl);
+      const device = runDevice((o as DeviceFlags).device);
+      const vq = loadPart<VQModel>(o.vq, { device });
+      const kl = loadPart<AutoencoderKL>(o.kl, { device });
       if (vq.config.kind !== 'vq') throw new Error(`--vq ${o.vq} holds a ${vq.config.kind} model`);
       if (kl.config.kind !== 'kl') throw new Error(`--kl ${o.kl} holds a ${kl.config.kind} model`);
       const vqChannels = tokenizerChannels(vq.config);

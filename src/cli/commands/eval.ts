@@ -20,6 +20,7 @@ import type { FeatureNetwork } from '../../eval/feature_network.ts';
 import { embedImagePath, type ImageSetOptions, readStatsNpz } from '../../eval/fid_inputs.ts';
 import { oracleSampler } from '../../pipeline/oracle.ts';
 import * as torch from '../../torch/index.ts';
+import { type DeviceFlags, type PrecisionFlags, samplingDeviceOptions } from '../device_options.ts';
 import { UsageError } from '../errors.ts';
 import { type FeatureFlags, featureOptions, loadFeatureNetwork } from '../feature_options.ts';
 import { intOption, positiveInt } from '../options.ts';
@@ -28,34 +29,38 @@ import { DEFAULT_MODEL, generateOptions, loadModel, type SamplingFlags, sampling
 
 export function register(program: Command): void {
   featureOptions(
-    samplingOptions(
-      program
-        .command('eval')
-        .description(
-          'FID, KID, IS and precision/recall of a model’s samples (FID-FMNIST against the Fashion-MNIST test split, or Inception FID with --features inception)',
-        )
-        .option('--model <dir>', 'D2C model folder', DEFAULT_MODEL)
-        .option('--n <n>', 'number of samples (class-balanced)', intOption('--n', { min: 2 }), 10000)
-        .option('--batch-size <n>', 'images per sampling batch', positiveInt('--batch-size'), 100)
-        .option('--seed <n>', 'seed (batch b uses seed + b)', intOption('--seed', { min: 0 }), 0)
-        .option(
-          '--data <dir>',
-          'Fashion-MNIST folder (fmnist:<split> references; --oracle takes its test split), or an ImageFolder root whose images --oracle encodes',
-          FASHION_MNIST_DIR,
-        )
-        .option('--reference <set>', 'fmnist:test | fmnist:train | folder | .npz (mu/sigma or arr_0)', 'fmnist:test')
-        .option('--out <dir>', 'where report.json and samples.png go', 'out/eval')
-        .option('--stage1-only', 'score stage 1 alone: its codes decoded by the VQ decoder (stage 2 never runs)', false)
-        .option(
-          '--oracle',
-          'condition stage 2 on the real VQ codes of the first n/K Fashion-MNIST test images of each class; adds PSNRs (with --stage1-only: those codes VQ-decoded)',
-          false,
-        )
-        .option('--threads <n>', 'intra-op threads', positiveInt('--threads'), 2),
+    samplingDeviceOptions(
+      samplingOptions(
+        program
+          .command('eval')
+          .description(
+            'FID, KID, IS and precision/recall of a model’s samples (FID-FMNIST against the Fashion-MNIST test split, or Inception FID with --features inception)',
+          )
+          .option('--model <dir>', 'D2C model folder', DEFAULT_MODEL)
+          .option('--n <n>', 'number of samples (class-balanced)', intOption('--n', { min: 2 }), 10000)
+          .option('--batch-size <n>', 'images per sampling batch', positiveInt('--batch-size'), 100)
+          .option('--seed <n>', 'seed (batch b uses seed + b)', intOption('--seed', { min: 0 }), 0)
+          .option(
+            '--data <dir>',
+            'Fashion-MNIST folder (fmnist:<split> references; --oracle takes its test split), or an ImageFolder root whose images --oracle encodes',
+            FASHION_MNIST_DIR,
+          )
+          .option('--reference <set>', 'fmnist:test | fmnist:train | folder | .npz (mu/sigma or arr_0)', 'fmnist:test')
+          .option('--out <dir>', 'where report.json and samples.png go', 'out/eval')
+          .option('--stage1-only', 'score stage 1 alone: its codes decoded by the VQ decoder (stage 2 never runs)', false)
+          .option(
+            '--oracle',
+            'condition stage 2 on the real VQ codes of the first n/K Fashion-MNIST test images of each class; adds PSNRs (with --stage1-only: those codes VQ-decoded)',
+            false,
+          )
+          .option('--threads <n>', 'intra-op threads', positiveInt('--threads'), 2),
+      ),
     ),
   ).action(
     async (
       o: SamplingFlags &
+        DeviceFlags &
+        PrecisionFlags &
         FeatureFlags & {
           model: string;
           reference: string;
@@ -70,7 +75,9 @@ export function register(program: Command): void {
         },
     ) => {
       torch.setNumThreads(o.threads);
-      const m = loadModel(o.model);
+      const m = loadModel(o.model, o);
+      if (o.oracle && m.stage2.fake_latent.device !== 'cpu')
+        throw new UsageError('--oracle runs on the CPU (its real codes come from the host): drop --device');
       if (m.marOnly && (o.stage1Only || o.oracle))
         throw new UsageError(`--${o.oracle ? 'oracle' : 'stage1-only'}: ${o.model} is a MAR-only model (no stage 1)`);
       const { net, input, batchSize: featureBatch } = loadFeatureNetwork(o);
@@ -98,7 +105,10 @@ export function register(program: Command): void {
         (async (classes: number[], seed: number) => {
           const r = m.generate(options(classes, seed));
           torch.dispose([r.preview, r.codes]);
-          return r.images;
+          if (r.images.device === 'cpu') return r.images;
+          const host = r.images.cpu(); // the feature network runs on the CPU
+          r.images.dispose();
+          return host;
         });
       const report = await evaluateSamples(sampler, {
         net,

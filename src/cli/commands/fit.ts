@@ -9,6 +9,7 @@ import { openImageSet } from '../../data/open.ts';
 import * as torch from '../../torch/index.ts';
 import { fitPlan } from '../../train/fit_recipe.ts';
 import { StopSignal } from '../../train/stop.ts';
+import { type DeviceFlags, deviceOption, type PrecisionFlags, precisionOption, runDevice } from '../device_options.ts';
 import { UsageError } from '../errors.ts';
 import { intOption, numberOption, positiveInt } from '../options.ts';
 import { listenToParent, runChild } from '../phase_child.ts';
@@ -54,7 +55,7 @@ const PHASES: readonly Phase<FitRun>[] = [
   },
 ];
 
-interface FitOptions {
+interface FitOptions extends Partial<DeviceFlags>, PrecisionFlags {
   data: string;
   size: number;
   out: string;
@@ -72,8 +73,8 @@ function label(name: string): string {
   return `[${PHASES.findIndex((x) => x.name === name) + 1}/${PHASES.length}] ${name}`;
 }
 
-/** The flags a child needs to rebuild the same run. */
-function childArgs(o: FitOptions, phase: string, threads: number): string[] {
+/** The flags a child needs to rebuild the same run (exported for its test). */
+export function childArgs(o: FitOptions, phase: string, threads: number): string[] {
   const flags: Record<string, string | number> = {
     data: o.data,
     out: o.out,
@@ -83,6 +84,8 @@ function childArgs(o: FitOptions, phase: string, threads: number): string[] {
     'per-class': o.perClass,
   };
   if (o.perceptualNet !== undefined) flags['perceptual-net'] = o.perceptualNet;
+  if (o.device !== undefined) flags.device = o.device;
+  if (o.precision !== undefined) flags.precision = o.precision;
   return [
     'fit',
     ...Object.entries(flags).flatMap(([k, v]) => [`--${k}`, String(v)]),
@@ -107,12 +110,20 @@ async function prepare(o: FitOptions, stop: StopSignal): Promise<FitRun> {
         `not --data ${data} --size ${o.size} --seed ${o.seed}: use another --out, or the same flags to continue it`,
     );
   }
+  // the precision is part of the run (a bf16 checkpoint resumes in bf16); the device is not
+  const precision = o.precision ?? 'fp32';
+  if (previous && (previous.precision ?? 'fp32') !== precision) {
+    throw new UsageError(
+      `${o.out} was fit with --precision ${previous.precision ?? 'fp32'}, not ${precision}: use another --out, or the same flag to continue it`,
+    );
+  }
+  const device = runDevice(o.device ?? 'cpu');
   if (o.phase !== undefined && !PHASES.some((x) => x.name === o.phase)) throw new UsageError(`--phase: no phase "${o.phase}"`);
   try {
     fitPlan(o.size, o.stepsScale, 1); // flags first, before the data is read
     const set = await openImageSet({ dataset: 'imagefolder', data: o.data, size: o.size, channels: 3 });
     const plan = fitPlan(o.size, o.stepsScale, set.labels.length);
-    const record: FitRecord = previous ?? { data, size: o.size, seed: o.seed };
+    const record: FitRecord = previous ?? { data, size: o.size, seed: o.seed, precision };
     const dirs = {
       vq: join(runs, 'vq'),
       kl: join(runs, 'kl'),
@@ -135,6 +146,8 @@ async function prepare(o: FitOptions, stop: StopSignal): Promise<FitRun> {
       label,
       command,
       perceptualNet,
+      device,
+      precision,
     };
   } catch (e) {
     throw new UsageError((e as Error).message);
@@ -186,8 +199,7 @@ export async function fit(o: FitOptions): Promise<{ interrupted: boolean }> {
 }
 
 export function register(program: Command): void {
-  program
-    .command('fit')
+  precisionOption(deviceOption(program.command('fit')), 'compute precision of the trainings and the samples (kept by the run)')
     .description('train a D2C model on your own ImageFolder (DIR/<class>/<image>), end to end')
     .requiredOption('--data <dir>', 'ImageFolder root: one sub-folder of JPEG/PNG/WebP images per class')
     .requiredOption('--out <dir>', 'model folder to write (checkpoints go to OUT/runs/; run again to continue)')

@@ -34,6 +34,8 @@ export interface FitRecord {
   cache?: string;
   stage1?: string;
   stage2?: string;
+  /** Compute precision of every phase (absent in records written before it existed: fp32). */
+  precision?: torch.Precision;
 }
 
 export interface FitRun {
@@ -52,6 +54,9 @@ export interface FitRun {
   command: string;
   /** Classifier folder for the tokenizers' perceptual loss (none: the loss is off). */
   perceptualNet?: string;
+  /** Where every phase runs (--device, checked) and in what precision. */
+  device: string;
+  precision: torch.Precision;
 }
 
 export function readRecord(path: string): FitRecord | null {
@@ -123,8 +128,8 @@ export function trainTokenizer(kind: 'vq' | 'kl', name: string): (r: FitRun) => 
     train(r, name, kind, () => {
       const preset = r.plan.presets[kind];
       const part: PartConfig = { kind, preset, config: resolveConfig(kind as PartKind, preset), recipe: { command: r.command } };
-      const recipe = fitTokenizerRecipe(kind, r.plan, r.seed, r.perceptualNet !== undefined);
-      return tokenizerTask(r.set, part, recipe, { perceptualNet: r.perceptualNet });
+      const recipe = { ...fitTokenizerRecipe(kind, r.plan, r.seed, r.perceptualNet !== undefined), precision: r.precision };
+      return tokenizerTask(r.set, part, recipe, { perceptualNet: r.perceptualNet, device: r.device });
     });
 }
 
@@ -137,8 +142,9 @@ export function trainGenerator(part: 'stage1' | 'stage2', name: string): (r: Fit
       const classes = classCountFromCache(kind, readCacheMeta(r.dirs.cache), {});
       const config = resolveConfig(kind, preset, { ...classes, ...extra });
       const pc: PartConfig = { kind, preset, config, recipe: { command: r.command } };
-      const recipe = fitGeneratorRecipe(part, r.plan, r.seed);
-      return part === 'stage1' ? stage1Task(r.dirs.cache, pc, recipe) : stage2Task(r.dirs.cache, pc, recipe);
+      const recipe = { ...fitGeneratorRecipe(part, r.plan, r.seed), precision: r.precision };
+      const opts = { device: r.device };
+      return part === 'stage1' ? stage1Task(r.dirs.cache, pc, recipe, opts) : stage2Task(r.dirs.cache, pc, recipe, opts);
     });
 }
 
@@ -162,8 +168,8 @@ export function cacheDone(r: FitRun): string | null {
 export async function buildCache(r: FitRun, name: string): Promise<boolean> {
   if (!cacheCurrent(r)) {
     say(r, name, `encoding ${r.set.labels.length} images and their flips → ${r.dirs.cache}`);
-    const vq = loadPart<VQModel>(r.dirs.vq);
-    const kl = loadPart<AutoencoderKL>(r.dirs.kl);
+    const vq = loadPart<VQModel>(r.dirs.vq, { device: r.device });
+    const kl = loadPart<AutoencoderKL>(r.dirs.kl, { device: r.device });
     const bar = progressBar(r.label(name));
     const { vq: vqDir, kl: klDir, cache: outDir } = r.dirs;
     const shape = { batchSize: 50, shardSize: 50 * 40 };
@@ -234,7 +240,7 @@ export function sampled(r: FitRun): string | null {
 export async function sample(r: FitRun, name: string): Promise<boolean> {
   const png = join(r.out, 'samples.png');
   say(r, name, `${r.perClass} per class → ${png}`);
-  const model = D2C.fromPretrained(r.out);
+  const model = D2C.fromPretrained(r.out, { device: r.device, precision: r.precision });
   const classes = model.classes.flatMap((_, c) => Array.from({ length: r.perClass }, () => c));
   const bar = progressBar(r.label(name));
   const out = model.generate({ classes, seed: r.seed }, (p) => bar.update(p.step, p.total, p.stage));

@@ -26,6 +26,7 @@ import { VQModel } from '../../tokenizers/vq.ts';
 import type { Tensor } from '../../torch/index.ts';
 import * as torch from '../../torch/index.ts';
 import { tokenizerChannels, tokenizerImageSize } from '../../train/infer.ts';
+import { deviceOption, runDevice } from '../device_options.ts';
 import { UsageError } from '../errors.ts';
 import { choiceOption, intOption, positiveInt } from '../options.ts';
 
@@ -98,8 +99,7 @@ async function reconFolder(
 }
 
 export function register(program: Command): void {
-  program
-    .command('recon')
+  deviceOption(program.command('recon'))
     .description(
       'reconstruction PSNR, rFID-FMNIST and (VQ) codebook usage of a tokenizer on Fashion-MNIST (or PSNR and usage on an ImageFolder)',
     )
@@ -119,17 +119,21 @@ export function register(program: Command): void {
     .option('--threads <n>', 'intra-op threads', positiveInt('--threads'), 2)
     .action(async (o) => {
       torch.setNumThreads(o.threads);
-      const { model, config } = loadPart(o.tokenizer);
+      const device = runDevice(o.device);
+      const { model, config } = loadPart(o.tokenizer, { device });
       if (!(model instanceof VQModel) && !(model instanceof AutoencoderKL))
         throw new Error(`--tokenizer ${o.tokenizer} holds a ${config.kind} model`);
       const used = new Uint8Array(model instanceof VQModel ? model.config.codebookSize : 0);
-      const recon = (x: Tensor) => {
+      // images come from and go back to the host: the metrics run there
+      const recon = (host: Tensor) => {
+        const x = device === 'cpu' ? host : host.to(device);
+        let r: Tensor;
         if (model instanceof VQModel) {
           const codes = model.encodeCodes(x);
           for (const c of codes.toArray()) used[c] = 1;
-          return model.decodeCodes(codes).clamp(-1, 1);
-        }
-        return model.decode(model.encode(x).mode()).clamp(-1, 1);
+          r = model.decodeCodes(codes).clamp(-1, 1);
+        } else r = model.decode(model.encode(x).mode()).clamp(-1, 1);
+        return device === 'cpu' ? r : r.cpu();
       };
       if (o.dataset === 'imagefolder') {
         await reconFolder(o, config, model, recon, used);

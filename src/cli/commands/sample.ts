@@ -8,6 +8,7 @@ import { DIFFUSION_SAMPLERS, type DiffusionSampler } from '../../generators/sche
 import { D2C, type GenerateOptions, type Stage1Options, type Stage2Options } from '../../pipeline/d2c.ts';
 import type { Tensor } from '../../torch/index.ts';
 import * as torch from '../../torch/index.ts';
+import { type DeviceFlags, type PrecisionFlags, runDevice, samplingDeviceOptions } from '../device_options.ts';
 import { UsageError } from '../errors.ts';
 import { choiceOption, intOption, numberOption, positiveInt } from '../options.ts';
 import { progressBar } from '../progress.ts';
@@ -85,9 +86,11 @@ export function generateOptions(f: SamplingFlags, classes: number[], seed: numbe
   return { classes, seed, ...samplingSettings(f) };
 }
 
-export function loadModel(dir: string): D2C {
+/** The model folder on --device (checked first: a missing GPU is its own error), sampling at --precision. */
+export function loadModel(dir: string, o: Partial<DeviceFlags> & PrecisionFlags = {}): D2C {
+  const device = o.device ? runDevice(o.device) : undefined;
   try {
-    return D2C.fromPretrained(dir);
+    return D2C.fromPretrained(dir, { device, precision: o.precision });
   } catch (e) {
     throw new UsageError(`--model: ${(e as Error).message}`);
   }
@@ -105,39 +108,43 @@ export function previewRows(preview: Tensor, images: Tensor, nrow: number): Tens
 }
 
 export function register(program: Command): void {
-  samplingOptions(
-    program
-      .command('sample')
-      .description('sample class-conditional images from a D2C model folder')
-      .option('--model <dir>', 'D2C model folder', DEFAULT_MODEL)
-      .option(
-        '--class <c>',
-        'class index or name, comma-separated or repeated (default: every class in turn)',
-        (v: string, p: string[] = []) => [...p, ...v.split(',')],
-      )
-      .option('--n <n>', 'number of images', positiveInt('--n'), 16)
-      .option('--seed <n>', 'seed', intOption('--seed', { min: 0 }), 0)
-      .option('--out <file>', 'PNG grid to write', 'out/sample.png')
-      .option('--single <dir>', 'also write each image as DIR/<i>_<class>.png')
-      .option('--preview', 'put the stage-1 preview (VQ-decoded codes) above each row of images', false)
-      .option('--nrow <n>', 'images per grid row', positiveInt('--nrow'), 8)
-      .option('--threads <n>', 'intra-op threads', positiveInt('--threads'), 2),
+  samplingDeviceOptions(
+    samplingOptions(
+      program
+        .command('sample')
+        .description('sample class-conditional images from a D2C model folder')
+        .option('--model <dir>', 'D2C model folder', DEFAULT_MODEL)
+        .option(
+          '--class <c>',
+          'class index or name, comma-separated or repeated (default: every class in turn)',
+          (v: string, p: string[] = []) => [...p, ...v.split(',')],
+        )
+        .option('--n <n>', 'number of images', positiveInt('--n'), 16)
+        .option('--seed <n>', 'seed', intOption('--seed', { min: 0 }), 0)
+        .option('--out <file>', 'PNG grid to write', 'out/sample.png')
+        .option('--single <dir>', 'also write each image as DIR/<i>_<class>.png')
+        .option('--preview', 'put the stage-1 preview (VQ-decoded codes) above each row of images', false)
+        .option('--nrow <n>', 'images per grid row', positiveInt('--nrow'), 8)
+        .option('--threads <n>', 'intra-op threads', positiveInt('--threads'), 2),
+    ),
   ).action(
     async (
-      o: SamplingFlags & {
-        model: string;
-        class?: string[];
-        n: number;
-        seed: number;
-        out: string;
-        single?: string;
-        preview: boolean;
-        nrow: number;
-        threads: number;
-      },
+      o: SamplingFlags &
+        DeviceFlags &
+        PrecisionFlags & {
+          model: string;
+          class?: string[];
+          n: number;
+          seed: number;
+          out: string;
+          single?: string;
+          preview: boolean;
+          nrow: number;
+          threads: number;
+        },
     ) => {
       torch.setNumThreads(o.threads);
-      const m = loadModel(o.model);
+      const m = loadModel(o.model, o);
       let classes: number[];
       try {
         const asked = (o.class ?? []).map((c) => m.classIndex(c.trim()));

@@ -16,12 +16,13 @@ import { STAGE2_RECIPE, stage2Task } from '../../train/stage2_task.ts';
 import { type TokenizerRecipe, tokenizerTask } from '../../train/tokenizer_task.ts';
 import { runTraining } from '../../train/trainer.ts';
 import { collect, configOverrides } from '../config_args.ts';
+import { type DeviceFlags, deviceOption, type PrecisionFlags, precisionOption, runDevice } from '../device_options.ts';
 import { UsageError } from '../errors.ts';
 import { isDataParallelWorker, type LaunchOptions, launchOptions, launchOrJoin } from '../launch.ts';
 import { choiceOption, intOption, numberOption, positiveInt } from '../options.ts';
 import { trainParent } from './train_classifier.ts';
 
-interface CommonOpts {
+interface CommonOpts extends DeviceFlags, PrecisionFlags {
   out: string;
   preset: string;
   config?: string;
@@ -39,6 +40,7 @@ interface CommonOpts {
 
 /** Data-parallel flags (cli/launch.ts): true when this process launched the workers and is done. */
 async function launched(o: CommonOpts & LaunchOptions): Promise<boolean> {
+  runDevice(o.device); // a GPU asked for where there is none fails here, before any worker starts
   // Once, before any worker reads it: finish a checkpoint swap that a killed save left half done.
   if (o.resume && !isDataParallelWorker()) {
     try {
@@ -51,7 +53,7 @@ async function launched(o: CommonOpts & LaunchOptions): Promise<boolean> {
 }
 
 function common(cmd: Command, preset: string): Command {
-  return launchOptions(cmd)
+  return precisionOption(deviceOption(launchOptions(cmd)), 'training compute precision (saved: --resume keeps it)')
     .requiredOption('--out <dir>', 'checkpoint folder (written atomically; --resume continues it)')
     .option('--preset <name>', 'model preset', preset)
     .option('--config <file>', 'JSON file of config overrides')
@@ -104,6 +106,7 @@ function recipeFrom(base: Recipe, o: CommonOpts, pc: PartConfig): Recipe {
     lr: pick('lr', o.lr),
     seed: o.resume ? (saved.seed ?? o.seed) : o.seed,
     emaDecay: o.ema !== undefined ? emaDecay(o.ema) : (saved.emaDecay ?? base.emaDecay),
+    precision: o.precision ?? saved.precision ?? 'fp32',
   };
 }
 
@@ -132,6 +135,7 @@ function tokenizerRecipe(o: CommonOpts & TokenizerFlags, pc: PartConfig): Tokeni
     emaDecay: o.ema !== undefined ? emaDecay(o.ema) : (saved.emaDecay ?? 0.999),
     seed: o.resume ? (saved.seed ?? o.seed) : o.seed,
     hflip: saved.hflip ?? true,
+    precision: o.precision ?? saved.precision ?? 'fp32',
     train: {
       ...base,
       ...saved.train,
@@ -214,6 +218,7 @@ export function register(program: Command): void {
       ) => {
         if (await launched(o as typeof o & LaunchOptions)) return;
         torch.setNumThreads(o.threads);
+        const device = runDevice(o.device);
         if (o.preset === 'vq_fmnist' && o.kind === 'kl') o.preset = 'kl_fmnist';
         const pc = partConfig(o.kind, o);
         const set = await openImageSet({
@@ -229,6 +234,7 @@ export function register(program: Command): void {
         const task = await tokenizerTask(set, pc, recipe, {
           freshDiscriminator: o.freshDiscriminator,
           perceptualNet: o.perceptualNet,
+          device,
         });
         await run(`tokenizer ${pc.preset}`, o, task, recipe.steps);
       },
@@ -239,9 +245,10 @@ export function register(program: Command): void {
     .action(async (o: CommonOpts & { cache: string }) => {
       if (await launched(o as typeof o & LaunchOptions)) return;
       torch.setNumThreads(o.threads);
+      const device = runDevice(o.device);
       const pc = partConfig('gpt', o, classCountFromCache('gpt', readCacheMeta(o.cache), configOverrides(o.config, o.set)));
       const recipe = recipeFrom(STAGE1_RECIPE, o, pc);
-      await run(`stage1 ${pc.preset}`, o, stage1Task(o.cache, pc, recipe), recipe.steps);
+      await run(`stage1 ${pc.preset}`, o, stage1Task(o.cache, pc, recipe, { device }), recipe.steps);
     });
 
   common(train.command('stage2').description('train the stage-2 MAR (+ fusion) on a token cache'), 'mar_fmnist')
@@ -256,6 +263,7 @@ export function register(program: Command): void {
     .action(async (o: CommonOpts & { cache: string; fusion?: string; mixStage1?: string; mixRate?: number }) => {
       if (await launched(o as typeof o & LaunchOptions)) return;
       torch.setNumThreads(o.threads);
+      const device = runDevice(o.device);
       const mixRate = o.mixRate ?? (o.mixStage1 ? 0.5 : undefined);
       const classes = classCountFromCache('mar', readCacheMeta(o.cache), configOverrides(o.config, o.set));
       const pc = partConfig('mar', o, {
@@ -273,6 +281,11 @@ export function register(program: Command): void {
         throw new UsageError(`--resume: the checkpoint was trained with fusion ${pc.config.fusion}, not ${o.fusion}`);
       }
       const recipe = recipeFrom(STAGE2_RECIPE, o, pc);
-      await run(`stage2 ${pc.preset}/${pc.config.fusion}`, o, stage2Task(o.cache, pc, recipe, { mixStage1 }), recipe.steps);
+      await run(
+        `stage2 ${pc.preset}/${pc.config.fusion}`,
+        o,
+        stage2Task(o.cache, pc, recipe, { mixStage1, device }),
+        recipe.steps,
+      );
     });
 }
