@@ -3,28 +3,32 @@
 //   ort/ (ONNX Runtime Web's WebAssembly build with its WebGPU support), model/ (`d2c export`).
 // Any static file server can serve it: the page fetches only these files.
 import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import type * as esbuild from 'esbuild';
 import type { D2C } from '../pipeline/d2c.ts';
 import { type ExportOptions, exportOnnx } from './export_onnx.ts';
 import type { WebManifest } from './manifest.ts';
+import { requireOptional, resolveOptional } from './optional.ts';
 
 const WEB = join(dirname(fileURLToPath(import.meta.url)), '..', 'web');
+/** The page's entry: its source beside the sources, its compiled JavaScript in the package's dist/. */
+const PAGE = join(WEB, import.meta.url.endsWith('.ts') ? 'page.ts' : 'page.js');
 
 /** ONNX Runtime Web's files the bundled build fetches at run time (its WebGPU + wasm "jsep" build). */
 export function ortRuntimeFiles(): string[] {
-  const dist = dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));
+  const dist = dirname(resolveOptional('onnxruntime-web'));
   return readdirSync(dist)
     .filter((f) => /^ort-wasm-simd-threaded\.jsep\.(wasm|mjs)$/.test(f))
     .map((f) => join(dist, f));
 }
 
 export async function exportWeb(d2c: D2C, outDir: string, o: ExportOptions = {}): Promise<WebManifest> {
+  const { build } = requireOptional<typeof esbuild>('esbuild');
+  resolveOptional('onnxruntime-web');
   const manifest = exportOnnx(d2c, join(outDir, 'model'), o);
   await build({
-    entryPoints: [join(WEB, 'page.ts')],
+    entryPoints: [PAGE],
     outfile: join(outDir, 'd2c-web.js'),
     bundle: true,
     format: 'esm',

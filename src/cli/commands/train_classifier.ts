@@ -3,12 +3,7 @@
 
 import type { Command } from 'commander';
 import { FASHION_MNIST_DIR, loadFashionMnist } from '../../data/fashion_mnist.ts';
-import {
-  CLASSIFIER_PRESETS,
-  type ClassifierPreset,
-  DEFAULT_CLASSIFIER_DIR,
-  saveClassifier,
-} from '../../eval/fmnist_classifier.ts';
+import { CLASSIFIER_PRESETS, type ClassifierPreset, saveClassifier } from '../../eval/fmnist_classifier.ts';
 import { DEFAULT_TRAIN_OPTIONS, trainClassifier } from '../../eval/train_classifier.ts';
 import * as torch from '../../torch/index.ts';
 
@@ -22,7 +17,7 @@ export function register(program: Command): void {
   trainParent(program)
     .command('classifier')
     .description('train the Fashion-MNIST classifier whose features the fid_fmnist/kid/is/precision/recall metrics use')
-    .option('--out <dir>', 'output checkpoint folder', DEFAULT_CLASSIFIER_DIR)
+    .option('--out <dir>', 'output checkpoint folder', 'models/fmnist-classifier')
     .option('--data <dir>', 'folder with the Fashion-MNIST IDX files', FASHION_MNIST_DIR)
     .option('--preset <name>', `architecture (${Object.keys(CLASSIFIER_PRESETS).join(', ')})`, 'fmnist_cnn')
     .option('--epochs <n>', 'epochs', String(d.epochs))
