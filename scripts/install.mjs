@@ -15,10 +15,13 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const log = (msg) => process.stderr.write(`[d2c install] ${msg}\n`);
 
+/** A git clone (npm runs this script on `npm install` there too), not an installed package. */
+const CLONE = existsSync(join(root, '.git'));
+
 /** Where `pip install torch` goes when no torch is found: a cache folder shared by every install. */
-export function defaultVenv() {
-  // A clone keeps its venv inside (.venv, git-ignored), as scripts/setup.mjs always has.
-  if (existsSync(join(root, '.git'))) return join(root, '.venv');
+function defaultVenv() {
+  // A clone keeps its venv inside (.venv, git-ignored), as it always has.
+  if (CLONE) return join(root, '.venv');
   const cache = process.env.D2C_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'd2c');
   return join(cache, 'torch-venv');
 }
@@ -183,9 +186,10 @@ function buildAddon(torch, quiet) {
 
 /**
  * Finds libtorch and builds the addon unless it is up to date. `venv`: where pip installs torch when
- * none is found; `pipPackages`: what it installs beside torch.
+ * none is found; `pipPackages`: what it installs beside torch (a clone's Python scripts and
+ * reference fixtures use numpy and safetensors).
  */
-export function prepareNative({ quiet = false, venv = defaultVenv(), pipPackages = [] } = {}) {
+export function prepareNative({ quiet = false, venv = defaultVenv(), pipPackages = CLONE ? ['numpy', 'safetensors'] : [] } = {}) {
   const torch = findLibtorch(venv, pipPackages);
   if (!quiet) log(`libtorch: ${torch.source} (${torch.root})`);
   const built = buildAddon(torch, quiet);

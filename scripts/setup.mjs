@@ -37,8 +37,7 @@ function installGlooHeaders() {
 try {
   ensureNodeModules();
   installGlooHeaders();
-  // numpy and safetensors: the clone's Python scripts and reference fixtures use them.
-  prepareNative({ quiet, venv: join(root, '.venv'), pipPackages: ['numpy', 'safetensors'] });
+  prepareNative({ quiet });
 } catch (e) {
   log(`setup failed: ${e.message}`);
   process.exit(1);

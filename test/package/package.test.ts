@@ -8,6 +8,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -15,7 +16,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 
@@ -32,11 +33,22 @@ interface Run {
   seconds: number;
 }
 
+/**
+ * The install finds the libtorch the clone was built against: a venv's python (the clone's .venv) is
+ * put first on PATH, as a user's would be; $LIBTORCH passes through. So CI installs torch once.
+ */
+function installEnv(): NodeJS.ProcessEnv {
+  const stamp = JSON.parse(readFileSync(join(ROOT, 'native', 'build', 'stamp.json'), 'utf8')) as { python: string | null };
+  if (!stamp.python || !isAbsolute(stamp.python)) return process.env;
+  return { ...process.env, PATH: `${dirname(stamp.python)}:${process.env.PATH}` };
+}
+const ENV = installEnv();
+
 function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Run {
   const t0 = performance.now();
   const r = spawnSync(cmd, args, {
     cwd: opts.cwd ?? project,
-    env: opts.env ?? process.env,
+    env: opts.env ?? ENV,
     encoding: 'utf8',
     timeout: 20 * 60e3,
   });
@@ -110,6 +122,20 @@ console.log(JSON.stringify(images.shape));
   assert.equal(r.stdout.trim(), '[2,1,32,32]');
 });
 
+test("the README's library example runs as written", () => {
+  // The ```ts block that imports from 'd2c', wherever the docs keep it.
+  const docs = [join(ROOT, 'README.md'), ...readdirSync(join(ROOT, 'docs')).map((f) => join(ROOT, 'docs', f))];
+  const blocks = docs
+    .filter((f) => f.endsWith('.md'))
+    .flatMap((f) => [...readFileSync(f, 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]));
+  const example = blocks.find((b) => b.includes("from 'd2c'"));
+  assert.ok(example, "no ```ts block of the docs imports from 'd2c'");
+  writeFileSync(join(project, 'readme.mjs'), example);
+  // One OpenMP thread: a second one spins beside a busy core (README, --threads 1).
+  const r = ok(run(process.execPath, ['readme.mjs'], { env: { ...ENV, OMP_NUM_THREADS: '1' } }), 'the README example');
+  assert.match(r.stdout, /stage2/);
+});
+
 test('a .ts file type-checks against the declarations, and a wrong one does not', () => {
   writeFileSync(
     join(project, 'tsconfig.json'),
@@ -143,8 +169,9 @@ console.log(shape, t.shape);
   assert.match(bad.stdout, /TS2322/);
 });
 
-test('npx d2c serve starts its model worker from the compiled files', async () => {
-  const child = spawn('npx', ['d2c', 'serve', '--port', '0', '--threads', '1'], {
+test("the d2c command (npm's symlink) serves, its model worker started from the compiled files", async () => {
+  const child = spawn(join(project, 'node_modules', '.bin', 'd2c'), ['serve', '--port', '0', '--threads', '1'], {
+    env: ENV,
     cwd: project,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
