@@ -50,7 +50,8 @@ function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.Pro
     cwd: opts.cwd ?? project,
     env: opts.env ?? ENV,
     encoding: 'utf8',
-    timeout: 20 * 60e3,
+    // Only a guard against a hang: on a free machine the install (the addon's build) takes minutes.
+    timeout: 90 * 60e3,
   });
   if (r.error) throw r.error;
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, seconds: (performance.now() - t0) / 1000 };
