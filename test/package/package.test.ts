@@ -190,8 +190,9 @@ test("the d2c command (npm's symlink) serves, its model worker started from the 
       });
       child.on('exit', (code) => rej(new Error(`d2c serve exited (${code}):\n${out}\n${err}`)));
     });
-    const info = (await (await fetch(new URL('api/info', url))).json()) as { classes: string[] };
-    assert.ok(info.classes.includes('sneaker'));
+    const info = (await (await fetch(new URL('api/info', url))).json()) as { name: string; classes: string[] };
+    assert.equal(info.name, 'd2c-fmnist');
+    assert.ok(info.classes.includes('Sneaker'));
   } finally {
     child.kill('SIGTERM');
   }
