@@ -1,5 +1,5 @@
 // The two-stage D2C sampler behind a small transformers.js-style API:
-//   const d2c = D2C.fromPretrained('models/d2c-fmnist');
+//   const d2c = D2C.fromPretrained('d2c-fmnist');
 //   const { images, preview } = d2c.generate({ classes: [7, 7], seed: 0 }, (p) => …);
 // Stage 1 (GPT) samples the VQ code grid; its VQ decoding is the coarse preview. Stage 2 (MAR +
 // diffusion head) samples KL latents conditioned on the class and those codes; the KL decoder
@@ -17,6 +17,7 @@ import type { AutoencoderKL } from '../tokenizers/kl.ts';
 import type { VQModel } from '../tokenizers/vq.ts';
 import type { DType, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
+import { resolveModelDir, shippedHint } from './model_dir.ts';
 import { type LoadOptions, loadPart, type PartConfig } from './parts.ts';
 
 export interface Stage1Options {
@@ -103,11 +104,17 @@ export class D2C {
     return this.stage1 === null;
   }
 
-  /** Loads a model folder (d2c.json + vq/ kl/ stage1/ stage2/). */
-  static fromPretrained(dir: string, o: { device?: string; dtype?: DType } = {}): D2C {
+  /**
+   * Loads a model folder (d2c.json + vq/ kl/ stage1/ stage2/): a path from the current directory, or
+   * the name of a model shipped with d2c (`d2c-fmnist`).
+   */
+  static fromPretrained(nameOrDir: string, o: { device?: string; dtype?: DType } = {}): D2C {
+    const dir = resolveModelDir(nameOrDir);
     const infoPath = join(dir, 'd2c.json');
     if (!existsSync(infoPath)) {
-      throw new Error(`${dir} is not a d2c model folder: it has no d2c.json (expected d2c.json with vq/, kl/, stage1/, stage2/)`);
+      throw new Error(
+        `${dir} is not a d2c model folder: it has no d2c.json (expected d2c.json with vq/, kl/, stage1/, stage2/)${shippedHint(dir)}`,
+      );
     }
     const info = JSON.parse(readFileSync(infoPath, 'utf8')) as D2CModelInfo;
     if (info.format !== 'd2c-model/1') throw new Error(`${infoPath}: unknown format ${JSON.stringify(info.format)}`);
