@@ -2,10 +2,8 @@
 // JS resampling of center_crop_arr run beside training instead of on the main thread.
 import { availableParallelism } from 'node:os';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { COMPILED, runnableUrl } from './compiled.ts';
 import type { DecodeReply, DecodeRequest } from './decode_worker.ts';
-
-/** This module runs as the package's compiled JavaScript (dist/), not as TypeScript source under tsx. */
-const COMPILED = import.meta.url.endsWith('.js');
 
 /**
  * Starts a worker named by its .ts source. Compiled, its .js sibling runs as is; as source, tsx's
@@ -13,7 +11,7 @@ const COMPILED = import.meta.url.endsWith('.js');
  */
 export function startWorker(url: URL, options: WorkerOptions = {}): Worker {
   if (!url.pathname.endsWith('.ts')) return new Worker(url, options);
-  if (COMPILED) return new Worker(new URL(url.href.replace(/\.ts$/, '.js')), options);
+  if (COMPILED) return new Worker(runnableUrl(url), options);
   const api = import.meta.resolve('tsx/esm/api');
   const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`;
   return new Worker(boot, { ...options, eval: true });
