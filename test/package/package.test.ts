@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
+import { makeColourFolder } from '../helpers/colour_folder.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -165,7 +166,7 @@ console.log(shape, t.shape);
   assert.match(bad.stdout, /TS2322/);
 });
 
-test("the d2c command (npm's symlink) serves, its model worker started from the compiled files", async () => {
+test("the d2c command (npm's symlink) serves the page without esbuild, its model worker started from the compiled files", async () => {
   const child = spawn(join(project, 'node_modules', '.bin', 'd2c'), ['serve', '--port', '0', '--threads', '1'], {
     env: ENV,
     cwd: project,
@@ -188,9 +189,30 @@ test("the d2c command (npm's symlink) serves, its model worker started from the 
     const info = (await (await fetch(new URL('api/info', url))).json()) as { name: string; classes: string[] };
     assert.equal(info.name, 'd2c-fmnist');
     assert.ok(info.classes.includes('Sneaker'));
+    // The page's script was bundled when the package was built: esbuild is not installed here.
+    assert.match(await (await fetch(url)).text(), /d2c-web\.js/);
+    const script = await fetch(new URL('d2c-web.js', url));
+    assert.equal(script.status, 200);
+    assert.ok((await script.text()).length > 1000);
   } finally {
     child.kill('SIGTERM');
   }
+});
+
+test('export-web without its optional packages says what to install', () => {
+  const r = run('npx', ['d2c', 'export-web', '--out', 'site']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /^d2c: onnxruntime-web is not installed; .*run npm install onnxruntime-web/m);
+  assert.equal(existsSync(join(project, 'site', 'model')), false, 'it traced before checking');
+});
+
+test('fit --jobs 2 from the compiled files: phase children and decode workers start from dist/', async () => {
+  const data = join(work, 'images');
+  await makeColourFolder(data, { classes: ['birds', 'cars'], perClass: 4 });
+  const fit = ['d2c', 'fit', '--data', data, '--out', 'fitted', '--size', '32', '--steps-scale', '0.001'];
+  const r = ok(run('npx', [...fit, '--per-class', '1', '--threads', '1', '--jobs', '2']), 'npx d2c fit --jobs 2');
+  assert.match(r.stderr, /\[5\/7\] stage-2 MAR: in its own process/);
+  assert.ok(existsSync(join(project, 'fitted', 'samples.png')));
 });
 
 test("import('d2c') and import('d2c/torch') spawn nothing and install nothing", () => {
