@@ -35,8 +35,9 @@ function installGlooHeaders() {
 }
 
 try {
-  ensureNodeModules();
+  // gloo first: npm install runs the package's install script, which builds the addon with what it finds.
   installGlooHeaders();
+  ensureNodeModules();
   prepareNative({ quiet });
 } catch (e) {
   log(`setup failed: ${e.message}`);
