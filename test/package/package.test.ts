@@ -75,11 +75,11 @@ let pack: PackInfo;
 before(() => {
   const out = ok(run('npm', ['pack', '--json', '--pack-destination', work], { cwd: ROOT }), 'npm pack');
   pack = (JSON.parse(out.stdout.slice(out.stdout.indexOf('['))) as PackInfo[])[0];
-  console.log(`# tarball ${pack.filename}: ${pack.size} bytes, ${pack.entryCount} files, ${pack.unpackedSize} unpacked`);
+  console.log(`tarball ${pack.filename}: ${pack.size} bytes, ${pack.entryCount} files, ${pack.unpackedSize} unpacked`);
   mkdirSync(project);
   ok(run('npm', ['init', '-y']), 'npm init');
   const install = ok(run('npm', ['install', '--no-audit', '--no-fund', join(work, pack.filename)]), 'npm install <tarball>');
-  console.log(`# npm install <tarball>: ${install.seconds.toFixed(1)} s`);
+  console.log(`npm install <tarball>: ${install.seconds.toFixed(1)} s`);
 });
 
 test('the tarball holds the package, not the clone', () => {
