@@ -1,119 +1,30 @@
 #!/usr/bin/env node
-// One-step setup: npm packages, libtorch, and the native addon. Safe and fast to re-run.
-// libtorch is found in this order: $LIBTORCH (an unpacked distribution), the `torch` package of
-// `python3` on PATH (>= 2.1, CPU or CUDA), the project's .venv, else `.venv` + `pip install torch`.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+// One-step setup of a clone: npm packages, then libtorch and the native addon (scripts/install.mjs,
+// which npm also runs as the package's install script). Safe and fast to re-run. Unlike an installed
+// package, a clone's setup also apt-installs gloo's headers when it runs as root on Debian, so the
+// tests of torch.distributed run.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { glooInclude, prepareNative } from './install.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const quiet = process.argv.includes('--quiet');
 const log = (msg) => process.stderr.write(`[setup] ${msg}\n`);
-const info = (msg) => !quiet && log(msg);
-
-function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], cwd: root, ...opts });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed with exit code ${r.status}`);
-}
 
 function ensureNodeModules() {
   if (existsSync(join(root, 'node_modules', '.bin', 'tsx'))) return;
   log('installing npm packages');
   // onnxruntime-node bundles its CPU binaries; its install script would fetch the CUDA ones from nuget
   process.env.ONNXRUNTIME_NODE_INSTALL ??= 'skip';
-  run('npm', ['install', '--no-audit', '--no-fund']);
-}
-
-/** Asks a Python interpreter for its torch; null when it has none (or one older than 2.1). */
-function torchOfPython(python) {
-  const code =
-    'import os, torch; print(os.path.dirname(torch.__file__)); print(torch.__version__); ' +
-    'print(int(torch._C._GLIBCXX_USE_CXX11_ABI))';
-  try {
-    const out = execFileSync(python, ['-c', code], { stdio: ['ignore', 'pipe', 'ignore'] })
-      .toString()
-      .trim()
-      .split('\n');
-    const [major, minor] = out[1].split('.').map(Number);
-    if (major < 2 || (major === 2 && minor < 1)) {
-      log(`${python} has torch ${out[1]}, older than 2.1: not used`);
-      return null;
-    }
-    return { root: out[0], version: out[1], abi: out[2], python, source: `torch ${out[1]} of ${python}` };
-  } catch {
-    return null;
-  }
-}
-
-function findLibtorch() {
-  const env = process.env.LIBTORCH;
-  if (env) {
-    if (!existsSync(join(env, 'include', 'torch'))) {
-      throw new Error(`LIBTORCH=${env} is not an unpacked libtorch (no include/torch inside)`);
-    }
-    let version = 'unknown';
-    const vfile = join(env, 'build-version');
-    if (existsSync(vfile)) version = readFileSync(vfile, 'utf8').trim();
-    return { root: env, version, abi: process.env.LIBTORCH_CXX11_ABI ?? '1', python: null, source: `LIBTORCH=${env}` };
-  }
-  const venvPython = join(root, '.venv', 'bin', 'python');
-  const found = torchOfPython('python3') ?? (existsSync(venvPython) ? torchOfPython(venvPython) : null);
-  if (found) return found;
-  log('no torch found: creating .venv and running pip install torch (CPU)');
-  if (!existsSync(venvPython)) run('python3', ['-m', 'venv', join(root, '.venv')]);
-  // Unreachable indexes fail fast instead of retrying; a configured mirror still answers.
-  run(venvPython, ['-m', 'pip', 'install', '--retries', '0', '--timeout', '20', 'torch', 'numpy', 'safetensors']);
-  const venv = torchOfPython(venvPython);
-  if (!venv) throw new Error('pip install torch finished but torch cannot be imported from .venv');
-  return venv;
-}
-
-function buildFlags(torch) {
-  const lib = join(torch.root, 'lib');
-  const includes = [join(torch.root, 'include'), join(torch.root, 'include', 'torch', 'csrc', 'api', 'include')];
-  const libs = [`-L${lib}`, `-Wl,-rpath,${lib}`, '-Wl,--no-as-needed', '-ltorch', '-ltorch_cpu', '-lc10'];
-  if (existsSync(join(lib, 'libtorch_cuda.so'))) libs.push('-ltorch_cuda', '-lc10_cuda');
-  libs.push('-Wl,--as-needed');
-  return { includes, libs };
-}
-
-/**
- * Whether torch.distributed (native/distributed.cc) can be built: c10d's headers in libtorch, gloo's
- * own headers (Debian: libgloo-dev; or $GLOO_INCLUDE), and a libtorch built with distributed support.
- * Returns the reason when not, and the addon gets native/distributed_stub.cc instead.
- */
-function distributedSupport(torch) {
-  const lib = join(torch.root, 'lib');
-  const c10d = join(torch.root, 'include', 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp');
-  if (!existsSync(c10d)) return { ok: false, reason: `libtorch at ${torch.root} has no c10d headers (${c10d})` };
-  const glooInclude = process.env.GLOO_INCLUDE ?? '/usr/include';
-  if (!existsSync(join(glooInclude, 'gloo', 'context.h'))) installGlooHeaders();
-  if (!existsSync(join(glooInclude, 'gloo', 'context.h'))) {
-    return { ok: false, reason: `gloo's headers are missing (no ${glooInclude}/gloo/context.h): install libgloo-dev` };
-  }
-  let symbols = '';
-  try {
-    symbols = execFileSync('nm', ['-D', '--defined-only', join(lib, 'libtorch_cpu.so')], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-      maxBuffer: 1 << 30,
-    }).toString();
-  } catch {
-    return { ok: false, reason: `cannot list the symbols of ${lib}/libtorch_cpu.so (is binutils' nm installed?)` };
-  }
-  if (!symbols.includes('ProcessGroupGloo')) {
-    return { ok: false, reason: `libtorch at ${torch.root} was built without distributed (Gloo) support` };
-  }
-  const flags = ['-DUSE_DISTRIBUTED', '-DUSE_C10D_GLOO', `-I${glooInclude}`];
-  const cuda = existsSync(join(lib, 'libtorch_cuda.so')) && symbols.includes('ProcessGroupNCCL');
-  const ncclInclude = join(torch.root, '..', 'nvidia', 'nccl', 'include');
-  if (cuda && existsSync(join(ncclInclude, 'nccl.h'))) flags.push('-DUSE_C10D_NCCL', '-DD2C_NCCL', `-I${ncclInclude}`);
-  return { ok: true, flags, nccl: flags.includes('-DD2C_NCCL') };
+  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund'], { stdio: ['ignore', 'inherit', 'inherit'], cwd: root });
+  if (r.status !== 0) throw new Error(`npm install failed with exit code ${r.status}`);
 }
 
 /** As root on Debian, apt-get installs libgloo-dev (once: a failure is only logged). */
 function installGlooHeaders() {
+  if (existsSync(join(glooInclude(), 'gloo', 'context.h'))) return;
   if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get') || process.env.D2C_NO_APT) return;
   log('installing libgloo-dev (gloo headers, for torch.distributed)');
   const r = spawnSync('apt-get', ['install', '-y', '-qq', 'libgloo-dev'], {
@@ -123,71 +34,11 @@ function installGlooHeaders() {
   if (r.status !== 0) log('apt-get install libgloo-dev failed: torch.distributed will be left out');
 }
 
-function sourcesHash(torch) {
-  const h = createHash('sha256');
-  const dir = join(root, 'native');
-  for (const f of readdirSync(dir).sort()) {
-    if (/\.(cc|h|gyp)$/.test(f)) h.update(f).update(readFileSync(join(dir, f)));
-  }
-  h.update(torch.root).update(torch.version).update(process.version);
-  h.update(JSON.stringify(distributedSupport(torch)));
-  return h.digest('hex');
-}
-
-function buildAddon(torch) {
-  const addon = join(root, 'native', 'build', 'Release', 'd2c_native.node');
-  const stampFile = join(root, 'native', 'build', 'stamp.json');
-  const hash = sourcesHash(torch);
-  if (existsSync(addon) && existsSync(stampFile)) {
-    const stamp = JSON.parse(readFileSync(stampFile, 'utf8'));
-    if (stamp.hash === hash) return false;
-  }
-  const { includes, libs } = buildFlags(torch);
-  const dist = distributedSupport(torch);
-  if (!dist.ok) log(`torch.distributed left out: ${dist.reason}`);
-  const nodedir = resolve(dirname(process.execPath), '..');
-  if (!existsSync(join(nodedir, 'include', 'node', 'node_api.h'))) {
-    throw new Error(`Node headers not found under ${nodedir}/include/node (needed to build the addon offline)`);
-  }
-  log(`building the native addon against ${torch.source} (about a minute)`);
-  // Build in a staging folder and rename the result into place, so processes that load the
-  // addon meanwhile never see a missing or half-written file.
-  const staging = join(root, 'native', 'build-staging');
-  mkdirSync(staging, { recursive: true });
-  for (const f of readdirSync(join(root, 'native'))) {
-    if (/\.(cc|h|gyp)$/.test(f)) copyFileSync(join(root, 'native', f), join(staging, f));
-  }
-  run(
-    process.execPath,
-    [join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), 'rebuild', `--nodedir=${nodedir}`, '-j', '2'],
-    {
-      cwd: staging,
-      stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'inherit'],
-      env: {
-        ...process.env,
-        D2C_TORCH_INCLUDES: includes.join(' '),
-        D2C_TORCH_LIBS: libs.join(' '),
-        D2C_CXX11_ABI: torch.abi,
-        D2C_DIST_SOURCE: dist.ok ? 'distributed.cc' : 'distributed_stub.cc',
-        D2C_DIST_FLAGS: dist.ok ? dist.flags.join(' ') : '',
-      },
-    },
-  );
-  mkdirSync(dirname(addon), { recursive: true });
-  const tmp = `${addon}.tmp-${process.pid}`;
-  copyFileSync(join(staging, 'build', 'Release', 'd2c_native.node'), tmp);
-  renameSync(tmp, addon);
-  mkdirSync(dirname(stampFile), { recursive: true });
-  writeFileSync(stampFile, JSON.stringify({ hash, ...torch, distributed: dist }, null, 2));
-  return true;
-}
-
 try {
+  // gloo first: npm install runs the package's install script, which builds the addon with what it finds.
+  installGlooHeaders();
   ensureNodeModules();
-  const torch = findLibtorch();
-  info(`libtorch: ${torch.source} (${torch.root})`);
-  const built = buildAddon(torch);
-  info(built ? 'native addon built' : 'native addon up to date');
+  prepareNative({ quiet });
 } catch (e) {
   log(`setup failed: ${e.message}`);
   process.exit(1);

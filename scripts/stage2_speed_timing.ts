@@ -21,13 +21,13 @@ const TODAY = { steps: 4, diffusionSteps: 25, diffusionSampler: 'ancestral', fin
 export const SETTINGS: Record<string, Omit<GenerateOptions, 'classes' | 'seed'>> = {
   'stage1-only': { stage1Only: true },
   'today (ar4, ancestral 25)': { stage2: TODAY },
-  'ddim 10': { stage2: { ...TODAY, diffusionSampler: 'ddim', diffusionSteps: 10, finalDiffusionSteps: 10 } },
-  'dpm-solver++ 10': { stage2: { ...TODAY, diffusionSampler: 'dpm-solver++', diffusionSteps: 10, finalDiffusionSteps: 10 } },
   'DiSA 25→5': { stage2: { ...TODAY, finalDiffusionSteps: 5 } },
-  'ar1, dpm-solver++ 4': { stage2: { ...TODAY, steps: 1, diffusionSampler: 'dpm-solver++', diffusionSteps: 4 } },
-  'ar2, dpm-solver++ 4→2': {
-    stage2: { ...TODAY, steps: 2, diffusionSampler: 'dpm-solver++', diffusionSteps: 4, finalDiffusionSteps: 2 },
-  },
+  'ddim 10': { stage2: { ...TODAY, diffusionSampler: 'ddim', diffusionSteps: 10, finalDiffusionSteps: 10 } },
+  'ar4, ddim 8': { stage2: { ...TODAY, diffusionSampler: 'ddim', diffusionSteps: 8, finalDiffusionSteps: 8 } },
+  'ar2, ddim 8': { stage2: { ...TODAY, steps: 2, diffusionSampler: 'ddim', diffusionSteps: 8, finalDiffusionSteps: 8 } },
+  'ar1, ddim 8': { stage2: { ...TODAY, steps: 1, diffusionSampler: 'ddim', diffusionSteps: 8, finalDiffusionSteps: 8 } },
+  'ar2, ddim 4': { stage2: { ...TODAY, steps: 2, diffusionSampler: 'ddim', diffusionSteps: 4, finalDiffusionSteps: 4 } },
+  'ar2, ancestral 4': { stage2: { ...TODAY, steps: 2, diffusionSteps: 4, finalDiffusionSteps: 4 } },
 };
 timeSampling(m, {}, 20, 10); // warm-up
 const rows: Record<string, { wall: number; cpu: number }> = {};

@@ -1,5 +1,6 @@
-// The TypeScript examples of README.md and docs/library.md run as written (against the shipped
-// model), and the README's sampling example uses the model's own settings: it passes none.
+// The TypeScript examples of README.md and docs/library.md run (against the shipped model, by name),
+// their package imports pointed at this checkout's sources, and the README's sampling example uses
+// the model's own settings: it passes none. test/package/ runs the README's against the package.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,11 +17,16 @@ function tsBlocks(file: string): string[] {
   return [...text.matchAll(/^```ts\n([\s\S]*?)^```/gm)].map((m) => m[1]);
 }
 
-/** Runs an example from a scratch folder, its `./src/…` imports pointed at this checkout, on one thread. */
+/** The package's entries as the sources of this checkout. */
+const ENTRIES = { "'d2c'": 'src/pipeline/index.ts', "'d2c/torch'": 'src/torch/index.ts' };
+
+/** Runs an example from a scratch folder, its `'d2c'` imports pointed at this checkout, on one thread. */
 function run(code: string, name: string): { code: number | null; stderr: string } {
   // .mts: the scratch folder has no package.json, and the examples use top-level await.
   const file = join(dir, `${name}.mts`);
-  const body = code.replaceAll("'./src/", `'${ROOT}src/`);
+  let body = code;
+  for (const [from, to] of Object.entries(ENTRIES)) body = body.replaceAll(`from ${from};`, `from '${ROOT}${to}';`);
+  assert.doesNotMatch(body, /from '(?!\/)/, 'an example imports something else than d2c and d2c/torch');
   writeFileSync(file, `import { setNumThreads } from '${ROOT}src/torch/index.ts';\nsetNumThreads(1);\n${body}`);
   const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), file], {
     cwd: dir,
@@ -34,9 +40,9 @@ test("the README's library example runs and passes no sampling settings (the mod
   const blocks = tsBlocks('README.md');
   assert.equal(blocks.length, 1, 'README.md has one TypeScript example');
   assert.doesNotMatch(blocks[0], /stage1\s*:|stage2\s*:/, 'the example must not override d2c.json');
-  assert.match(blocks[0], /D2C\.fromPretrained\('models\/d2c-fmnist'\)/);
-  // The example's path is relative to the clone: run it from there, through its absolute path.
-  const r = run(blocks[0].replace("'models/d2c-fmnist'", `'${ROOT}models/d2c-fmnist'`), 'readme');
+  assert.match(blocks[0], /import \{ D2C \} from 'd2c';/);
+  assert.match(blocks[0], /D2C\.fromPretrained\('d2c-fmnist'\)/);
+  const r = run(blocks[0], 'readme');
   assert.equal(r.code, 0, r.stderr);
 });
 
@@ -44,7 +50,7 @@ test('every TypeScript example of docs/library.md runs', () => {
   const blocks = tsBlocks('docs/library.md');
   assert.ok(blocks.length >= 2, `docs/library.md has ${blocks.length} TypeScript examples`);
   blocks.forEach((b, i) => {
-    const r = run(b.replace("'models/d2c-fmnist'", `'${ROOT}models/d2c-fmnist'`), `library${i}`);
+    const r = run(b, `library${i}`);
     assert.equal(r.code, 0, `example ${i + 1}: ${r.stderr}`);
   });
   assert.ok(existsSync(join(dir, 'out', 'three.png')), 'the first example writes out/three.png');

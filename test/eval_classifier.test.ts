@@ -16,7 +16,7 @@ import { classifierAccuracy, lrAtStep, trainClassifier } from '../src/eval/train
 import * as torch from '../src/torch/index.ts';
 
 const ROOT = join(import.meta.dirname, '..');
-const SHIPPED = join(ROOT, DEFAULT_CLASSIFIER_DIR);
+const SHIPPED = join(ROOT, 'models', DEFAULT_CLASSIFIER_DIR);
 const dir = mkdtempSync(join(tmpdir(), 'd2c-cls-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const noData = fashionMnistAvailable() ? false : 'Fashion-MNIST is not installed';

@@ -1,5 +1,8 @@
+#!/usr/bin/env -S node --single-threaded-gc
 // The `d2c` program. Each subcommand lives in commands/<name>.ts and exports
 // `register(program)`; to add one, import it and append it to COMMANDS.
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import * as cache from './commands/cache.ts';
 import * as data from './commands/data.ts';
@@ -63,7 +66,18 @@ export async function main(argv = process.argv): Promise<number> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('src/cli/main.ts')) {
+/** Whether node was started on this file; npm's `d2c` command is a symlink to it, so real paths are compared. */
+function isProgram(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isProgram()) {
   const code = await main();
   // Decode workers and sharp may hold the event loop; the command is done.
   process.exit(code);

@@ -2,9 +2,11 @@
 // its stop requests on over IPC, and a child stops (saving) when its parent asks or goes away.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { runnableUrl } from '../data/compiled.ts';
 import type { StopSignal } from '../train/stop.ts';
 
-const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+/** The `d2c` program; the child runs under the same Node flags (tsx's hooks from the sources). */
+const MAIN = fileURLToPath(runnableUrl(new URL('./main.ts', import.meta.url)));
 
 /** Runs `d2c ...args` as a child with the same Node flags; rejects unless it exits with 0. */
 export function runChild(label: string, args: string[], stop: StopSignal): Promise<void> {

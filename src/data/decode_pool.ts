@@ -2,11 +2,16 @@
 // JS resampling of center_crop_arr run beside training instead of on the main thread.
 import { availableParallelism } from 'node:os';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { COMPILED, runnableUrl } from './compiled.ts';
 import type { DecodeReply, DecodeRequest } from './decode_worker.ts';
 
-/** Starts a worker from a .ts file: under tsx the hooks must be registered inside the worker too. */
+/**
+ * Starts a worker named by its .ts source. Compiled, its .js sibling runs as is; as source, tsx's
+ * hooks must be registered inside the worker too.
+ */
 export function startWorker(url: URL, options: WorkerOptions = {}): Worker {
   if (!url.pathname.endsWith('.ts')) return new Worker(url, options);
+  if (COMPILED) return new Worker(runnableUrl(url), options);
   const api = import.meta.resolve('tsx/esm/api');
   const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`;
   return new Worker(boot, { ...options, eval: true });

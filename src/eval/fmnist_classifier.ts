@@ -12,6 +12,7 @@ import { writeFileAtomic } from '../io/atomic_file.ts';
 import { readJsonFile } from '../io/json_file.ts';
 import { Conv2d, GroupNorm, type InitOpts, Linear } from '../nn/layers.ts';
 import { Module, ModuleList } from '../nn/module.ts';
+import { resolveModelDir } from '../pipeline/model_dir.ts';
 import type { Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 import type { FeatureNetwork } from './feature_network.ts';
@@ -130,7 +131,8 @@ export function classifierFeatureNetwork(model: FmnistClassifier, name = 'fmnist
 
 // ---- checkpoint folder: config.json + model.safetensors -----------------------------------
 
-export const DEFAULT_CLASSIFIER_DIR = 'models/fmnist-classifier';
+/** The shipped classifier, by name (src/pipeline/model_dir.ts); a path names a folder of one's own. */
+export const DEFAULT_CLASSIFIER_DIR = 'fmnist-classifier';
 
 export interface ClassifierCheckpointInfo {
   kind: 'fmnist-classifier';
@@ -173,7 +175,8 @@ export function classifierName(info: ClassifierCheckpointInfo): string {
 }
 
 /** Loads a classifier folder (float32 in memory whatever the storage dtype), in eval mode. */
-export function loadClassifier(dir = DEFAULT_CLASSIFIER_DIR): { model: FmnistClassifier; info: ClassifierCheckpointInfo } {
+export function loadClassifier(nameOrDir = DEFAULT_CLASSIFIER_DIR): { model: FmnistClassifier; info: ClassifierCheckpointInfo } {
+  const dir = resolveModelDir(nameOrDir);
   const cfgPath = join(dir, 'config.json');
   const wPath = join(dir, 'model.safetensors');
   for (const p of [cfgPath, wPath])

@@ -1,6 +1,7 @@
 // The part of onnx.proto (github.com/onnx/onnx, onnx/onnx.proto, IR version 8) that d2c writes,
 // encoded with protobufjs: models, graphs, nodes, attributes, tensors and value infos.
-import protobuf from 'protobufjs';
+import type protobuf from 'protobufjs';
+import { requireOptional } from './optional.ts';
 
 const ONNX_PROTO = `
 syntax = "proto3";
@@ -67,8 +68,14 @@ message TypeProto {
 message OperatorSetIdProto { string domain = 1; int64 version = 2; }
 `;
 
-const root = protobuf.parse(ONNX_PROTO, { keepCase: true }).root;
-export const ModelProto = root.lookupType('onnx.ModelProto');
+let modelProtoType: protobuf.Type | undefined;
+/** onnx.ModelProto, parsed on first use: protobufjs is an optional package. */
+function modelProto(): protobuf.Type {
+  modelProtoType ??= requireOptional<typeof protobuf>('protobufjs')
+    .parse(ONNX_PROTO, { keepCase: true })
+    .root.lookupType('onnx.ModelProto');
+  return modelProtoType;
+}
 
 /** TensorProto.DataType codes. */
 export const ONNX_DTYPE = {
@@ -139,6 +146,7 @@ const valueInfo = (v: OnnxValueInfo) => ({
 
 /** Serialises a model to the bytes of a .onnx file. */
 export function encodeModel(m: OnnxModel): Uint8Array {
+  const ModelProto = modelProto();
   const msg = ModelProto.fromObject({
     ir_version: 8,
     opset_import: [{ domain: '', version: m.opset }],

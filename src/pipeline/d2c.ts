@@ -1,5 +1,5 @@
 // The two-stage D2C sampler behind a small transformers.js-style API:
-//   const d2c = D2C.fromPretrained('models/d2c-fmnist');
+//   const d2c = D2C.fromPretrained('d2c-fmnist');
 //   const { images, preview } = d2c.generate({ classes: [7, 7], seed: 0 }, (p) => …);
 // Stage 1 (GPT) samples the VQ code grid; its VQ decoding is the coarse preview. Stage 2 (MAR +
 // diffusion head) samples KL latents conditioned on the class and those codes; the KL decoder
@@ -18,6 +18,7 @@ import type { AutoencoderKL } from '../tokenizers/kl.ts';
 import type { VQModel } from '../tokenizers/vq.ts';
 import type { DType, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
+import { resolveModelDir, shippedHint } from './model_dir.ts';
 import { type LoadOptions, loadPart, type PartConfig } from './parts.ts';
 
 export interface Stage1Options {
@@ -114,14 +115,15 @@ export class D2C {
   }
 
   /**
-   * Loads a model folder (d2c.json + vq/ kl/ stage1/ stage2/) onto `device` (cpu, cuda, cuda:N;
-   * a GPU where libtorch has none is an error); `precision` is generate's (default fp32).
+   * Loads a model folder (d2c.json + vq/ kl/ stage1/ stage2/) — a path from the current directory,
+   * or the name of a model shipped with d2c (`d2c-fmnist`) — onto `device` (cpu, cuda, cuda:N; a GPU
+   * where libtorch has none is an error); `precision` is generate's (default fp32).
    */
-  static fromPretrained(dir: string, o: { device?: string; dtype?: DType; precision?: torch.Precision } = {}): D2C {
+  static fromPretrained(nameOrDir: string, o: { device?: string; dtype?: DType; precision?: torch.Precision } = {}): D2C {
     if (o.device) torch.checkDevice(o.device);
     if (o.precision && !torch.PRECISIONS.includes(o.precision))
       throw new Error(`precision must be one of ${torch.PRECISIONS.join(', ')}, got '${o.precision}'`);
-    const d2c = D2C.load(dir, o);
+    const d2c = D2C.load(resolveModelDir(nameOrDir), o);
     d2c.precision = o.precision ?? 'fp32';
     return d2c;
   }
@@ -129,7 +131,9 @@ export class D2C {
   private static load(dir: string, o: { device?: string; dtype?: DType }): D2C {
     const infoPath = join(dir, 'd2c.json');
     if (!existsSync(infoPath)) {
-      throw new Error(`${dir} is not a d2c model folder: it has no d2c.json (expected d2c.json with vq/, kl/, stage1/, stage2/)`);
+      throw new Error(
+        `${dir} is not a d2c model folder: it has no d2c.json (expected d2c.json with vq/, kl/, stage1/, stage2/)${shippedHint(dir)}`,
+      );
     }
     const info = readJsonFile(infoPath) as D2CModelInfo;
     if (info.format !== 'd2c-model/1') throw new Error(`${infoPath}: unknown format ${JSON.stringify(info.format)}`);

@@ -1,5 +1,5 @@
-// Loads the native addon, building it first (scripts/setup.mjs) when it is missing.
-import { execFileSync } from 'node:child_process';
+// Loads the native addon. It is built at install time (scripts/install.mjs), never here: a missing
+// or broken addon is an error saying what to run.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -74,12 +74,22 @@ export interface Native {
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const addonPath = join(root, 'native', 'build', 'Release', 'd2c_native.node');
 
-function load(): Native {
-  if (!existsSync(addonPath)) {
-    process.stderr.write('d2c: native addon missing, running scripts/setup.mjs\n');
-    execFileSync(process.execPath, [join(root, 'scripts', 'setup.mjs')], { stdio: ['ignore', 2, 2] });
+/** What builds the addon: npm's install script for the package, setup.mjs in a clone. */
+const BUILD_COMMAND = existsSync(join(root, 'scripts', 'setup.mjs')) ? 'node scripts/setup.mjs' : 'npm rebuild d2c';
+
+/** Requires the addon at `path`, or throws an error that says what is wrong and what to run. */
+export function requireAddon(path: string): Native {
+  const rebuild = `run \`${BUILD_COMMAND}\` (it finds libtorch: $LIBTORCH, the torch of python3, or pip install torch)`;
+  if (!existsSync(path)) throw new Error(`d2c's native addon is not built (${path} is missing): ${rebuild}`);
+  try {
+    return createRequire(import.meta.url)(path) as Native;
+  } catch (e) {
+    throw new Error(`d2c's native addon at ${path} does not load (${(e as Error).message}): ${rebuild}`);
   }
-  const addon = createRequire(import.meta.url)(addonPath) as Native;
+}
+
+function load(): Native {
+  const addon = requireAddon(addonPath);
   let malloc: 'tuned' | 'system';
   try {
     malloc = mallocPolicy(process.env.D2C_MALLOC);

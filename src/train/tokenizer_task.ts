@@ -44,7 +44,7 @@ export interface TokenizerTaskOptions {
    * trained (written before d2c saved it): restart the discriminator from its initial weights.
    */
   freshDiscriminator?: boolean;
-  /** Classifier folder whose feature maps drive the perceptual loss (default models/fmnist-classifier). */
+  /** Classifier folder (or shipped name) whose feature maps drive the perceptual loss (default fmnist-classifier). */
   perceptualNet?: string;
   /** Where the model, the discriminator and each batch live (default cpu). */
   device?: string;

@@ -13,7 +13,8 @@ import { UsageError } from '../errors.ts';
 import { choiceOption, intOption, numberOption, positiveInt } from '../options.ts';
 import { progressBar } from '../progress.ts';
 
-export const DEFAULT_MODEL = 'models/d2c-fmnist';
+/** The shipped model, by name (src/pipeline/model_dir.ts); a path names a folder of one's own. */
+export const DEFAULT_MODEL = 'd2c-fmnist';
 
 /** The sampling options of both stages, shared by sample, demo and eval. */
 export function samplingOptions(cmd: Command): Command {

@@ -3,6 +3,7 @@
 // of train/trainer.ts does progress, logs, checkpoints, --resume, Ctrl-C and NaN handling.
 import type { Command } from 'commander';
 import { DATASETS, type DatasetName, openImageSet } from '../../data/open.ts';
+import { DEFAULT_CLASSIFIER_DIR } from '../../eval/fmnist_classifier.ts';
 import { FUSIONS } from '../../generators/fusion.ts';
 import { readCacheMeta } from '../../pipeline/cache.ts';
 import { type PartConfig, type PartKind, readPartConfig, resolveConfig } from '../../pipeline/parts.ts';
@@ -189,7 +190,7 @@ export function register(program: Command): void {
       "weight of the perceptual loss on the classifier's features (default 0: off)",
       numberOption('--perceptual-weight', { min: 0 }),
     )
-    .option('--perceptual-net <dir>', 'classifier folder for the perceptual loss', 'models/fmnist-classifier')
+    .option('--perceptual-net <dir>', 'classifier folder (or shipped name) for the perceptual loss', DEFAULT_CLASSIFIER_DIR)
     .option(
       '--schedule <kind>',
       'learning-rate schedule over --steps (default constant)',

@@ -7,12 +7,7 @@ import type { Command } from 'commander';
 import type { ArrayImageSet } from '../../data/dataset.ts';
 import { FASHION_MNIST_DIR, loadFashionMnist } from '../../data/fashion_mnist.ts';
 import { decodeImageSet, isDir, scanImageFolder, withClassOrder } from '../../data/image_folder.ts';
-import {
-  CLASSIFIER_PRESETS,
-  type ClassifierPreset,
-  DEFAULT_CLASSIFIER_DIR,
-  saveClassifier,
-} from '../../eval/fmnist_classifier.ts';
+import { CLASSIFIER_PRESETS, type ClassifierPreset, saveClassifier } from '../../eval/fmnist_classifier.ts';
 import { DEFAULT_TRAIN_OPTIONS, trainClassifier } from '../../eval/train_classifier.ts';
 import * as torch from '../../torch/index.ts';
 import { UsageError } from '../errors.ts';
@@ -75,7 +70,7 @@ export function register(program: Command): void {
     .description('train the feature network of a dataset’s FID/KID/IS/precision/recall (and of the perceptual loss)')
     .option(
       '--out <dir>',
-      `output checkpoint folder (default ${DEFAULT_CLASSIFIER_DIR} for Fashion-MNIST, else models/<name>-classifier)`,
+      'output checkpoint folder (default models/<name>-classifier: models/fmnist-classifier for Fashion-MNIST)',
     )
     .option(
       '--data <dir>',
@@ -113,7 +108,7 @@ export function register(program: Command): void {
       const base = CLASSIFIER_PRESETS[preset];
       const config = { ...base, inChannels: train.channels, imageSize: train.size, numClasses: train.classes.length };
       if (!/^[a-z0-9_-]+$/i.test(name)) throw new UsageError(`--name must be letters, digits, - or _, got "${name}"`);
-      const out = o.out ?? (name === 'fmnist' ? DEFAULT_CLASSIFIER_DIR : `models/${name}-classifier`);
+      const out = o.out ?? `models/${name}-classifier`;
       const stepsPerEpoch = Math.max(1, Math.floor(train.labels.length / o.batchSize));
       const epochs = o.epochs ?? (sets.defaultPreset === 'fmnist_cnn' ? d.epochs : Math.ceil(IMAGEFOLDER_STEPS / stepsPerEpoch));
       const opts = {
