@@ -120,10 +120,12 @@ function distributedSupport(torch) {
   if (!symbols.includes('ProcessGroupGloo')) {
     return { ok: false, reason: `libtorch at ${torch.root} was built without distributed (Gloo) support` };
   }
-  const flags = ['-DUSE_DISTRIBUTED', '-DUSE_C10D_GLOO', `-I${gloo}`];
+  // third-party headers as system includes, so -Wall -Wextra speak only of d2c's own code
+  // (/usr/include already is one: naming it again would break the order of #include_next)
+  const flags = ['-DUSE_DISTRIBUTED', '-DUSE_C10D_GLOO', ...(gloo === '/usr/include' ? [] : ['-isystem', gloo])];
   const cuda = existsSync(join(lib, 'libtorch_cuda.so')) && symbols.includes('ProcessGroupNCCL');
   const ncclInclude = join(torch.root, '..', 'nvidia', 'nccl', 'include');
-  if (cuda && existsSync(join(ncclInclude, 'nccl.h'))) flags.push('-DUSE_C10D_NCCL', '-DD2C_NCCL', `-I${ncclInclude}`);
+  if (cuda && existsSync(join(ncclInclude, 'nccl.h'))) flags.push('-DUSE_C10D_NCCL', '-DD2C_NCCL', '-isystem', ncclInclude);
   return { ok: true, flags, nccl: flags.includes('-DD2C_NCCL') };
 }
 
@@ -168,7 +170,7 @@ function buildAddon(torch, quiet) {
     stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'inherit'],
     env: {
       ...process.env,
-      D2C_TORCH_INCLUDES: includes.join(' '),
+      D2C_TORCH_INCLUDES: includes.flatMap((dir) => ['-isystem', dir]).join(' '),
       D2C_TORCH_LIBS: libs.join(' '),
       D2C_CXX11_ABI: torch.abi,
       D2C_DIST_SOURCE: dist.ok ? 'distributed.cc' : 'distributed_stub.cc',
