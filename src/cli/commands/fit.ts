@@ -98,56 +98,54 @@ export function childArgs(o: FitOptions, phase: string, threads: number): string
   ];
 }
 
-/** Checks the flags against an earlier run and opens the data; nothing is written before this passes. */
-async function prepare(o: FitOptions, stop: StopSignal): Promise<FitRun> {
-  const runs = join(o.out, 'runs');
-  const recordPath = join(runs, 'fit.json');
-  const data = resolve(o.data);
+/** The earlier run's record in OUT/runs/fit.json, refused when this command's flags differ from it. */
+function checkAgainstEarlierRun(o: FitOptions, recordPath: string, data: string, precision: string): FitRecord | null {
   const previous = p.readRecord(recordPath);
-  if (previous && (previous.data !== data || previous.size !== o.size || previous.seed !== o.seed)) {
+  if (!previous) return null;
+  if (previous.data !== data || previous.size !== o.size || previous.seed !== o.seed) {
     throw new UsageError(
       `${o.out} was fit on --data ${previous.data} --size ${previous.size} --seed ${previous.seed}, ` +
         `not --data ${data} --size ${o.size} --seed ${o.seed}: use another --out, or the same flags to continue it`,
     );
   }
   // the precision is part of the run (a bf16 checkpoint resumes in bf16); the device is not
-  const precision = o.precision ?? 'fp32';
-  if (previous && (previous.precision ?? 'fp32') !== precision) {
+  if ((previous.precision ?? 'fp32') !== precision) {
     throw new UsageError(
       `${o.out} was fit with --precision ${previous.precision ?? 'fp32'}, not ${precision}: use another --out, or the same flag to continue it`,
     );
   }
+  return previous;
+}
+
+/** Checks the flags against an earlier run and opens the data; nothing is written before this passes. */
+async function prepare(o: FitOptions, stop: StopSignal): Promise<FitRun> {
+  const runs = join(o.out, 'runs');
+  const recordPath = join(runs, 'fit.json');
+  const data = resolve(o.data);
+  const precision = o.precision ?? 'fp32';
+  const previous = checkAgainstEarlierRun(o, recordPath, data, precision);
   const device = runDevice(o.device ?? 'cpu');
   if (o.phase !== undefined && !PHASES.some((x) => x.name === o.phase)) throw new UsageError(`--phase: no phase "${o.phase}"`);
   try {
     fitPlan(o.size, o.stepsScale, 1); // flags first, before the data is read
     const set = await openImageSet({ dataset: 'imagefolder', data: o.data, size: o.size, channels: 3 });
-    const plan = fitPlan(o.size, o.stepsScale, set.labels.length);
-    const record: FitRecord = previous ?? { data, size: o.size, seed: o.seed, precision };
-    const dirs = {
-      vq: join(runs, 'vq'),
-      kl: join(runs, 'kl'),
-      cache: join(runs, 'cache'),
-      stage1: join(runs, 'stage1'),
-      stage2: join(runs, 'stage2'),
-    };
-    const command = process.argv.slice(2).join(' ');
-    const perceptualNet = o.perceptualNet;
+    const dirs = Object.fromEntries(['vq', 'kl', 'cache', 'stage1', 'stage2'].map((k) => [k, join(runs, k)])) as FitRun['dirs'];
+    const { out, seed, perClass, perceptualNet } = o;
     return {
-      out: o.out,
-      seed: o.seed,
-      perClass: o.perClass,
-      set,
-      plan,
-      dirs,
-      record,
-      recordPath,
-      stop,
-      label,
-      command,
+      out,
+      seed,
+      perClass,
       perceptualNet,
       device,
       precision,
+      set,
+      plan: fitPlan(o.size, o.stepsScale, set.labels.length),
+      dirs,
+      record: previous ?? { data, size: o.size, seed: o.seed, precision },
+      recordPath,
+      stop,
+      label,
+      command: process.argv.slice(2).join(' '),
     };
   } catch (e) {
     throw new UsageError((e as Error).message);
