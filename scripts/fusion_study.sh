@@ -52,8 +52,9 @@ build_cache() {
   d2c cache --vq "$MODEL/vq" --kl "$MODEL/kl" --out "$CACHE" --threads "$THREADS"
 }
 
-# The shipped model's sampling settings (its d2c.json), so every arm samples as the shipped add does.
-SAMPLING=(--stage1-cfg 1.5 --stage2-cfg 3 --steps 4 --diffusion-steps 25 --stage2-clip 4)
+# The shipped model's sampling settings as the ablation began, so every arm samples as the add arm did.
+# (constant 25 head steps, as every arm so far was scored: not the later DiSA default)
+SAMPLING=(--stage1-cfg 1.5 --stage2-cfg 3 --steps 4 --diffusion-steps 25 --final-diffusion-steps 25 --stage2-clip 4)
 
 train_arm() {
   local arm=$1 dir=$OUT/$1/stage2 resume=()
@@ -67,8 +68,9 @@ train_arm() {
 
 eval_arm() {
   local arm=$1 dir=$OUT/$1/eval
-  [ -f "$dir/oracle/report.json" ] || d2c eval --model "$OUT/$arm/model" --oracle --n 500 --seed 0 --threads "$THREADS" --out "$dir/oracle"
-  [ -f "$dir/s0/report.json" ] || d2c eval --model "$OUT/$arm/model" --n 1000 --seed 0 --threads "$THREADS" --out "$dir/s0"
+  # the sampling is given in full, so a model packed before DiSA's default samples the same way
+  [ -f "$dir/oracle/report.json" ] || d2c eval --model "$OUT/$arm/model" --oracle --n 500 --seed 0 --threads "$THREADS" "${SAMPLING[@]}" --out "$dir/oracle"
+  [ -f "$dir/s0/report.json" ] || d2c eval --model "$OUT/$arm/model" --n 1000 --seed 0 --threads "$THREADS" "${SAMPLING[@]}" --out "$dir/s0"
 }
 
 cmd=${1:-}

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } 
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { fsyncDir, writeFileAtomic } from '../../io/atomic_file.ts';
+import { DIFFUSION_SAMPLERS } from '../../generators/schedules.ts';
 import { readCacheMeta } from '../../pipeline/cache.ts';
 import { type D2CModelInfo, PART_DIRS, type Stage1Options, type Stage2Options } from '../../pipeline/d2c.ts';
 import { partWeights } from '../../pipeline/parts.ts';
@@ -21,13 +22,23 @@ import { modelCard, type PartSummary, packBlock, summarizePart } from '../model_
 import { choiceOption, intOption, numberOption } from '../options.ts';
 import { type SamplingFlags, samplingSettings } from './sample.ts';
 
-/** The stage-2 options pack writes (the speed options are left out until measured: their absence is today's sampler). */
-type PackedStage2 = Required<Omit<Stage2Options, 'finalDiffusionSteps' | 'diffusionSampler'>>;
+/** The stage-2 options pack writes: every one, so a d2c.json says how its model samples. */
+type PackedStage2 = Required<Stage2Options>;
 
 /** The settings models/d2c-fmnist's card recommends (chosen by the measurements there). */
 export const SAMPLING_DEFAULTS: { stage1: Stage1Options; stage2: PackedStage2 } = {
   stage1: { cfg: 1.5, temperature: 1, topK: 0, topP: 1 },
-  stage2: { cfg: 3, cfgSchedule: 'linear', temperature: 1, steps: 4, clip: 4, diffusionSteps: 25 },
+  stage2: {
+    cfg: 3,
+    cfgSchedule: 'linear',
+    temperature: 1,
+    steps: 4,
+    clip: 4,
+    diffusionSteps: 25,
+    // DiSA: 25 diffusion steps at the first AR step, annealed to 5 at the last (docs/study, "Stage 2's speed")
+    finalDiffusionSteps: 5,
+    diffusionSampler: 'ancestral',
+  },
 };
 
 /** The part's EMA weights (over its buffers) as one model.safetensors, optionally float16. */
@@ -44,7 +55,7 @@ function copyWeights(src: string, dst: string, fp16: boolean): void {
 }
 
 /** Sampling settings for d2c.json; each one not given is SAMPLING_DEFAULTS'. */
-export interface PackOptions extends Omit<SamplingFlags, 'finalDiffusionSteps' | 'diffusionSampler'> {
+export interface PackOptions extends SamplingFlags {
   /** With stage1: omitted both for a MAR-only folder. */
   vq?: string;
   kl: string;
@@ -181,6 +192,18 @@ export function register(program: Command): void {
       'default steps of the diffusion head’s sampler',
       intOption('--diffusion-steps', { min: 1, max: 1000 }),
       S2.diffusionSteps,
+    )
+    .option(
+      '--final-diffusion-steps <n>',
+      'default diffusion steps at the last stage-2 step, annealed from --diffusion-steps (DiSA)',
+      intOption('--final-diffusion-steps', { min: 1, max: 1000 }),
+      S2.finalDiffusionSteps,
+    )
+    .option(
+      '--diffusion-sampler <s>',
+      'default sampler of the diffusion head',
+      choiceOption('--diffusion-sampler', DIFFUSION_SAMPLERS),
+      S2.diffusionSampler,
     )
     .action((o: PackOptions) => {
       packModel(o);
