@@ -8,6 +8,7 @@ import { fashionMnistAvailable, loadFashionMnist } from '../src/data/fashion_mni
 import { balancedClasses, evaluateSamples, realImageSampler } from '../src/eval/evaluate.ts';
 import { CLASSIFIER_PRESETS, classifierFeatureNetwork, FmnistClassifier } from '../src/eval/fmnist_classifier.ts';
 import * as torch from '../src/torch/index.ts';
+import { blankImageSet } from './helpers/blank_set.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'd2c-eval-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -60,15 +61,7 @@ test('evaluateSamples: real images score near the floor, noise far from it; repo
 
 test('evaluateSamples rejects a sampler that returns the wrong shape, naming it', async () => {
   const net = classifierFeatureNetwork(new FmnistClassifier(CLASSIFIER_PRESETS.tiny, { generator: new torch.Generator(0) }));
-  const reference: ArrayImageSet = {
-    kind: 'array',
-    name: 'zeros',
-    classes: ['a', 'b'],
-    channels: 1,
-    size: 32,
-    labels: new Int32Array(4),
-    pixels: new Uint8Array(4 * 32 * 32),
-  };
+  const reference = blankImageSet(4);
   await assert.rejects(
     evaluateSamples(async (c) => torch.zeros([c.length, 1, 28, 28]), { net, reference, n: 4, numClasses: 2 }),
     /sampler returned \[4,1,28,28\], expected \[4, 1, 32, 32\]/,

@@ -5,7 +5,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { ArrayImageSet } from '../src/data/dataset.ts';
 import { evaluateSamples } from '../src/eval/evaluate.ts';
 import { CLASSIFIER_PRESETS, classifierFeatureNetwork, FmnistClassifier } from '../src/eval/fmnist_classifier.ts';
 import type { MAR } from '../src/generators/mar.ts';
@@ -13,6 +12,7 @@ import { sampleTokens } from '../src/generators/mar_sample.ts';
 import { D2C } from '../src/pipeline/d2c.ts';
 import { buildPart } from '../src/pipeline/parts.ts';
 import * as torch from '../src/torch/index.ts';
+import { blankImageSet } from './helpers/blank_set.ts';
 import { tinyModelFolder } from './helpers/tiny_model_folder.ts';
 import { tinyPartConfig } from './helpers/tiny_pipeline.ts';
 
@@ -20,15 +20,7 @@ torch.setNumThreads(1);
 
 test('evaluateSamples: a sampler that throws after a batch leaves no tensor behind', async () => {
   const net = classifierFeatureNetwork(new FmnistClassifier(CLASSIFIER_PRESETS.tiny, { generator: new torch.Generator(0) }));
-  const reference: ArrayImageSet = {
-    kind: 'array',
-    name: 'zeros',
-    classes: ['a', 'b'],
-    channels: 1,
-    size: 32,
-    labels: new Int32Array(8),
-    pixels: new Uint8Array(8 * 32 * 32),
-  };
+  const reference = blankImageSet(8);
   const before = torch.liveTensors();
   let calls = 0;
   await assert.rejects(

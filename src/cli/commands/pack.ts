@@ -9,8 +9,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
-import { fsyncDir, writeFileAtomic } from '../../io/atomic_file.ts';
 import { DIFFUSION_SAMPLERS } from '../../generators/schedules.ts';
+import { fsyncDir, writeFileAtomic } from '../../io/atomic_file.ts';
 import { readCacheMeta } from '../../pipeline/cache.ts';
 import { type D2CModelInfo, PART_DIRS, type Stage1Options, type Stage2Options } from '../../pipeline/d2c.ts';
 import { partWeights } from '../../pipeline/parts.ts';
