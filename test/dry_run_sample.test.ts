@@ -9,7 +9,9 @@ import * as torch from '../src/torch/index.ts';
 
 function countedSample(m: D2C, steps: number, diffusionSteps: number): number {
   const count = torch.startFlopCount();
-  torch.dispose(m.generate({ classes: [0, 5], seed: 0, stage2: { steps, diffusionSteps } }));
+  // constant diffusion steps (the model's default anneals them: DiSA)
+  const stage2 = { steps, diffusionSteps, finalDiffusionSteps: diffusionSteps };
+  torch.dispose(m.generate({ classes: [0, 5], seed: 0, stage2 }));
   return count.stop();
 }
 

@@ -158,7 +158,8 @@ export async function runPhase(phase: Phase, s: DryRunSetup): Promise<Omit<Phase
     const what = `${s.presets.mar} (${s.fusion}) training step`;
     return { phase, what, params: paramCount(task.model), batch: s.batch, ...m };
   }
-  // pack's sampling defaults (CFG on) but the dry run's steps: FLOPs depend on little else
+  // pack's sampling defaults (CFG on) but the dry run's steps, constant (no DiSA annealing, as MAR's
+  // sampler that the estimate scales to): FLOPs depend on little else
   packModel({
     vq: dir('vq'),
     kl: dir('kl'),
@@ -170,6 +171,7 @@ export async function runPhase(phase: Phase, s: DryRunSetup): Promise<Omit<Phase
     fp16: false,
     steps: s.sampleSteps,
     diffusionSteps: s.diffusionSteps,
+    finalDiffusionSteps: s.diffusionSteps,
   });
   const m = D2C.fromPretrained(dir('model'), { device: s.device, precision: s.precision });
   const parts = sampleFlopsAt(m, { steps: s.sampleSteps, diffusionSteps: s.diffusionSteps });

@@ -10,7 +10,7 @@ import type { D2C } from '../pipeline/d2c.ts';
 import * as torch from '../torch/index.ts';
 
 export interface SampleFlopParts {
-  /** FLOPs of the sample (its `measured` total) at `steps` AR × `diffusionSteps` diffusion steps. */
+  /** FLOPs of the sample (its `measured` total) at `steps` AR × `diffusionSteps` diffusion steps (constant, as it ran). */
   at(steps: number, diffusionSteps: number, measured: number): number;
 }
 
