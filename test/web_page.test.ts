@@ -16,6 +16,16 @@ import { type GenerateResponse, startServer } from '../src/server/server.ts';
 import * as torch from '../src/torch/index.ts';
 import { serveStatic } from './helpers/static_server.ts';
 
+/**
+ * Page-side code (a string: the tests' TypeScript has no DOM types) that records every status line
+ * in window.seen and marks the body "clicked", so waiting for "done" afterwards proves a new run.
+ */
+const WATCH_STATUS = `{
+  const status = document.getElementById('status');
+  window.seen = [];
+  new MutationObserver(() => window.seen.push(status.textContent)).observe(status, { childList: true });
+  document.body.dataset.state = 'clicked';
+}`;
 const CHROMIUM = '/usr/bin/chromium';
 const MODEL = new URL('../models/d2c-fmnist', import.meta.url).pathname;
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} not found (apt-get install chromium)`;
@@ -74,13 +84,7 @@ for (const [kind, start] of Object.entries(SITES)) {
 
     /** Generates and returns the samples' data URLs, recording each status line shown on the way. */
     async function generate(): Promise<{ srcs: string[]; alts: string[]; seen: string[] }> {
-      // Page-side code is a string: the tests' TypeScript has no DOM types.
-      await page.evaluate(`{
-        const status = document.getElementById('status');
-        window.seen = [];
-        new MutationObserver(() => window.seen.push(status.textContent)).observe(status, { childList: true });
-        document.body.dataset.state = 'clicked';
-      }`);
+      await page.evaluate(WATCH_STATUS);
       await page.click('#generate');
       await page.waitForSelector('body[data-state="done"]');
       const shown = await page.$$eval('#results img.sample', (imgs) => imgs.map((i) => [i.src, i.alt]));
@@ -127,12 +131,7 @@ for (const [kind, start] of Object.entries(SITES)) {
         body: JSON.stringify({ n: 64, steps: 64 }),
         signal: ahead.signal,
       });
-      await page.evaluate(`{
-        const status = document.getElementById('status');
-        window.seen = [];
-        new MutationObserver(() => window.seen.push(status.textContent)).observe(status, { childList: true });
-        document.body.dataset.state = 'clicked';
-      }`);
+      await page.evaluate(WATCH_STATUS);
       await page.fill('#n', '1');
       await page.click('#generate');
       await page.waitForFunction(`window.seen.includes('waiting: next in line')`);
