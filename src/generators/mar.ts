@@ -329,7 +329,7 @@ export class MAR extends Module {
       this.qformer = this.registerModule('qformer', new QFormer(q, o));
       // One query per grid cell starts as MAR's position of that cell: it knows where it will be added.
       if (c.fusionPos === 'tied' && numQueries === L)
-        torch.noGrad(() => this.qformer?.queries.copy_(this.encoder_pos_embed_learned.narrow(1, buf, L)));
+        torch.noGrad(() => this.qformer?.queries.copy_(this.cellPositions(this.encoder_pos_embed_learned)));
       if (c.fusionGate) this.fusion_gate = this.registerParameter('fusion_gate', torch.zeros([1], o));
     }
     if (c.fusion === 'add' || qformerAdds) {
@@ -421,14 +421,19 @@ export class MAR extends Module {
   /** MAR's encoder positions of the grid cells [1, L, De], when F's positions are tied to them. */
   private tiedPositions(): Tensor | undefined {
     if (this.cfg.fusionPos !== 'tied') return undefined;
-    return this.encoder_pos_embed_learned.narrow(1, this.cfg.bufferSize, this.seqLen);
+    return this.cellPositions(this.encoder_pos_embed_learned);
+  }
+
+  /** A transformer's position embedding [1, buf + L, D] without its buffer: the grid cells' [1, L, D]. */
+  private cellPositions(positions: Tensor): Tensor {
+    return positions.narrow(1, this.cfg.bufferSize, this.seqLen);
   }
 
   /** What a transformer's blocks cross-attend to: F, plus that transformer's positions [1, buf + L, D] of the cells when matched. */
   private crossContext(F: Tensor | null, positions: Tensor): Tensor | undefined {
     if (!F) return undefined;
     if (this.cfg.fusion !== 'crossattn' || this.cfg.fusionPos !== 'matched') return F;
-    return F.add(positions.narrow(1, this.cfg.bufferSize, this.seqLen));
+    return F.add(this.cellPositions(positions));
   }
 
   /** With the Q-Former placed per cell, F becomes its outputs [B, L, De] (added like the add fusion's). */
