@@ -5,7 +5,7 @@
 // that dies stops the job with an error naming it, and no worker outlives the launcher.
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Command } from 'commander';
-import { type DataParallelEnv, startDataParallel } from '../train/data_parallel.ts';
+import { DataParallel, type DataParallelEnv } from '../train/data_parallel.ts';
 import { UsageError } from './errors.ts';
 import { intOption, positiveInt } from './options.ts';
 
@@ -40,22 +40,22 @@ export function isDataParallelWorker(): boolean {
 
 /**
  * Starts or joins the data-parallel job the flags ask for. Returns 'launched' after this process
- * ran the job's workers to the end, 'worker' in a worker (its process group is up), or 'single'
- * for an ordinary one-process run.
+ * ran the job's workers to the end; else what this process trains with: its DataParallel in a
+ * worker (its process group is up), null in an ordinary one-process run.
  */
-export async function launchOrJoin(o: LaunchOptions): Promise<'launched' | 'worker' | 'single'> {
+export async function launchOrJoin(o: LaunchOptions): Promise<'launched' | DataParallel | null> {
   const world = o.nprocPerNode * o.nnodes;
   if (isDataParallelWorker()) {
-    startDataParallel(workerEnv(o.device ?? 'cpu'));
+    const dp = DataParallel.init(workerEnv(o.device ?? 'cpu'));
     // the launcher's IPC channel closes when it dies: a worker never outlives it
     process.on('disconnect', () => {
       process.stderr.write('d2c: the launcher is gone; worker exiting\n');
       process.exit(1);
     });
-    return 'worker';
+    return dp;
   }
   if (o.nodeRank >= o.nnodes) throw new UsageError(`--node-rank ${o.nodeRank} must be below --nnodes ${o.nnodes}`);
-  if (world === 1) return 'single';
+  if (world === 1) return null;
   if (o.batchSize !== undefined && o.batchSize % world !== 0) {
     throw new UsageError(
       `--batch-size ${o.batchSize} does not divide evenly over ${world} processes (--nproc-per-node ${o.nprocPerNode} × --nnodes ${o.nnodes}): it is the global batch`,

@@ -1,5 +1,5 @@
-// Data-parallel training (DDP) on torch.distributed: the process's rank in the job, set once by the
-// CLI worker before its task is built, and what the trainer and the tasks do with it: broadcast the
+// Data-parallel training (DDP) on torch.distributed: the process's rank in the job, joined once by
+// the CLI worker (cli/launch.ts) and passed to the task builders and the trainer, and what they do with it: broadcast the
 // initial weights from rank 0, average gradients over the ranks (GradSync's buckets, overlapped with
 // backward), shard batches and per-sample random draws, and agree on metrics and on stopping.
 import type { Module } from '../nn/module.ts';
@@ -116,18 +116,4 @@ export class GradAverager {
   finish(): void {
     this.dp.guard('averaging gradients', () => this.sync.finish());
   }
-}
-
-let current: DataParallel | null = null;
-
-/** This process's DataParallel, or null in a single-process run. */
-export function dataParallel(): DataParallel | null {
-  return current;
-}
-
-/** Joins the job described by `e` (once per process); the tasks built afterwards use it. */
-export function startDataParallel(e: DataParallelEnv): DataParallel {
-  if (current) throw new Error('this process already joined a data-parallel job');
-  current = DataParallel.init(e);
-  return current;
 }

@@ -10,7 +10,7 @@ import type { Generator, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 import { type CacheBatch, CacheBatches, type CacheBatchState } from './cache_batches.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
-import { dataParallel, type GradAverager } from './data_parallel.ts';
+import type { DataParallel, GradAverager } from './data_parallel.ts';
 import type { Trainable, TrainState } from './trainer.ts';
 
 export interface Recipe {
@@ -87,6 +87,8 @@ export class Optimization {
     readonly partConfig: PartConfig,
     /** Where the model lives (it is moved there before this is built); the run's draws are made there. */
     readonly device = 'cpu',
+    /** This process's part of a data-parallel job: gradients are averaged and draws sharded over it. */
+    dp: DataParallel | null = null,
   ) {
     checkRecipe(recipe);
     const groups = paramGroupsNoDecay(model, recipe.weightDecay);
@@ -94,7 +96,6 @@ export class Optimization {
     this.opt = new AdamW(scaled, { lr: recipe.lr, betas: recipe.betas });
     this.ema = new EMA(model, recipe.emaDecay);
     this.generator = new torch.Generator(recipe.seed, device);
-    const dp = dataParallel();
     this.sync = dp ? dp.gradSync(model.parameters()) : null;
     if (dp) dp.shardGenerator(this.generator);
   }
@@ -147,15 +148,15 @@ export function startCacheRun(
   recipe: Recipe,
   data: ConstructorParameters<typeof CacheBatches>[0],
   device = 'cpu',
+  dp: DataParallel | null = null,
 ): { model: Module; o: Optimization; batches: CacheBatches } {
   torch.manualSeed(recipe.seed);
   const model = buildPart(kind, part.config);
   if (device !== 'cpu') model.to(device);
   model.train();
-  const dp = dataParallel();
   dp?.syncModules(model);
   const batches = new CacheBatches(data, recipe.batchSize, recipe.seed, true, dp?.shard);
-  return { model, o: new Optimization(model, recipe, part, device), batches };
+  return { model, o: new Optimization(model, recipe, part, device, dp), batches };
 }
 
 /**

@@ -3,6 +3,7 @@
 import type { GPT } from '../generators/gpt.ts';
 import { loadTokenCache } from '../pipeline/cache.ts';
 import type { PartConfig } from '../pipeline/parts.ts';
+import type { DataParallel } from './data_parallel.ts';
 import { cacheTrainable, type Recipe, startCacheRun } from './recipe.ts';
 import type { Trainable } from './trainer.ts';
 
@@ -24,7 +25,7 @@ export function stage1Task(
   cacheDir: string,
   part: PartConfig,
   recipe: Recipe,
-  opts: { device?: string } = {},
+  opts: { device?: string; dp?: DataParallel | null } = {},
 ): Trainable & { model: GPT } {
   const { meta, data } = loadTokenCache(cacheDir);
   const cfg = part.config as { vocabSize: number; blockSize: number; numClasses: number };
@@ -34,7 +35,7 @@ export function stage1Task(
     throw new Error(`stage1: blockSize ${cfg.blockSize} ≠ the cache's ${meta.grid}×${meta.grid} grid`);
   if (cfg.numClasses !== meta.classes.length)
     throw new Error(`stage1: numClasses ${cfg.numClasses} ≠ the cache's ${meta.classes.length} classes`);
-  const run = startCacheRun('gpt', part, recipe, data, opts.device);
+  const run = startCacheRun('gpt', part, recipe, data, opts.device, opts.dp);
   const model = run.model as GPT;
   const { o, batches } = run;
   return {

@@ -10,6 +10,7 @@ import type { MAR } from '../generators/mar.ts';
 import { loadTokenCache } from '../pipeline/cache.ts';
 import { loadPart, type PartConfig } from '../pipeline/parts.ts';
 import * as torch from '../torch/index.ts';
+import type { DataParallel } from './data_parallel.ts';
 import { cacheTrainable, type Recipe, startCacheRun } from './recipe.ts';
 import type { Trainable } from './trainer.ts';
 
@@ -31,7 +32,7 @@ export function stage2Task(
   cacheDir: string,
   part: PartConfig,
   recipe: Recipe,
-  opts: { mixStage1?: string; device?: string } = {},
+  opts: { mixStage1?: string; device?: string; dp?: DataParallel | null } = {},
 ): Trainable & { model: MAR } {
   const { meta, data } = loadTokenCache(cacheDir);
   const cfg = part.config as {
@@ -51,7 +52,7 @@ export function stage2Task(
     throw new Error(`stage2: imgSize ${side} ≠ the cache's ${meta.imageSize}×${meta.imageSize} images`);
   if (cfg.classNum !== meta.classes.length)
     throw new Error(`stage2: classNum ${cfg.classNum} ≠ the cache's ${meta.classes.length} classes`);
-  const run = startCacheRun('mar', part, recipe, data, opts.device);
+  const run = startCacheRun('mar', part, recipe, data, opts.device, opts.dp);
   const model = run.model as MAR;
   const { o, batches } = run;
   const scale = meta.scaleFactor;

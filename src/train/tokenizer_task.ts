@@ -24,7 +24,7 @@ import type { VQModel } from '../tokenizers/vq.ts';
 import type { Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 import { DISCRIMINATOR_FILE, type Discriminator, loadCheckpoint, resolveCheckpointDir, saveCheckpoint } from './checkpoint.ts';
-import { dataParallel } from './data_parallel.ts';
+import type { DataParallel } from './data_parallel.ts';
 import type { Trainable, TrainState } from './trainer.ts';
 
 export interface TokenizerRecipe {
@@ -48,6 +48,8 @@ export interface TokenizerTaskOptions {
   perceptualNet?: string;
   /** Where the model, the discriminator and each batch live (default cpu). */
   device?: string;
+  /** This process's part of a data-parallel job (none: a one-process run). */
+  dp?: DataParallel | null;
 }
 
 /** Builds the run (seeded weights, training state, data-parallel set-up, probe batch, loader). */
@@ -79,7 +81,7 @@ export async function tokenizerTask(
   const state: TokenizerTrainState =
     device === 'cpu' ? created : { ...created, generator: new torch.Generator(recipe.seed, device) };
   const generator = state.generator;
-  const dp = dataParallel();
+  const dp = opts.dp ?? null;
   if (dp) {
     dp.syncModules(model, ...(state.disc ? [state.disc] : []));
     dp.shardGenerator(generator);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { trimTornLine } from '../io/json_file.ts';
 import { resolveCheckpointDir } from './checkpoint.ts';
-import { dataParallel } from './data_parallel.ts';
+import type { DataParallel } from './data_parallel.ts';
 import { StopSignal } from './stop.ts';
 
 /** Where a run is: saved in trainer.json so that resume continues exactly. */
@@ -51,6 +51,8 @@ export interface TrainOptions {
   quiet?: boolean;
   /** The run's Ctrl-C handling when the caller owns it (fit's phases); else the loop listens itself. */
   stop?: StopSignal;
+  /** This process's part of a data-parallel job (the one its task was built with); none alone. */
+  dp?: DataParallel | null;
 }
 
 export interface TrainResult {
@@ -72,7 +74,7 @@ function fmtDuration(s: number): string {
 export async function runTraining(task: Trainable, o: TrainOptions): Promise<TrainResult> {
   const logEvery = o.logEvery ?? 50;
   const saveEvery = o.saveEvery ?? 1000;
-  const dp = dataParallel();
+  const dp = o.dp ?? null;
   const lead = !dp || dp.rank === 0; // the rank that writes checkpoints and logs
   const quiet = o.quiet || !lead;
   if (lead) mkdirSync(o.outDir, { recursive: true });

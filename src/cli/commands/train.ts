@@ -10,6 +10,7 @@ import { type PartConfig, type PartKind, readPartConfig, resolveConfig } from '.
 import { KL_TRAIN_DEFAULTS, type TokenizerTrainOptions, VQ_TRAIN_DEFAULTS } from '../../tokenizers/train_step.ts';
 import * as torch from '../../torch/index.ts';
 import { resolveCheckpointDir } from '../../train/checkpoint.ts';
+import type { DataParallel } from '../../train/data_parallel.ts';
 import { classCountFromCache, tokenizerChannels, tokenizerImageSize } from '../../train/infer.ts';
 import type { Recipe } from '../../train/recipe.ts';
 import { STAGE1_RECIPE, stage1Task } from '../../train/stage1_task.ts';
@@ -39,8 +40,11 @@ interface CommonOpts extends DeviceFlags, PrecisionFlags {
   threads: number;
 }
 
-/** Data-parallel flags (cli/launch.ts): true when this process launched the workers and is done. */
-async function launched(o: CommonOpts & LaunchOptions): Promise<boolean> {
+/**
+ * Data-parallel flags (cli/launch.ts): 'launched' when this process ran the workers and is done;
+ * else what this process trains with (its DataParallel in a worker, null alone).
+ */
+async function join(o: CommonOpts & LaunchOptions): Promise<'launched' | DataParallel | null> {
   runDevice(o.device); // a GPU asked for where there is none fails here, before any worker starts
   // Once, before any worker reads it: finish a checkpoint swap that a killed save left half done.
   if (o.resume && !isDataParallelWorker()) {
@@ -50,7 +54,7 @@ async function launched(o: CommonOpts & LaunchOptions): Promise<boolean> {
       throw new UsageError(`--resume: ${(e as Error).message}`);
     }
   }
-  return (await launchOrJoin(o)) === 'launched';
+  return launchOrJoin(o);
 }
 
 function common(cmd: Command, preset: string): Command {
@@ -158,8 +162,15 @@ function defined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-async function run(label: string, o: CommonOpts, task: Parameters<typeof runTraining>[0], steps: number): Promise<void> {
+async function run(
+  label: string,
+  o: CommonOpts,
+  dp: DataParallel | null,
+  task: Parameters<typeof runTraining>[0],
+  steps: number,
+): Promise<void> {
   const r = await runTraining(task, {
+    dp,
     steps,
     outDir: o.out,
     logEvery: o.logEvery,
@@ -217,7 +228,8 @@ export function register(program: Command): void {
             perceptualNet: string;
           },
       ) => {
-        if (await launched(o as typeof o & LaunchOptions)) return;
+        const dp = await join(o as typeof o & LaunchOptions);
+        if (dp === 'launched') return;
         torch.setNumThreads(o.threads);
         const device = runDevice(o.device);
         if (o.preset === 'vq_fmnist' && o.kind === 'kl') o.preset = 'kl_fmnist';
@@ -236,20 +248,22 @@ export function register(program: Command): void {
           freshDiscriminator: o.freshDiscriminator,
           perceptualNet: o.perceptualNet,
           device,
+          dp,
         });
-        await run(`tokenizer ${pc.preset}`, o, task, recipe.steps);
+        await run(`tokenizer ${pc.preset}`, o, dp, task, recipe.steps);
       },
     );
 
   common(train.command('stage1').description('train the stage-1 GPT on a token cache'), 'gpt_fmnist')
     .requiredOption('--cache <dir>', 'token cache from `d2c cache`')
     .action(async (o: CommonOpts & { cache: string }) => {
-      if (await launched(o as typeof o & LaunchOptions)) return;
+      const dp = await join(o as typeof o & LaunchOptions);
+      if (dp === 'launched') return;
       torch.setNumThreads(o.threads);
       const device = runDevice(o.device);
       const pc = partConfig('gpt', o, classCountFromCache('gpt', readCacheMeta(o.cache), configOverrides(o.config, o.set)));
       const recipe = recipeFrom(STAGE1_RECIPE, o, pc);
-      await run(`stage1 ${pc.preset}`, o, stage1Task(o.cache, pc, recipe, { device }), recipe.steps);
+      await run(`stage1 ${pc.preset}`, o, dp, stage1Task(o.cache, pc, recipe, { device, dp }), recipe.steps);
     });
 
   common(train.command('stage2').description('train the stage-2 MAR (+ fusion) on a token cache'), 'mar_fmnist')
@@ -262,7 +276,8 @@ export function register(program: Command): void {
       numberOption('--mix-rate', { min: 0, max: 1 }),
     )
     .action(async (o: CommonOpts & { cache: string; fusion?: string; mixStage1?: string; mixRate?: number }) => {
-      if (await launched(o as typeof o & LaunchOptions)) return;
+      const dp = await join(o as typeof o & LaunchOptions);
+      if (dp === 'launched') return;
       torch.setNumThreads(o.threads);
       const device = runDevice(o.device);
       const mixRate = o.mixRate ?? (o.mixStage1 ? 0.5 : undefined);
@@ -285,7 +300,8 @@ export function register(program: Command): void {
       await run(
         `stage2 ${pc.preset}/${pc.config.fusion}`,
         o,
-        stage2Task(o.cache, pc, recipe, { mixStage1, device }),
+        dp,
+        stage2Task(o.cache, pc, recipe, { mixStage1, device, dp }),
         recipe.steps,
       );
     });
