@@ -17,6 +17,7 @@
 #include "convert.h"
 #include "cpu_cache.h"
 #include "distributed.h"
+#include "fast_ops.h"
 #include "profiler.h"
 
 using namespace d2c;
@@ -119,7 +120,7 @@ napi_value Op(napi_env env, napi_callback_info info) {
   if (it != g_op_ids.end()) return num(env, it->second);
   auto handle = c10::Dispatcher::singleton().findSchema({name, overload});
   if (!handle) throw JsError{"unknown operator " + key};
-  OpEntry e{*handle, key, specsFromSchema(handle->schema()), handle->schema().returns().size()};
+  OpEntry e{*handle, key, specsFromSchema(handle->schema()), handle->schema().returns().size(), fastOpFor(key)};
   g_ops.push_back(std::move(e));
   int32_t id = static_cast<int32_t>(g_ops.size() - 1);
   g_op_ids[key] = id;
@@ -153,6 +154,10 @@ napi_value callImpl(napi_env env, napi_callback_info info, bool wantResult) {
     return nullptr;
   }
   try {
+    if (op.fast != nullptr) {
+      at::Tensor result;
+      if (op.fast(env, a, result)) return wantResult ? wrapTensor(env, std::move(result)) : undefinedValue(env);
+    }
     stack.clear();
     for (size_t i = 0; i < op.args.size(); i++) stack.push_back(fromJs(env, a.argv[i + 1], op.args[i]));
     op.handle.callBoxed(stack);

@@ -3,7 +3,7 @@
     {
       "target_name": "d2c_native",
       "sources": [
-        "addon.cc", "convert.cc", "profiler.cc", "cpu_cache.cc",
+        "addon.cc", "convert.cc", "fast_ops.cc", "profiler.cc", "cpu_cache.cc",
         "<!@(node -p \"process.env.D2C_DIST_SOURCE || 'distributed_stub.cc'\")"
       ],
       "cflags!": ["-fno-exceptions"],

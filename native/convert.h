@@ -36,11 +36,15 @@ struct ArgSpec {
   c10::IValue default_value;
 };
 
+struct Args;
+
 struct OpEntry {
   c10::OperatorHandle handle;
   std::string name;  // "aten::add.Tensor"
   std::vector<ArgSpec> args;
   size_t num_returns;
+  // The unboxed path of the few hottest ops (fast_ops.cc), else nullptr.
+  bool (*fast)(napi_env env, const Args& a, at::Tensor& out) = nullptr;
 };
 
 struct JsError {

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { Fusion } from '../src/generators/fusion.ts';
+import { crossWindowMask, type Fusion } from '../src/generators/fusion.ts';
 import { MAR, type MARConfig, marConfig } from '../src/generators/mar.ts';
 import { AdamW, paramGroupsNoDecay } from '../src/optim/adamw.ts';
 import * as torch from '../src/torch/index.ts';
@@ -133,6 +133,36 @@ test('fusionPos matched: each transformer cross-attends to F plus its own positi
   });
 });
 
+test('crossWindow: the documented cells per position; a window over the whole grid is global attention', () => {
+  torch.tidy(() => {
+    const m = crossWindowMask(2, 4, 1); // 2 buffer tokens, a 4×4 grid, radius 1
+    assert.deepEqual(m.shape, [18, 16]);
+    const rows = (m.to('int64').toTypedArray() as BigInt64Array).reduce<number[][]>((acc, v, i) => {
+      if (i % 16 === 0) acc.push([]);
+      if (v) acc[acc.length - 1].push(i % 16);
+      return acc;
+    }, []);
+    assert.deepEqual(rows[0], [...Array(16).keys()], 'a buffer token sees every cell');
+    assert.deepEqual(rows[2], [0, 1, 4, 5], 'corner (0, 0)');
+    assert.deepEqual(rows[3], [0, 1, 2, 4, 5, 6], 'edge (0, 1)');
+    assert.deepEqual(rows[2 + 5], [0, 1, 2, 4, 5, 6, 8, 9, 10], 'inner (1, 1)');
+    // The encoder's mask follows its kept tokens: row k is the window of the k-th kept position.
+    const w = tiny('crossattn', { crossWindow: 1 });
+    const keep = torch.tensor([[1, 1, 1, 1, 0, 1, ...Array(14).fill(0)]], { dtype: 'bool' }); // the 4 buffer tokens and cell 1
+    const enc = (w as unknown as { crossMask(k: torch.Tensor | null): torch.Tensor }).crossMask(keep);
+    assert.deepEqual(enc.shape, [1, 1, 5, 16]);
+    const cell1 = crossWindowMask(4, 4, 1).narrow(0, 4 + 1, 1);
+    assert.equal(enc.select(2, 4).to('int64').sub(cell1.to('int64')).abs().sum().item(), 0);
+    // Radius 3 covers a 4×4 grid from every cell: the same outputs as global attention.
+    const local = tiny('crossattn', { crossWindow: 3 });
+    const global = tiny('crossattn');
+    sharePlainWeights(local, global);
+    const d = decoderOutput(local, codes()).sub(decoderOutput(global, codes())).abs().max().item();
+    assert.ok(d < 1e-5, `window over the whole grid differs from global attention by ${d}`);
+    assert.ok(decoderOutput(w, codes()).sub(decoderOutput(global, codes())).abs().max().item() > 1e-4, 'radius 1 masks');
+  });
+});
+
 test('fusionLrScale: the fusion’s own parameters get scale × lr, MAR’s keep lr', () => {
   torch.tidy(() => {
     const m = tiny('crossattn', { fusionGate: true, fusionLrScale: 4 });
@@ -169,6 +199,8 @@ test('fusion variants: bad values are refused with a message naming the field', 
   assert.throws(() => marConfig('mar_tiny', { fusionLrScale: 0 }), /fusionLrScale must be a number > 0/);
   assert.throws(() => marConfig('mar_tiny', { fusion: 'qformer', qformerQueries: 16 }), /qformerQueries must be 0 or 4, got 16/);
   assert.throws(() => marConfig('mar_tiny', { fusion: 'add', fusionPos: 'tied', discEmbedDim: 32 }), /needs discEmbedDim \(32\)/);
+  assert.throws(() => marConfig('mar_tiny', { fusion: 'crossattn', crossWindow: -1 }), /crossWindow must be an integer ≥ 0/);
+  assert.throws(() => marConfig('mar_tiny', { fusion: 'add', crossWindow: 1 }), /crossWindow is for the crossattn fusion/);
 });
 
 test('every fusion variant round-trips through safetensors', () => {
@@ -177,6 +209,7 @@ test('every fusion variant round-trips through safetensors', () => {
     const variants: [Fusion, Partial<MARConfig>][] = [
       ['crossattn', { fusionGate: true, fusionPos: 'tied' }],
       ['crossattn', { fusionGate: true, fusionPos: 'matched' }],
+      ['crossattn', { fusionGate: true, fusionPos: 'matched', crossWindow: 1 }],
       ['qformer', { fusionGate: true, fusionPos: 'tied', qformerQueries: 16, qformerPlace: 'add' }],
       ['qformer', { fusionGate: true }],
     ];
@@ -186,6 +219,7 @@ test('every fusion variant round-trips through safetensors', () => {
         torch.noGrad(() => {
           for (const [k, p] of a.namedParameters()) if (k.endsWith('gate')) p.fill_(0.3);
         });
+        assert.ok(![...a.stateDict().keys()].some((k) => k.startsWith('cross_window')), 'the window is derived, not saved');
         const path = join(dir, `m${i}.safetensors`);
         torch.saveSafetensors(path, a.stateDict());
         const b = tiny(fusion, o, 9);

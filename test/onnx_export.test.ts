@@ -100,10 +100,11 @@ for (const fusion of FUSIONS) {
   });
 }
 
-// The attention fusions' variants (docs/study/fusions.md): gates, tied positions, one query per cell.
+// The attention fusions' variants (docs/study/fusions.md): gates, tied positions, local windows, one query per cell.
 for (const [fusion, extra] of [
   ['crossattn', { fusionGate: true, fusionPos: 'tied' }],
   ['crossattn', { fusionGate: true, fusionPos: 'matched' }],
+  ['crossattn', { fusionGate: true, fusionPos: 'matched', crossWindow: 1 }],
   ['qformer', { fusionGate: true, fusionPos: 'tied', qformerQueries: 64, qformerPlace: 'add' }],
 ] as const) {
   test(`tiny model, fusion ${fusion} ${JSON.stringify(extra)}: every graph matches within 1e-4`, async () => {

@@ -26,6 +26,26 @@ export function checkFusion(f: string): Fusion {
   return f as Fusion;
 }
 
+/**
+ * Local cross-attention (crossWindow r > 0): which grid cells [L] each token of MAR's sequence
+ * [buf + L] may attend to, as a bool [buf + L, L]. A buffer token sees every cell; the token of cell
+ * (y, x) sees the cells within r rows and r columns of it (a (2r+1)² window, cut at the edges), so
+ * the code-to-latent correspondence that `add` has by construction is given, not learned.
+ */
+export function crossWindowMask(bufferSize: number, side: number, radius: number, device?: string): Tensor {
+  const L = side * side;
+  const allowed = new Uint8Array((bufferSize + L) * L);
+  allowed.fill(1, 0, bufferSize * L);
+  for (let i = 0; i < L; i++) {
+    const [yi, xi] = [Math.floor(i / side), i % side];
+    for (let j = 0; j < L; j++) {
+      const near = Math.abs(Math.floor(j / side) - yi) <= radius && Math.abs((j % side) - xi) <= radius;
+      allowed[(bufferSize + i) * L + j] = near ? 1 : 0;
+    }
+  }
+  return torch.tensor(allowed, { dtype: 'bool', shape: [bufferSize + L, L], device });
+}
+
 /** MAE-style init of what the D2C modules add: N(0, 0.02) embeddings, Xavier Linears, zero biases. */
 export function initVit(m: Module, g?: Generator): void {
   for (const [, sub] of m.namedModules()) {

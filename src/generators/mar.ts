@@ -11,7 +11,16 @@ import { Module, ModuleList } from '../nn/module.ts';
 import type { Generator, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 import { DiffLoss } from './diffloss.ts';
-import { checkFusion, corruptCodes, DiscreteEncoder, dropCondition, type Fusion, initVit, QFormer } from './fusion.ts';
+import {
+  checkFusion,
+  corruptCodes,
+  crossWindowMask,
+  DiscreteEncoder,
+  dropCondition,
+  type Fusion,
+  initVit,
+  QFormer,
+} from './fusion.ts';
 import { Block } from './vit.ts';
 
 export interface MARConfig {
@@ -57,6 +66,11 @@ export interface MARConfig {
    * block's key projection starts equal to its query projection, so a token first attends to its own cell's code.
    */
   fusionPos: FusionPos;
+  /**
+   * crossattn: 0 = every token attends to every cell of F; r > 0 = a grid token attends only to the
+   * cells within r rows and columns of its own (fusion.ts crossWindowMask), buffer tokens to all.
+   */
+  crossWindow: number;
   /** Learning-rate multiplier of the fusion's own parameters (the discrete encoder, gates, cross-attention, Q-Former). */
   fusionLrScale: number;
   /** Q-Former queries; 0 = bufferSize. With 'add' placement, one per grid cell. */
@@ -103,6 +117,7 @@ const MAR_DEFAULTS: MARConfig = {
   codeMixRate: 0,
   fusionGate: false,
   fusionPos: 'own',
+  crossWindow: 0,
   fusionLrScale: 1,
   qformerQueries: 0,
   qformerPlace: 'buffer',
@@ -201,6 +216,10 @@ export function checkFusionVariant(c: MARConfig): void {
   if (typeof c.fusionGate !== 'boolean')
     throw new Error(`MAR: fusionGate must be true or false, got ${JSON.stringify(c.fusionGate)}`);
   if (!(c.fusionLrScale > 0)) throw new Error(`MAR: fusionLrScale must be a number > 0, got ${JSON.stringify(c.fusionLrScale)}`);
+  if (!Number.isInteger(c.crossWindow) || c.crossWindow < 0)
+    throw new Error(`MAR: crossWindow must be an integer ≥ 0, got ${JSON.stringify(c.crossWindow)}`);
+  if (c.crossWindow > 0 && c.fusion !== 'crossattn' && c.fusion !== 'none')
+    throw new Error(`MAR: crossWindow is for the crossattn fusion, got fusion '${c.fusion}'`);
   if (!Number.isInteger(c.qformerQueries) || c.qformerQueries < 0)
     throw new Error(`MAR: qformerQueries must be an integer ≥ 0, got ${JSON.stringify(c.qformerQueries)}`);
   if (c.fusionPos === 'tied' && c.fusion !== 'none' && c.discEmbedDim !== c.encoderEmbedDim)
@@ -264,6 +283,9 @@ export class MAR extends Module {
   readonly fusion_enc_proj: Linear | null = null;
   readonly fusion_dec_proj: Linear | null = null;
   readonly fusion_gate: Tensor | null = null; // [1]: qformer's gate (crossattn's are in its blocks)
+  // crossattn with crossWindow > 0 (not saved: derived from the config)
+  readonly cross_window: Tensor | null = null; // bool [buf + L, L]: the cells each sequence position sees
+  readonly seq_index: Tensor | null = null; // int64 [1, buf + L]: 0, 1, …, buf + L − 1
   // prefix: F → L tokens before the sequence, with their own positions in both transformers
   readonly prefix_proj: Linear | null = null;
   readonly prefix_pos_embed: Tensor | null = null; // [1, L, De]
@@ -308,6 +330,14 @@ export class MAR extends Module {
     this.diffusion_pos_embed_learned = param('diffusion_pos_embed_learned', [1, L, Dd]);
     initVit(this, g); // Xavier Linears, zero biases, N(0, 0.02) class embedding (initialize_weights)
     if (c.fusion === 'crossattn' && c.fusionPos === 'matched') keysFromQueries([...this.encoder_blocks, ...this.decoder_blocks]);
+    if (c.fusion === 'crossattn' && c.crossWindow > 0) {
+      this.cross_window = this.registerBuffer('cross_window', crossWindowMask(buf, this.seqH, c.crossWindow, o.device), false);
+      const index = torch.tensor(
+        BigInt64Array.from({ length: buf + L }, (_, i) => BigInt(i)),
+        { shape: [1, buf + L], device: o.device },
+      );
+      this.seq_index = this.registerBuffer('seq_index', index, false);
+    }
 
     if (c.fusion !== 'none') {
       const disc = {
@@ -436,6 +466,18 @@ export class MAR extends Module {
     return F.add(this.cellPositions(positions));
   }
 
+  /**
+   * The local cross-attention mask (crossWindow > 0): for the encoder's kept tokens (`keep` [B, buf + L])
+   * [B, 1, buf + kept, L]; for the decoder's full sequence (`keep` null) [1, 1, buf + L, L].
+   */
+  private crossMask(keep: Tensor | null): Tensor | undefined {
+    if (!this.cross_window || !this.seq_index) return undefined;
+    if (!keep) return this.cross_window.unsqueeze(0).unsqueeze(0);
+    const B = keep.shape[0];
+    const rows = this.seq_index.expand(B, this.seq_index.shape[1]).index([keep]).view(B, -1); // [B, buf + kept]
+    return this.cross_window.index([rows]).unsqueeze(1);
+  }
+
   /** With the Q-Former placed per cell, F becomes its outputs [B, L, De] (added like the add fusion's). */
   private perCell(F: Tensor): Tensor {
     return this.qformer && this.cfg.qformerPlace === 'add' ? this.qformer.forward(null, F) : F;
@@ -480,7 +522,8 @@ export class MAR extends Module {
       h = torch.cat([p, h], 1);
     }
     const ctx = this.crossContext(F, this.encoder_pos_embed_learned);
-    for (const blk of this.encoder_blocks) h = blk.forward(h, ctx);
+    const ctxMask = this.crossMask(keep);
+    for (const blk of this.encoder_blocks) h = blk.forward(h, ctx, ctxMask);
     return this.encoder_norm.forward(h);
   }
 
@@ -504,7 +547,8 @@ export class MAR extends Module {
     y = y.add(this.decoder_pos_embed_learned);
     if (prefix) y = torch.cat([prefix, y], 1); // [B, L + buf + L, Dd]
     const ctx = this.crossContext(F, this.decoder_pos_embed_learned);
-    for (const blk of this.decoder_blocks) y = blk.forward(y, ctx);
+    const ctxMask = this.crossMask(null);
+    for (const blk of this.decoder_blocks) y = blk.forward(y, ctx, ctxMask);
     y = this.decoder_norm.forward(y);
     return y.narrow(1, y.shape[1] - L, L).add(this.diffusion_pos_embed_learned);
   }

@@ -52,12 +52,15 @@ export class Block extends Module {
     this.mlp = this.registerModule('mlp', new Mlp(dim, Math.trunc(dim * (o.mlpRatio ?? 4)), { ...init, drop: o.projDrop ?? 0 }));
   }
 
-  /** x [B, L, D]; ctx [B, Lc, Dc] (or its projected keys/values) when the block cross-attends. */
-  forward(x: Tensor, ctx?: Tensor | [Tensor, Tensor]): Tensor {
+  /**
+   * x [B, L, D]; ctx [B, Lc, Dc] (or its projected keys/values) when the block cross-attends;
+   * ctxMask (bool, broadcast to [B, H, L, Lc]): which context entries each token may attend to.
+   */
+  forward(x: Tensor, ctx?: Tensor | [Tensor, Tensor], ctxMask?: Tensor): Tensor {
     if (this.cross_attn && ctx === undefined) throw new Error('Block: this block cross-attends but no context was given');
     let h = addResidual(x, this.attn.forward(this.norm1.forward(x)));
     if (this.cross_attn && this.norm_cross && ctx !== undefined) {
-      const branch = this.cross_attn.forward(this.norm_cross.forward(h), ctx);
+      const branch = this.cross_attn.forward(this.norm_cross.forward(h), ctx, { mask: ctxMask });
       h = addResidual(h, this.cross_gate ? branch.mul(this.cross_gate.tanh()) : branch);
     }
     return addResidual(h, this.mlp.forward(this.norm2.forward(h)));

@@ -1,0 +1,125 @@
+// Unboxed fast paths for the elementwise arithmetic that dominates small-batch sampling. The boxed
+// path packs each argument into an IValue, and the kernel's boxed wrapper unpacks them again; the
+// typed at:: call skips both (still through the dispatcher, so autograd, autocast and the profiler
+// see the same op). Arguments are read exactly as the boxed path reads them: a tensor handle, and
+// a JS number as an integer Scalar when it is integral (as Python's `x + 1`), else a double.
+#include "fast_ops.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <unordered_map>
+
+namespace d2c {
+namespace {
+
+bool tensorAt(napi_env env, napi_value v, const at::Tensor** t) {
+  double id;
+  if (napi_get_value_double(env, v, &id) != napi_ok) return false;
+  *t = lookupTensor(id);
+  return *t != nullptr;
+}
+
+bool scalarAt(napi_env env, napi_value v, c10::Scalar* s) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return false;
+  if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9.007199254740992e15) {
+    *s = c10::Scalar(static_cast<int64_t>(d));
+  } else {
+    *s = c10::Scalar(d);
+  }
+  return true;
+}
+
+// alpha: the schema's default (1) when not passed
+bool alphaAt(napi_env env, napi_value v, c10::Scalar* s) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (t == napi_undefined) {
+    *s = c10::Scalar(int64_t{1});
+    return true;
+  }
+  return t == napi_number && scalarAt(env, v, s);
+}
+
+template <typename F>
+bool tensorTensorAlpha(napi_env env, const Args& a, at::Tensor& out, F f) {
+  const at::Tensor *x, *y;
+  c10::Scalar alpha;
+  if (!tensorAt(env, a.argv[1], &x) || !tensorAt(env, a.argv[2], &y) || !alphaAt(env, a.argv[3], &alpha)) return false;
+  out = f(*x, *y, alpha);
+  return true;
+}
+
+template <typename F>
+bool tensorScalarAlpha(napi_env env, const Args& a, at::Tensor& out, F f) {
+  const at::Tensor* x;
+  c10::Scalar y, alpha;
+  if (!tensorAt(env, a.argv[1], &x) || !scalarAt(env, a.argv[2], &y) || !alphaAt(env, a.argv[3], &alpha)) return false;
+  out = f(*x, y, alpha);
+  return true;
+}
+
+template <typename F>
+bool tensorTensor(napi_env env, const Args& a, at::Tensor& out, F f) {
+  const at::Tensor *x, *y;
+  if (a.argc > 3 || !tensorAt(env, a.argv[1], &x) || !tensorAt(env, a.argv[2], &y)) return false;
+  out = f(*x, *y);
+  return true;
+}
+
+template <typename F>
+bool tensorScalar(napi_env env, const Args& a, at::Tensor& out, F f) {
+  const at::Tensor* x;
+  c10::Scalar y;
+  if (a.argc > 3 || !tensorAt(env, a.argv[1], &x) || !scalarAt(env, a.argv[2], &y)) return false;
+  out = f(*x, y);
+  return true;
+}
+
+const std::unordered_map<std::string, FastOp>& table() {
+  static const std::unordered_map<std::string, FastOp> t = {
+      {"aten::add.Tensor",
+       [](napi_env e, const Args& a, at::Tensor& o) {
+         return tensorTensorAlpha(e, a, o, [](auto& x, auto& y, auto& s) { return at::add(x, y, s); });
+       }},
+      {"aten::add.Scalar",
+       [](napi_env e, const Args& a, at::Tensor& o) {
+         return tensorScalarAlpha(e, a, o, [](auto& x, auto& y, auto& s) { return at::add(x, y, s); });
+       }},
+      {"aten::sub.Tensor",
+       [](napi_env e, const Args& a, at::Tensor& o) {
+         return tensorTensorAlpha(e, a, o, [](auto& x, auto& y, auto& s) { return at::sub(x, y, s); });
+       }},
+      {"aten::sub.Scalar",
+       [](napi_env e, const Args& a, at::Tensor& o) {
+         return tensorScalarAlpha(e, a, o, [](auto& x, auto& y, auto& s) { return at::sub(x, y, s); });
+       }},
+      {"aten::mul.Tensor",
+       [](napi_env e, const Args& a, at::Tensor& o) {
+         return tensorTensor(e, a, o, [](auto& x, auto& y) { return at::mul(x, y); });
+       }},
+      {"aten::mul.Scalar",
+       [](napi_env e, const Args& a, at::Tensor& o) {
+         return tensorScalar(e, a, o, [](auto& x, auto& y) { return at::mul(x, y); });
+       }},
+      {"aten::div.Tensor",
+       [](napi_env e, const Args& a, at::Tensor& o) {
+         return tensorTensor(e, a, o, [](auto& x, auto& y) { return at::div(x, y); });
+       }},
+      {"aten::div.Scalar",
+       [](napi_env e, const Args& a, at::Tensor& o) {
+         return tensorScalar(e, a, o, [](auto& x, auto& y) { return at::div(x, y); });
+       }},
+  };
+  return t;
+}
+
+}  // namespace
+
+FastOp fastOpFor(const std::string& key) {
+  auto it = table().find(key);
+  return it == table().end() ? nullptr : it->second;
+}
+
+}  // namespace d2c
