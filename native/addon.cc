@@ -139,7 +139,6 @@ std::string describeCall(napi_env env, const OpEntry& op, const Args& a) {
 thread_local torch::jit::Stack g_stack;  // reused by every call of this thread: calls never nest
 
 napi_value callImpl(napi_env env, napi_callback_info info, bool wantResult) {
-  torch::jit::Stack& stack = g_stack;
   Args a(env, info);
   int32_t id = -1;
   napi_get_value_int32(env, a.argv[0], &id);
@@ -158,6 +157,7 @@ napi_value callImpl(napi_env env, napi_callback_info info, bool wantResult) {
       at::Tensor result;
       if (op.fast(env, a, result)) return wantResult ? wrapTensor(env, std::move(result)) : undefinedValue(env);
     }
+    torch::jit::Stack& stack = g_stack;
     stack.clear();
     for (size_t i = 0; i < op.args.size(); i++) stack.push_back(fromJs(env, a.argv[i + 1], op.args[i]));
     op.handle.callBoxed(stack);
@@ -173,13 +173,13 @@ napi_value callImpl(napi_env env, napi_callback_info info, bool wantResult) {
     stack.clear();  // release the results' references now, not at the next call
     return out;
   } catch (const JsError& e) {
-    stack.clear();
+    g_stack.clear();
     throwJs(env, op.name + ": " + e.message + describeCall(env, op, a));
   } catch (const c10::Error& e) {
-    stack.clear();
+    g_stack.clear();
     throwJs(env, op.name + ": " + e.what_without_backtrace() + describeCall(env, op, a));
   } catch (const std::exception& e) {
-    stack.clear();
+    g_stack.clear();
     throwJs(env, op.name + ": " + e.what() + describeCall(env, op, a));
   }
   return nullptr;
@@ -561,8 +561,8 @@ napi_value CudaDeviceCount(napi_env env, napi_callback_info) {
   return num(env, at::hasCUDA() ? at::detail::getCUDAHooks().deviceCount() : 0);
 }
 
-napi_value LiveTensors(napi_env env, napi_callback_info) { return num(env, static_cast<double>(g_live_tensors)); }
-napi_value LiveBytes(napi_env env, napi_callback_info) { return num(env, static_cast<double>(g_live_bytes)); }
+napi_value LiveTensors(napi_env env, napi_callback_info) { return num(env, static_cast<double>(liveTensorCount())); }
+napi_value LiveBytes(napi_env env, napi_callback_info) { return num(env, static_cast<double>(liveTensorBytes())); }
 
 napi_value Version(napi_env env, napi_callback_info) { return str(env, TORCH_VERSION); }
 

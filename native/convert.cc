@@ -5,12 +5,10 @@
 
 namespace d2c {
 
-// Every table below is thread_local: Node runs each environment (the main thread, each worker
+// The tensor table is thread_local: Node runs each environment (the main thread, each worker
 // thread) on its own thread, so this is per-environment state that needs no lock, and a worker's
-// tensors are freed when its thread ends.
-thread_local int64_t g_live_tensors = 0;
-thread_local int64_t g_live_bytes = 0;
-
+// tensors are freed when its thread ends. It is one object so that each call reaches it through a
+// single thread-local lookup (in a shared library every thread_local costs one).
 namespace {
 struct Slot {
   at::Tensor t;
@@ -18,23 +16,32 @@ struct Slot {
   int64_t bytes = 0;
   bool watched = false;  // its bytes are reported to V8 (see watchTensor)
 };
-thread_local std::vector<Slot> g_slots;
-thread_local std::vector<uint32_t> g_free_slots;
-// Native bytes of watched tensors not yet reported to V8; reported in chunks so the per-op cost
-// stays tiny.
-thread_local int64_t g_pending_bytes = 0;
+struct TensorTable {
+  std::vector<Slot> slots;
+  std::vector<uint32_t> free;
+  int64_t live = 0;
+  int64_t liveBytes = 0;
+  // Native bytes of watched tensors not yet reported to V8; reported in chunks so the per-op cost
+  // stays tiny.
+  int64_t pendingBytes = 0;
+};
+thread_local TensorTable g_table;
 constexpr int64_t kReportChunk = 1 << 22;
 
-void reportExternal(napi_env env, int64_t delta) {
-  g_pending_bytes += delta;
-  if (g_pending_bytes > kReportChunk || g_pending_bytes < -kReportChunk) flushExternalMemory(env);
+void reportExternal(napi_env env, TensorTable& tb, int64_t delta) {
+  tb.pendingBytes += delta;
+  if (tb.pendingBytes > kReportChunk || tb.pendingBytes < -kReportChunk) flushExternalMemory(env);
 }
 }  // namespace
 
+int64_t liveTensorCount() { return g_table.live; }
+int64_t liveTensorBytes() { return g_table.liveBytes; }
+
 void flushExternalMemory(napi_env env) {
+  TensorTable& tb = g_table;
   int64_t ignored;
-  napi_adjust_external_memory(env, g_pending_bytes, &ignored);
-  g_pending_bytes = 0;
+  napi_adjust_external_memory(env, tb.pendingBytes, &ignored);
+  tb.pendingBytes = 0;
 }
 
 napi_value wrapTensor(napi_env env, at::Tensor t) {
@@ -43,51 +50,53 @@ napi_value wrapTensor(napi_env env, at::Tensor t) {
     napi_get_null(env, &out);
     return out;
   }
+  TensorTable& tb = g_table;
   uint32_t idx;
-  if (!g_free_slots.empty()) {
-    idx = g_free_slots.back();
-    g_free_slots.pop_back();
+  if (!tb.free.empty()) {
+    idx = tb.free.back();
+    tb.free.pop_back();
   } else {
-    idx = static_cast<uint32_t>(g_slots.size());
+    idx = static_cast<uint32_t>(tb.slots.size());
     if (idx >= kSlotSpan) throw JsError{"too many live tensors (16M): dispose tensors or use tidy()"};
-    g_slots.emplace_back();
+    tb.slots.emplace_back();
   }
-  Slot& s = g_slots[idx];
+  Slot& s = tb.slots[idx];
   // Views share storage; counting their own extent keeps the report bounded and cheap.
   s.bytes = static_cast<int64_t>(t.numel()) * static_cast<int64_t>(t.element_size());
   s.t = std::move(t);
   s.watched = false;
-  g_live_tensors++;
-  g_live_bytes += s.bytes;
+  tb.live++;
+  tb.liveBytes += s.bytes;
   napi_create_double(env, static_cast<double>(s.gen) * kSlotSpan + idx, &out);
   return out;
 }
 
-static Slot* slotOf(double id) {
+static Slot* slotOf(TensorTable& tb, double id) {
   if (!(id >= 0) || id >= 9.007199254740992e15) return nullptr;
   double gen = std::floor(id / kSlotSpan);
   auto idx = static_cast<size_t>(id - gen * kSlotSpan);
-  if (idx >= g_slots.size()) return nullptr;
-  Slot& s = g_slots[idx];
+  if (idx >= tb.slots.size()) return nullptr;
+  Slot& s = tb.slots[idx];
   if (s.gen != static_cast<uint32_t>(gen) || !s.t.defined()) return nullptr;
   return &s;
 }
 
 const at::Tensor* lookupTensor(double id) {
-  Slot* s = slotOf(id);
+  Slot* s = slotOf(g_table, id);
   return s ? &s->t : nullptr;
 }
 
 bool freeTensor(napi_env env, double id) {
-  Slot* s = slotOf(id);
+  TensorTable& tb = g_table;
+  Slot* s = slotOf(tb, id);
   if (!s) return false;
   s->t.reset();
   s->gen++;
-  g_live_tensors--;
-  g_live_bytes -= s->bytes;
-  if (s->watched) reportExternal(env, -s->bytes);
+  tb.live--;
+  tb.liveBytes -= s->bytes;
+  if (s->watched) reportExternal(env, tb, -s->bytes);
   s->watched = false;
-  g_free_slots.push_back(static_cast<uint32_t>(s - g_slots.data()));
+  tb.free.push_back(static_cast<uint32_t>(s - tb.slots.data()));
   return true;
 }
 
@@ -95,10 +104,11 @@ bool freeTensor(napi_env env, double id) {
 // tensor is freed by its scope whatever V8 does, and reporting every activation of a training step
 // made V8 start a full mark-compact every few steps for a 6 MB JS heap.
 bool watchTensor(napi_env env, double id) {
-  Slot* s = slotOf(id);
+  TensorTable& tb = g_table;
+  Slot* s = slotOf(tb, id);
   if (!s || s->watched) return false;
   s->watched = true;
-  reportExternal(env, s->bytes);
+  reportExternal(env, tb, s->bytes);
   return true;
 }
 

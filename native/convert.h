@@ -98,7 +98,7 @@ void throwJs(napi_env env, const std::string& msg);
 std::string describeArg(napi_env env, napi_value v, const ArgSpec& spec);
 
 // Per thread, i.e. per Node environment (see convert.cc).
-extern thread_local int64_t g_live_tensors;
-extern thread_local int64_t g_live_bytes;
+int64_t liveTensorCount();  // this environment's live tensors
+int64_t liveTensorBytes();  // and their bytes (each tensor's own extent)
 
 }  // namespace d2c
