@@ -2,6 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as torch from '../src/torch/index.ts';
+import { native } from '../src/torch/native.ts';
+import { op } from '../src/torch/ops.ts';
 import { assertClose, assertShape } from './helpers/close.ts';
 
 const F = torch.F;
@@ -9,6 +11,29 @@ const t = torch.tensor;
 const i64 = (data: Parameters<typeof torch.tensor>[0]) => torch.tensor(data, { dtype: 'int64' });
 
 describe('arithmetic and broadcasting', () => {
+  // add/sub/mul/div run an unboxed fast path (native/fast_ops.cc): it must read arguments exactly as
+  // the boxed path does, and leave anything else to it.
+  test('the arithmetic fast path: integral scalars keep integer dtypes, alpha, autograd, and the boxed errors', () => {
+    const n = i64([1, 2, 3]);
+    assert.equal(n.add(1).dtype, 'int64', 'an integral JS number is an int Scalar, as in Python');
+    assert.equal(n.mul(2).dtype, 'int64');
+    assert.equal(n.add(1.5).dtype, 'float32', 'a fractional one promotes');
+    assert.equal(n.div(2).dtype, 'float32', 'true division');
+    assert.deepEqual(n.sub(1, 2).toArray(), [-1, 0, 1], 'scalar alpha');
+    assert.deepEqual(t([1, 2]).add(1, 0.5).toArray(), [1.5, 2.5]);
+    const x = t([1, 2]).requiresGrad_();
+    x.mul(x).add(x, 3).sub(x.div(2)).sum().backward();
+    assertClose(x.grad as torch.Tensor, [2 * 1 + 3 - 0.5, 2 * 2 + 3 - 0.5]);
+    const gone = t([1]);
+    const h = gone.h;
+    gone.dispose();
+    assert.throws(() => native.call(op('aten::add.Tensor'), t([1]).h, h), /add\.Tensor: .*dispose/);
+    assert.throws(
+      () => torch.callOp('aten::mul.Tensor', t([1, 2]), t([1, 2, 3])),
+      /mul\.Tensor: .*size of tensor a \(2\) must match/,
+    );
+  });
+
   test('add/sub/mul/div broadcast [2,1] with [3]', () => {
     const a = t([[1], [2]]);
     const b = t([10, 20, 30]);
