@@ -1,8 +1,10 @@
 // `npm run test:fast`: the test files that need no dataset, no browser and no training beyond a
-// few steps, for the edit-test loop. `npm test` still runs every file. Extra arguments go to
-// `node --test` (e.g. `--test-reporter=dot`).
+// few steps, for the edit-test loop, two files at a time on a machine with two cores or more
+// (`npm test` runs every file, one at a time). Extra arguments go to `node --test` (e.g.
+// `--test-reporter=dot`, `--test-concurrency=1`).
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
 /** The files left out, and why. */
@@ -10,6 +12,7 @@ const SLOW = {
   'cli_fit.test.ts': 'trains all seven phases of d2c fit, twice',
   'cli_fid_inception.test.ts': 'runs the Inception network',
   'ddp_train.test.ts': 'data-parallel training in several processes',
+  'eval_colour.test.ts': 'fits a tiny colour model and trains its classifier',
   'pipeline_train.test.ts': 'trains and resumes in a child process',
   'train_kill.test.ts': 'kills and resumes a training run in seven child processes',
   'data_idx.test.ts': 'reads the Fashion-MNIST dataset',
@@ -27,7 +30,9 @@ const files = readdirSync(join(root, 'test'))
   .filter((f) => f.endsWith('.test.ts') && !(f in SLOW))
   .sort()
   .map((f) => join('test', f));
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...process.argv.slice(2), ...files], {
+const concurrency = Math.min(2, availableParallelism());
+const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...process.argv.slice(2), ...files];
+const r = spawnSync(process.execPath, args, {
   cwd: root,
   stdio: 'inherit',
 });
