@@ -7,8 +7,9 @@
 #   scripts/fusion_study.sh eval ARM...    oracle (n 500) and generated (n 1000, seed 0) evaluations
 #   scripts/fusion_study.sh report         a Markdown table of every evaluated arm
 # Arms: add, xa (crossattn as before), xa-gate, xa-gate-tied, xa-gate-tied-lr4, xa-gate-matched(-lr4)
-# (each transformer's own positions added to F, keys initialised as queries), qf (qformer as
-# before), qf-cell (one query per grid cell, from MAR's positions, added per cell, gated), qf-cell-lr4.
+# (each transformer's own positions added to F, keys initialised as queries), xa-gate-matched-w1-lr4
+# (and -w2: local cross-attention, each grid token sees the cells within 1 (2) of its own), xa-w1
+# (local only: no gate, own positions), qf (qformer as before), qf-cell (one query per grid cell, from MAR's positions, added per cell, gated), qf-cell-lr4.
 # Environment: STEPS (1000 for the ablation; 4500 = the shipped add model's matched budget),
 # EMA (0.995 at 1000 steps, 0.999 at 4500), OUT (runs/fusion-STEPS), THREADS (1).
 set -euo pipefail
@@ -40,6 +41,9 @@ arm_args() {
     xa-gate-tied-lr4) echo --fusion crossattn "${GATE[@]}" "${TIED[@]}" --set fusionLrScale=4 ;;
     xa-gate-matched) echo --fusion crossattn "${GATE[@]}" "${MATCHED[@]}" ;;
     xa-gate-matched-lr4) echo --fusion crossattn "${GATE[@]}" "${MATCHED[@]}" --set fusionLrScale=4 ;;
+    xa-gate-matched-w1-lr4) echo --fusion crossattn "${GATE[@]}" "${MATCHED[@]}" --set crossWindow=1 --set fusionLrScale=4 ;;
+    xa-gate-matched-w2-lr4) echo --fusion crossattn "${GATE[@]}" "${MATCHED[@]}" --set crossWindow=2 --set fusionLrScale=4 ;;
+    xa-w1) echo --fusion crossattn --set crossWindow=1 ;;
     qf) echo --fusion qformer ;;
     qf-cell) echo --fusion qformer "${CELL[@]}" "${TIED[@]}" "${GATE[@]}" ;;
     qf-cell-lr4) echo --fusion qformer "${CELL[@]}" "${TIED[@]}" "${GATE[@]}" --set fusionLrScale=4 ;;
