@@ -15,6 +15,7 @@ import { D2C } from '../src/pipeline/d2c.ts';
 import { type GenerateResponse, startServer } from '../src/server/server.ts';
 import * as torch from '../src/torch/index.ts';
 import { serveStatic } from './helpers/static_server.ts';
+import { tinyModelFolder } from './helpers/tiny_model_folder.ts';
 
 /**
  * Page-side code (a string: the tests' TypeScript has no DOM types) that records every status line
@@ -155,3 +156,69 @@ for (const [kind, start] of Object.entries(SITES)) {
     });
   });
 }
+
+// Either shipped model: a colour model's own classes, and colour pixels, on both sites.
+describe('a colour model on both sites', { skip }, () => {
+  let model: string;
+  before(() => {
+    model = tinyModelFolder(join(root, 'colour-model'), { channels: 3, classes: ['red', 'green', 'blue'] });
+  });
+  const sites: Record<string, () => Promise<Site>> = {
+    serve: () => startServer({ model, port: 0, threads: 1 }),
+    export: async () => {
+      const dir = join(root, 'colour-site');
+      await exportWeb(D2C.fromPretrained(model), dir, { fp16: false });
+      return serveStatic(dir);
+    },
+  };
+  for (const [kind, start] of Object.entries(sites)) {
+    test(`${kind}: its classes, and images in colour`, async () => {
+      const site = await start();
+      const page = await browser.newPage();
+      try {
+        page.setDefaultTimeout(300_000);
+        await page.goto(site.url);
+        await page.waitForSelector('body[data-state="ready"]');
+        assert.match((await page.textContent('#model')) ?? '', /32×32 images of 3 classes/);
+        assert.deepEqual(await page.$$eval('#class option', (o) => o.slice(1).map((e) => e.textContent)), [
+          '0 · red',
+          '1 · green',
+          '2 · blue',
+        ]);
+        await page.selectOption('#class', '2');
+        await page.fill('#n', '1');
+        await page.fill('#steps', '2');
+        await page.evaluate(WATCH_STATUS);
+        await page.click('#generate');
+        await page.waitForSelector('body[data-state="done"]');
+        assert.equal(await page.getAttribute('#results img.sample', 'alt'), 'sample 0: blue');
+        // The sample drawn into a canvas: a random-weight colour decoder's pixels differ between channels.
+        const coloured = await page.$eval('#results img.sample', async (img) => {
+          const image = img as unknown as { decode(): Promise<void>; naturalWidth: number; naturalHeight: number };
+          await image.decode();
+          const doc = (globalThis as unknown as { document: { createElement(t: string): unknown } }).document;
+          const c = doc.createElement('canvas') as {
+            width: number;
+            height: number;
+            getContext(k: string): {
+              drawImage(i: unknown, x: number, y: number): void;
+              getImageData(...a: number[]): { data: Uint8ClampedArray };
+            };
+          };
+          c.width = image.naturalWidth;
+          c.height = image.naturalHeight;
+          const ctx = c.getContext('2d');
+          ctx.drawImage(img, 0, 0);
+          const d = ctx.getImageData(0, 0, c.width, c.height).data;
+          let n = 0;
+          for (let i = 0; i < d.length; i += 4) if (d[i] !== d[i + 1] || d[i + 1] !== d[i + 2]) n++;
+          return n;
+        });
+        assert.ok(coloured > 0, 'every pixel is gray');
+      } finally {
+        await page.close();
+        await site.close();
+      }
+    });
+  }
+});

@@ -7,18 +7,24 @@ import { writeTinyPart } from './tiny_pipeline.ts';
 
 const CLASSES = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
 
-/** Writes d2c.json and vq/ kl/ stage1/ stage2/ under `dir`; returns `dir`. */
-export function tinyModelFolder(dir: string): string {
-  writeTinyPart(join(dir, 'vq'), 'vq', 1);
-  writeTinyPart(join(dir, 'kl'), 'kl', 2);
-  writeTinyPart(join(dir, 'stage1'), 'gpt', 3);
-  writeTinyPart(join(dir, 'stage2'), 'mar', 4, { fusion: 'add' });
+/**
+ * Writes d2c.json and vq/ kl/ stage1/ stage2/ under `dir`; returns `dir`. `channels` 3 gives a
+ * colour model; `classes` its class names (default ten digits' names).
+ */
+export function tinyModelFolder(dir: string, o: { channels?: 1 | 3; classes?: string[] } = {}): string {
+  const channels = o.channels ?? 1;
+  const classes = o.classes ?? CLASSES;
+  const io = { inChannels: channels, outChannels: channels };
+  writeTinyPart(join(dir, 'vq'), 'vq', 1, io);
+  writeTinyPart(join(dir, 'kl'), 'kl', 2, io);
+  writeTinyPart(join(dir, 'stage1'), 'gpt', 3, { numClasses: classes.length });
+  writeTinyPart(join(dir, 'stage2'), 'mar', 4, { fusion: 'add', classNum: classes.length });
   const info: D2CModelInfo = {
     format: 'd2c-model/1',
     name: 'tiny',
-    classes: CLASSES,
+    classes,
     imageSize: 32,
-    channels: 1,
+    channels,
     stage1: { cfg: 1.5, temperature: 1, topK: 0, topP: 1 },
     stage2: { cfg: 2, cfgSchedule: 'linear', temperature: 1, steps: 4, diffusionSteps: 5 },
   };
