@@ -86,7 +86,14 @@ test('the tarball holds the package, not the clone', () => {
   const paths = pack.files.map((f) => f.path);
   for (const p of ['dist/pipeline/index.js', 'dist/pipeline/index.d.ts', 'dist/torch/index.d.ts', 'dist/cli/main.js'])
     assert.ok(paths.includes(p), `${p} missing from the tarball`);
-  for (const p of ['scripts/install.mjs', 'native/addon.cc', 'native/binding.gyp', 'models/d2c-fmnist/d2c.json', 'LICENSE'])
+  for (const p of [
+    'scripts/install.mjs',
+    'native/addon.cc',
+    'native/binding.gyp',
+    'models/d2c-fmnist/d2c.json',
+    'models/d2c-emoji/d2c.json',
+    'LICENSE',
+  ])
     assert.ok(paths.includes(p), `${p} missing from the tarball`);
   const stray = paths.filter(
     (p) => /^(src|test|bench|scripts\/(?!install\.mjs)|native\/build)/.test(p) || (p.endsWith('.ts') && !p.endsWith('.d.ts')),
@@ -107,6 +114,15 @@ test('npx d2c sample writes a PNG grid of four images with the shipped model, by
   const meta = await sharp(png).metadata();
   // make_grid of four 32×32 images in one row with 2-pixel padding
   assert.deepEqual([meta.format, meta.width, meta.height], ['png', 4 * 32 + 5 * 2, 32 + 2 * 2]);
+});
+
+test('npx d2c sample draws from the shipped colour model, by name', async () => {
+  ok(
+    run('npx', ['d2c', 'sample', '--model', 'd2c-emoji', '--class', 'flags', '--n', '2', '--out', 'e.png', '--threads', '1']),
+    'npx d2c sample',
+  );
+  const meta = await sharp(readFileSync(join(project, 'e.png'))).metadata();
+  assert.deepEqual([meta.format, meta.width, meta.channels], ['png', 2 * 32 + 3 * 2, 3]);
 });
 
 test('a plain .mjs imports D2C from d2c and generates with the model defaults', () => {

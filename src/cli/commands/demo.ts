@@ -13,7 +13,7 @@ import { progressBar } from '../progress.ts';
 import { generateOptions, loadModel, previewRows, type SamplingFlags, samplingOptions } from './sample.ts';
 
 /** The models the demo samples when given none: the colour model above the Fashion-MNIST one. */
-export const DEMO_MODELS = ['d2c-fmnist'];
+export const DEMO_MODELS = ['d2c-emoji', 'd2c-fmnist'];
 
 type DemoFlags = SamplingFlags &
   DeviceFlags &
