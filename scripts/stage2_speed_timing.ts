@@ -2,8 +2,9 @@
 // the same n class-balanced images per setting (batches of 100, seeds as `d2c eval`), one setting
 // after another, after a warm-up; wall and CPU seconds per image (at one thread, CPU time is what
 // a busy machine does not inflate).
-//   npx tsx scripts/stage2_speed_timing.ts [--n 100] [--threads 1] [--model DIR] > timing.json
+//   npx tsx scripts/stage2_speed_timing.ts [--n 100] [--threads 1] [--model DIR] [--only 'A;B'] [--rounds R] > timing.json
 import { timeSampling } from '../bench/d2c_sampling_time.ts';
+import { median } from '../bench/timing.ts';
 import { D2C, type GenerateOptions } from '../src/pipeline/d2c.ts';
 import * as torch from '../src/torch/index.ts';
 
@@ -13,6 +14,7 @@ const arg = (name: string, dflt: string) => {
 };
 const n = Number(arg('--n', '100'));
 const threads = Number(arg('--threads', '1'));
+const rounds = Number(arg('--rounds', '1'));
 torch.setNumThreads(threads);
 const m = D2C.fromPretrained(arg('--model', 'models/d2c-fmnist'));
 
@@ -28,12 +30,35 @@ export const SETTINGS: Record<string, Omit<GenerateOptions, 'classes' | 'seed'>>
   'ar1, ddim 8': { stage2: { ...TODAY, steps: 1, diffusionSampler: 'ddim', diffusionSteps: 8, finalDiffusionSteps: 8 } },
   'ar2, ddim 4': { stage2: { ...TODAY, steps: 2, diffusionSampler: 'ddim', diffusionSteps: 4, finalDiffusionSteps: 4 } },
   'ar2, ancestral 4': { stage2: { ...TODAY, steps: 2, diffusionSteps: 4, finalDiffusionSteps: 4 } },
+  'ar2, DiSA 25→5': { stage2: { ...TODAY, steps: 2, finalDiffusionSteps: 5 } },
+  'ar3, DiSA 25→5': { stage2: { ...TODAY, steps: 3, finalDiffusionSteps: 5 } },
+  'ar2, DiSA 15→3': { stage2: { ...TODAY, steps: 2, diffusionSteps: 15, finalDiffusionSteps: 3 } },
+  'ar2, DiSA 20→5': { stage2: { ...TODAY, steps: 2, diffusionSteps: 20, finalDiffusionSteps: 5 } },
+  'ar2, DiSA 18→4': { stage2: { ...TODAY, steps: 2, diffusionSteps: 18, finalDiffusionSteps: 4 } },
 };
+/** --only 'a;b': time only these settings (names as above; they contain commas). */
+const only = arg('--only', '')
+  .split(';')
+  .filter((x) => x);
+for (const name of only)
+  if (!(name in SETTINGS)) throw new Error(`--only: no setting '${name}' (${Object.keys(SETTINGS).join(', ')})`);
 timeSampling(m, {}, 20, 10); // warm-up
-const rows: Record<string, { wall: number; cpu: number }> = {};
-for (const [name, o] of Object.entries(SETTINGS)) {
-  const t = timeSampling(m, o, n);
-  rows[name] = { wall: t.wallSeconds / n, cpu: t.cpuSeconds / n };
+// Rounds interleave the settings, so a drift of the host's speed reaches each setting alike; each
+// setting's figure is its median over the rounds, and its ratio to stage 1 alone the median of the
+// per-round ratios.
+const chosen = Object.entries(SETTINGS).filter(([name]) => only.length === 0 || only.includes(name));
+const samples: Record<string, { wall: number; cpu: number }[]> = Object.fromEntries(chosen.map(([name]) => [name, []]));
+for (let r = 0; r < rounds; r++) {
+  for (const [name, o] of chosen) {
+    const t = timeSampling(m, o, n);
+    samples[name].push({ wall: t.wallSeconds / n, cpu: t.cpuSeconds / n });
+  }
+}
+const rows: Record<string, { wall: number; cpu: number; xStage1?: number }> = {};
+for (const [name, xs] of Object.entries(samples)) {
+  const base = samples['stage1-only'];
+  rows[name] = { wall: median(xs.map((x) => x.wall)), cpu: median(xs.map((x) => x.cpu)) };
+  if (base) rows[name].xStage1 = median(xs.map((x, i) => x.wall / base[i].wall));
   process.stderr.write(`${name}: ${JSON.stringify(rows[name])}\n`);
 }
-process.stdout.write(`${JSON.stringify({ threads, images: n, secondsPerImage: rows }, null, 2)}\n`);
+process.stdout.write(`${JSON.stringify({ threads, images: n, rounds, secondsPerImage: rows }, null, 2)}\n`);
