@@ -28,6 +28,7 @@ COMMON=(--preset mar_fmnist --set encoderEmbedDim=128 --set decoderEmbedDim=128 
   --set 'numSamplingSteps="50"' --set codeCorruptProb=0.05 --steps "$STEPS" --batch-size 32 --lr 6e-4
   --ema "$EMA" --seed 0 --threads "$THREADS" --log-every 100 --save-every 250)
 GATE=(--set fusionGate=true)
+GLOBAL=(--set crossWindow=0) # crossattn's default is local now; these arms were global attention
 TIED=(--set 'fusionPos="tied"')
 MATCHED=(--set 'fusionPos="matched"')
 CELL=(--set qformerQueries=64 --set 'qformerPlace="add"')
@@ -35,12 +36,12 @@ CELL=(--set qformerQueries=64 --set 'qformerPlace="add"')
 arm_args() {
   case "$1" in
     add) echo --fusion add ;;
-    xa) echo --fusion crossattn ;;
-    xa-gate) echo --fusion crossattn "${GATE[@]}" ;;
-    xa-gate-tied) echo --fusion crossattn "${GATE[@]}" "${TIED[@]}" ;;
-    xa-gate-tied-lr4) echo --fusion crossattn "${GATE[@]}" "${TIED[@]}" --set fusionLrScale=4 ;;
-    xa-gate-matched) echo --fusion crossattn "${GATE[@]}" "${MATCHED[@]}" ;;
-    xa-gate-matched-lr4) echo --fusion crossattn "${GATE[@]}" "${MATCHED[@]}" --set fusionLrScale=4 ;;
+    xa) echo --fusion crossattn "${GLOBAL[@]}" ;;
+    xa-gate) echo --fusion crossattn "${GLOBAL[@]}" "${GATE[@]}" ;;
+    xa-gate-tied) echo --fusion crossattn "${GLOBAL[@]}" "${GATE[@]}" "${TIED[@]}" ;;
+    xa-gate-tied-lr4) echo --fusion crossattn "${GLOBAL[@]}" "${GATE[@]}" "${TIED[@]}" --set fusionLrScale=4 ;;
+    xa-gate-matched) echo --fusion crossattn "${GLOBAL[@]}" "${GATE[@]}" "${MATCHED[@]}" ;;
+    xa-gate-matched-lr4) echo --fusion crossattn "${GLOBAL[@]}" "${GATE[@]}" "${MATCHED[@]}" --set fusionLrScale=4 ;;
     xa-gate-matched-w1-lr4) echo --fusion crossattn "${GATE[@]}" "${MATCHED[@]}" --set crossWindow=1 --set fusionLrScale=4 ;;
     xa-gate-matched-w2-lr4) echo --fusion crossattn "${GATE[@]}" "${MATCHED[@]}" --set crossWindow=2 --set fusionLrScale=4 ;;
     xa-w1) echo --fusion crossattn --set crossWindow=1 ;;

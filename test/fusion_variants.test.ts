@@ -6,9 +6,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { crossWindowMask, type Fusion } from '../src/generators/fusion.ts';
+import { crossWindowMask, type Fusion, fusionConfig } from '../src/generators/fusion.ts';
 import { MAR, type MARConfig, marConfig } from '../src/generators/mar.ts';
 import { AdamW, paramGroupsNoDecay } from '../src/optim/adamw.ts';
+import { resolveConfig } from '../src/pipeline/parts.ts';
 import * as torch from '../src/torch/index.ts';
 import { withLrScales } from '../src/train/recipe.ts';
 
@@ -231,4 +232,15 @@ test('every fusion variant round-trips through safetensors', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a new crossattn model is local (crossWindow 1); --set crossWindow=0 and older configs are global', () => {
+  assert.deepEqual(fusionConfig('crossattn'), { fusion: 'crossattn', crossWindow: 1 });
+  assert.deepEqual(fusionConfig('add'), { fusion: 'add' });
+  assert.throws(() => fusionConfig('concat'), /unknown fusion 'concat'/);
+  // train stage2 --fusion crossattn [--set crossWindow=0]: the variant first, then the user's --set
+  assert.equal(resolveConfig('mar', 'mar_fmnist', fusionConfig('crossattn')).crossWindow, 1);
+  assert.equal(resolveConfig('mar', 'mar_fmnist', { ...fusionConfig('crossattn'), crossWindow: 0 }).crossWindow, 0);
+  // a checkpoint's config.json from before the field: global attention, as it was trained
+  assert.equal(resolveConfig('mar', 'mar_fmnist', { fusion: 'crossattn' }).crossWindow, 0);
 });

@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { DATASETS, type DatasetName, openImageSet } from '../../data/open.ts';
 import { DEFAULT_CLASSIFIER_DIR } from '../../eval/fmnist_classifier.ts';
-import { FUSIONS } from '../../generators/fusion.ts';
+import { FUSIONS, fusionConfig } from '../../generators/fusion.ts';
 import { readCacheMeta } from '../../pipeline/cache.ts';
 import { type PartConfig, type PartKind, readPartConfig, resolveConfig } from '../../pipeline/parts.ts';
 import { KL_TRAIN_DEFAULTS, type TokenizerTrainOptions, VQ_TRAIN_DEFAULTS } from '../../tokenizers/train_step.ts';
@@ -268,7 +268,11 @@ export function register(program: Command): void {
 
   common(train.command('stage2').description('train the stage-2 MAR (+ fusion) on a token cache'), 'mar_fmnist')
     .requiredOption('--cache <dir>', 'token cache from `d2c cache`')
-    .option('--fusion <kind>', `conditioning on the stage-1 codes (${FUSIONS.join(', ')})`, choiceOption('--fusion', FUSIONS))
+    .option(
+      '--fusion <kind>',
+      `conditioning on the stage-1 codes (${FUSIONS.join(', ')}); crossattn is local (crossWindow 1; --set crossWindow=0: global)`,
+      choiceOption('--fusion', FUSIONS),
+    )
     .option('--mix-stage1 <dir>', 'code mixing: the stage-1 GPT checkpoint whose teacher-forced draws replace codes')
     .option(
       '--mix-rate <x>',
@@ -284,7 +288,7 @@ export function register(program: Command): void {
       const classes = classCountFromCache('mar', readCacheMeta(o.cache), configOverrides(o.config, o.set));
       const pc = partConfig('mar', o, {
         ...classes,
-        ...(o.fusion ? { fusion: o.fusion } : {}),
+        ...(o.fusion ? fusionConfig(o.fusion) : {}),
         ...(mixRate !== undefined ? { codeMixRate: mixRate } : {}),
       });
       // Mixing is a training knob, not architecture: --resume with --mix-rate changes it from there on
