@@ -9,7 +9,7 @@
 # Arms: add, xa (crossattn as before), xa-gate, xa-gate-tied, xa-gate-tied-lr4, xa-gate-matched(-lr4)
 # (each transformer's own positions added to F, keys initialised as queries), xa-gate-matched-w1-lr4
 # (and -w2: local cross-attention, each grid token sees the cells within 1 (2) of its own), xa-w1
-# (local only: no gate, own positions), qf (qformer as before), qf-cell (one query per grid cell, from MAR's positions, added per cell, gated), qf-cell-lr4.
+# (local only: no gate, own positions), qf (qformer as before), qf-cell (one query per grid cell, from MAR's positions, added per cell, gated), qf-cell-lr4, qf-w1 (one query per cell, added per cell, each reading only the codes within one cell of its own; no gate).
 # Environment: STEPS (1000 for the ablation; 4500 = the shipped add model's matched budget),
 # EMA (0.995 at 1000 steps, 0.999 at 4500), OUT (runs/fusion-STEPS), THREADS (1).
 set -euo pipefail
@@ -48,6 +48,7 @@ arm_args() {
     qf) echo --fusion qformer ;;
     qf-cell) echo --fusion qformer "${CELL[@]}" "${TIED[@]}" "${GATE[@]}" ;;
     qf-cell-lr4) echo --fusion qformer "${CELL[@]}" "${TIED[@]}" "${GATE[@]}" --set fusionLrScale=4 ;;
+    qf-w1) echo --fusion qformer "${CELL[@]}" --set crossWindow=1 ;;
     *) echo "unknown arm '$1'" >&2; exit 2 ;;
   esac
 }

@@ -164,6 +164,34 @@ test('crossWindow: the documented cells per position; a window over the whole gr
   });
 });
 
+test('the per-cell Q-Former with crossWindow: each cell’s query reads only the codes of its window', () => {
+  torch.tidy(() => {
+    // one Q-Former block: its self-attention runs before any code is read, so the window is exact
+    const m = tiny('qformer', { qformerQueries: 16, qformerPlace: 'add', qformerDepth: 1, crossWindow: 1 }, 3);
+    m.eval();
+    const q = m.qformer as NonNullable<typeof m.qformer>;
+    assert.deepEqual(m.qformer_window?.shape, [16, 16]);
+    const F = torch.randn([1, 16, m.cfg.discEmbedDim], { generator: new torch.Generator(1) });
+    const far = F.clone();
+    far.narrow(1, 15, 1).add_(1); // the code of cell (3, 3), outside cell (0, 0)'s window
+    const near = F.clone();
+    near.narrow(1, 5, 1).add_(1); // cell (1, 1), inside it
+    const out = (x: torch.Tensor) => q.forward(null, x, m.qformer_window ?? undefined).narrow(1, 0, 1);
+    assert.equal(out(far).sub(out(F)).abs().max().item(), 0, 'a code outside the window changed the query');
+    assert.ok(out(near).sub(out(F)).abs().max().item() > 1e-4, 'a code inside the window is read');
+    assert.ok(
+      q
+        .forward(null, far)
+        .narrow(1, 0, 1)
+        .sub(q.forward(null, F).narrow(1, 0, 1))
+        .abs()
+        .max()
+        .item() > 1e-4,
+      'without the window every code is read',
+    );
+  });
+});
+
 test('fusionLrScale: the fusion’s own parameters get scale × lr, MAR’s keep lr', () => {
   torch.tidy(() => {
     const m = tiny('crossattn', { fusionGate: true, fusionLrScale: 4 });
@@ -201,7 +229,14 @@ test('fusion variants: bad values are refused with a message naming the field', 
   assert.throws(() => marConfig('mar_tiny', { fusion: 'qformer', qformerQueries: 16 }), /qformerQueries must be 0 or 4, got 16/);
   assert.throws(() => marConfig('mar_tiny', { fusion: 'add', fusionPos: 'tied', discEmbedDim: 32 }), /needs discEmbedDim \(32\)/);
   assert.throws(() => marConfig('mar_tiny', { fusion: 'crossattn', crossWindow: -1 }), /crossWindow must be an integer ≥ 0/);
-  assert.throws(() => marConfig('mar_tiny', { fusion: 'add', crossWindow: 1 }), /crossWindow is for the crossattn fusion/);
+  assert.throws(
+    () => marConfig('mar_tiny', { fusion: 'add', crossWindow: 1 }),
+    /crossWindow is for crossattn and the per-cell Q-Former/,
+  );
+  assert.throws(
+    () => marConfig('mar_tiny', { fusion: 'qformer', crossWindow: 1 }),
+    /crossWindow is for crossattn and the per-cell Q-Former/,
+  );
 });
 
 test('every fusion variant round-trips through safetensors', () => {
@@ -213,6 +248,7 @@ test('every fusion variant round-trips through safetensors', () => {
       ['crossattn', { fusionGate: true, fusionPos: 'matched', crossWindow: 1 }],
       ['qformer', { fusionGate: true, fusionPos: 'tied', qformerQueries: 16, qformerPlace: 'add' }],
       ['qformer', { fusionGate: true }],
+      ['qformer', { qformerQueries: 16, qformerPlace: 'add', crossWindow: 1 }],
     ];
     for (const [i, [fusion, o]] of variants.entries()) {
       torch.tidy(() => {
@@ -220,7 +256,11 @@ test('every fusion variant round-trips through safetensors', () => {
         torch.noGrad(() => {
           for (const [k, p] of a.namedParameters()) if (k.endsWith('gate')) p.fill_(0.3);
         });
-        assert.ok(![...a.stateDict().keys()].some((k) => k.startsWith('cross_window')), 'the window is derived, not saved');
+        const keys = [...a.stateDict().keys()];
+        assert.ok(
+          !keys.some((k) => k.startsWith('cross_window') || k.startsWith('qformer_window')),
+          'the window is derived, not saved',
+        );
         const path = join(dir, `m${i}.safetensors`);
         torch.saveSafetensors(path, a.stateDict());
         const b = tiny(fusion, o, 9);

@@ -137,7 +137,8 @@ export interface QFormerConfig {
 /**
  * A small Q-Former: learned queries [Q, D] plus the class embedding, then blocks of
  * self-attention, cross-attention to F and MLP. Its outputs are MAR's buffer tokens, or (one query
- * per grid cell, `qformerPlace` 'add') added to the tokens of their cells.
+ * per grid cell, `qformerPlace` 'add') added to the tokens of their cells; then a window may limit
+ * each query to the codes of the cells near its own (crossWindow).
  */
 export class QFormer extends Module {
   readonly queries: Tensor; // [1, Q, D]
@@ -157,11 +158,12 @@ export class QFormer extends Module {
     initVit(this, o.generator);
   }
 
-  /** classEmb [B, D] (null: queries alone), F [B, L, Dc] -> [B, Q, D] */
-  forward(classEmb: Tensor | null, F: Tensor): Tensor {
+  /** classEmb [B, D] (null: queries alone), F [B, L, Dc], window (bool [Q, L]: the codes each query sees) -> [B, Q, D] */
+  forward(classEmb: Tensor | null, F: Tensor, window?: Tensor): Tensor {
     const B = F.shape[0];
     let q = classEmb ? this.queries.add(classEmb.unsqueeze(1)) : this.queries.expand(B, -1, -1); // [B, Q, D]
-    for (const layer of this.layers) q = layer.forward(q, F);
+    const mask = window?.unsqueeze(0).unsqueeze(0); // [1, 1, Q, L]
+    for (const layer of this.layers) q = layer.forward(q, F, mask);
     return this.norm.forward(q);
   }
 }

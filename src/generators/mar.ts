@@ -69,6 +69,7 @@ export interface MARConfig {
   /**
    * crossattn: 0 = every token attends to every cell of F; r > 0 = a grid token attends only to the
    * cells within r rows and columns of its own (fusion.ts crossWindowMask), buffer tokens to all.
+   * The per-cell Q-Former (qformerPlace 'add'): the query of each cell likewise.
    */
   crossWindow: number;
   /** Learning-rate multiplier of the fusion's own parameters (the discrete encoder, gates, cross-attention, Q-Former). */
@@ -218,8 +219,13 @@ export function checkFusionVariant(c: MARConfig): void {
   if (!(c.fusionLrScale > 0)) throw new Error(`MAR: fusionLrScale must be a number > 0, got ${JSON.stringify(c.fusionLrScale)}`);
   if (!Number.isInteger(c.crossWindow) || c.crossWindow < 0)
     throw new Error(`MAR: crossWindow must be an integer ≥ 0, got ${JSON.stringify(c.crossWindow)}`);
-  if (c.crossWindow > 0 && c.fusion !== 'crossattn' && c.fusion !== 'none')
-    throw new Error(`MAR: crossWindow is for the crossattn fusion, got fusion '${c.fusion}'`);
+  if (
+    c.crossWindow > 0 &&
+    c.fusion !== 'crossattn' &&
+    c.fusion !== 'none' &&
+    !(c.fusion === 'qformer' && c.qformerPlace === 'add')
+  )
+    throw new Error(`MAR: crossWindow is for crossattn and the per-cell Q-Former (qformerPlace 'add'), got fusion '${c.fusion}'`);
   if (!Number.isInteger(c.qformerQueries) || c.qformerQueries < 0)
     throw new Error(`MAR: qformerQueries must be an integer ≥ 0, got ${JSON.stringify(c.qformerQueries)}`);
   if (c.fusionPos === 'tied' && c.fusion !== 'none' && c.discEmbedDim !== c.encoderEmbedDim)
@@ -283,8 +289,9 @@ export class MAR extends Module {
   readonly fusion_enc_proj: Linear | null = null;
   readonly fusion_dec_proj: Linear | null = null;
   readonly fusion_gate: Tensor | null = null; // [1]: qformer's gate (crossattn's are in its blocks)
-  // crossattn with crossWindow > 0 (not saved: derived from the config)
-  readonly cross_window: Tensor | null = null; // bool [buf + L, L]: the cells each sequence position sees
+  // crossWindow > 0 (not saved: derived from the config)
+  readonly cross_window: Tensor | null = null; // bool [buf + L, L]: the cells each sequence position sees (crossattn)
+  readonly qformer_window: Tensor | null = null; // bool [L, L]: the cells each per-cell query sees (qformer)
   readonly seq_index: Tensor | null = null; // int64 [1, buf + L]: 0, 1, …, buf + L − 1
   // prefix: F → L tokens before the sequence, with their own positions in both transformers
   readonly prefix_proj: Linear | null = null;
@@ -357,6 +364,12 @@ export class MAR extends Module {
       const numQueries = c.qformerQueries || buf;
       const q = { numQueries, dim: De, ctxDim: Dc, depth: c.qformerDepth, heads: c.encoderNumHeads, mlpRatio: c.mlpRatio };
       this.qformer = this.registerModule('qformer', new QFormer(q, o));
+      if (c.crossWindow > 0)
+        this.qformer_window = this.registerBuffer(
+          'qformer_window',
+          crossWindowMask(0, this.seqH, c.crossWindow, o.device),
+          false,
+        );
       // One query per grid cell starts as MAR's position of that cell: it knows where it will be added.
       if (c.fusionPos === 'tied' && numQueries === L)
         torch.noGrad(() => this.qformer?.queries.copy_(this.cellPositions(this.encoder_pos_embed_learned)));
@@ -480,7 +493,7 @@ export class MAR extends Module {
 
   /** With the Q-Former placed per cell, F becomes its outputs [B, L, De] (added like the add fusion's). */
   private perCell(F: Tensor): Tensor {
-    return this.qformer && this.cfg.qformerPlace === 'add' ? this.qformer.forward(null, F) : F;
+    return this.qformer && this.cfg.qformerPlace === 'add' ? this.qformer.forward(null, F, this.qformer_window ?? undefined) : F;
   }
 
   /** The fused branch times tanh(gate) when gated (0 at init: plain MAR). */
