@@ -28,7 +28,7 @@ COMMON=(--preset mar_fmnist --set encoderEmbedDim=128 --set decoderEmbedDim=128 
   --set 'numSamplingSteps="50"' --set codeCorruptProb=0.05 --steps "$STEPS" --batch-size 32 --lr 6e-4
   --ema "$EMA" --seed 0 --threads "$THREADS" --log-every 100 --save-every 250)
 GATE=(--set fusionGate=true)
-GLOBAL=(--set crossWindow=0) # crossattn's default is local now; these arms were global attention
+GLOBAL=(--set crossWindow=0) # the attention fusions' default is local now; these arms were global attention
 TIED=(--set 'fusionPos="tied"')
 MATCHED=(--set 'fusionPos="matched"')
 CELL=(--set qformerQueries=64 --set 'qformerPlace="add"')
@@ -45,9 +45,9 @@ arm_args() {
     xa-gate-matched-w1-lr4) echo --fusion crossattn "${GATE[@]}" "${MATCHED[@]}" --set crossWindow=1 --set fusionLrScale=4 ;;
     xa-gate-matched-w2-lr4) echo --fusion crossattn "${GATE[@]}" "${MATCHED[@]}" --set crossWindow=2 --set fusionLrScale=4 ;;
     xa-w1) echo --fusion crossattn --set crossWindow=1 ;;
-    qf) echo --fusion qformer ;;
-    qf-cell) echo --fusion qformer "${CELL[@]}" "${TIED[@]}" "${GATE[@]}" ;;
-    qf-cell-lr4) echo --fusion qformer "${CELL[@]}" "${TIED[@]}" "${GATE[@]}" --set fusionLrScale=4 ;;
+    qf) echo --fusion qformer "${GLOBAL[@]}" --set 'qformerPlace="buffer"' ;;
+    qf-cell) echo --fusion qformer "${GLOBAL[@]}" "${CELL[@]}" "${TIED[@]}" "${GATE[@]}" ;;
+    qf-cell-lr4) echo --fusion qformer "${GLOBAL[@]}" "${CELL[@]}" "${TIED[@]}" "${GATE[@]}" --set fusionLrScale=4 ;;
     qf-w1) echo --fusion qformer "${CELL[@]}" --set crossWindow=1 ;;
     *) echo "unknown arm '$1'" >&2; exit 2 ;;
   esac

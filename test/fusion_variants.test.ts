@@ -167,9 +167,11 @@ test('crossWindow: the documented cells per position; a window over the whole gr
 test('the per-cell Q-Former with crossWindow: each cell’s query reads only the codes of its window', () => {
   torch.tidy(() => {
     // one Q-Former block: its self-attention runs before any code is read, so the window is exact
-    const m = tiny('qformer', { qformerQueries: 16, qformerPlace: 'add', qformerDepth: 1, crossWindow: 1 }, 3);
+    // qformerQueries 0 with the per-cell placement: one query per cell (16 on this 4×4 grid)
+    const m = tiny('qformer', { qformerPlace: 'add', qformerDepth: 1, crossWindow: 1 }, 3);
     m.eval();
     const q = m.qformer as NonNullable<typeof m.qformer>;
+    assert.deepEqual(q.queries.shape, [1, 16, m.cfg.encoderEmbedDim]);
     assert.deepEqual(m.qformer_window?.shape, [16, 16]);
     const F = torch.randn([1, 16, m.cfg.discEmbedDim], { generator: new torch.Generator(1) });
     const far = F.clone();
@@ -222,8 +224,8 @@ test('fusion variants: bad values are refused with a message naming the field', 
     /'matched' needs discEmbedDim \(32\)/,
   );
   assert.throws(
-    () => marConfig('mar_tiny', { fusion: 'qformer', qformerPlace: 'add' }),
-    /one query per grid cell: qformerQueries 16/,
+    () => marConfig('mar_tiny', { fusion: 'qformer', qformerPlace: 'add', qformerQueries: 8 }),
+    /one query per grid cell: qformerQueries 0 or 16, got 8/,
   );
   assert.throws(() => marConfig('mar_tiny', { fusionLrScale: 0 }), /fusionLrScale must be a number > 0/);
   assert.throws(() => marConfig('mar_tiny', { fusion: 'qformer', qformerQueries: 16 }), /qformerQueries must be 0 or 4, got 16/);
@@ -274,9 +276,13 @@ test('every fusion variant round-trips through safetensors', () => {
   }
 });
 
-test('a new crossattn model is local (crossWindow 1); --set crossWindow=0 and older configs are global', () => {
+test('new crossattn and qformer models are local (crossWindow 1); --set crossWindow=0 and older configs are global', () => {
   assert.deepEqual(fusionConfig('crossattn'), { fusion: 'crossattn', crossWindow: 1 });
+  assert.deepEqual(fusionConfig('qformer'), { fusion: 'qformer', qformerPlace: 'add', crossWindow: 1 });
   assert.deepEqual(fusionConfig('add'), { fusion: 'add' });
+  const qf = resolveConfig('mar', 'mar_fmnist', fusionConfig('qformer'));
+  assert.deepEqual([qf.qformerPlace, qf.qformerQueries, qf.crossWindow], ['add', 0, 1]); // 0: one query per cell
+  assert.equal(resolveConfig('mar', 'mar_fmnist', { fusion: 'qformer' }).qformerPlace, 'buffer'); // older configs
   assert.throws(() => fusionConfig('concat'), /unknown fusion 'concat'/);
   // train stage2 --fusion crossattn [--set crossWindow=0]: the variant first, then the user's --set
   assert.equal(resolveConfig('mar', 'mar_fmnist', fusionConfig('crossattn')).crossWindow, 1);

@@ -23,14 +23,16 @@ export type Fusion = (typeof FUSIONS)[number];
 
 /**
  * What choosing a fusion for a new model sets beside it: the variant that measured best
- * (docs/study/fusions.md). crossattn is local, each token seeing the codes of the cells within one
- * row and column of its own (crossWindow 1: 15.8 dB oracle against global attention's 12.7–13.1 at
- * 1,000 steps). A model's config.json records the fields, so older checkpoints load as trained.
+ * (docs/study/fusions.md). Both attention fusions are local, each token (crossattn) or each cell's
+ * query (qformer, one query per cell, added to its cell's tokens) reading the codes of the cells
+ * within one row and column of its own: at 1,000 steps 15.8 and 16.0 dB oracle against `add`'s 16.0
+ * and global attention's 12.7–13.3. A model's config.json records the fields, so older checkpoints
+ * load as trained.
  */
 export const FUSION_VARIANTS: Readonly<Record<Fusion, Readonly<Record<string, unknown>>>> = {
   none: {},
   crossattn: { crossWindow: 1 },
-  qformer: {},
+  qformer: { qformerPlace: 'add', crossWindow: 1 },
   add: {},
   prefix: {},
 };

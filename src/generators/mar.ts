@@ -74,7 +74,7 @@ export interface MARConfig {
   crossWindow: number;
   /** Learning-rate multiplier of the fusion's own parameters (the discrete encoder, gates, cross-attention, Q-Former). */
   fusionLrScale: number;
-  /** Q-Former queries; 0 = bufferSize. With 'add' placement, one per grid cell. */
+  /** Q-Former queries; 0 = one per buffer token ('buffer' placement) or per grid cell ('add'). */
   qformerQueries: number;
   /** Where the Q-Former's outputs go: MAR's buffer tokens, or added to the tokens of their grid cells. */
   qformerPlace: QFormerPlace;
@@ -241,8 +241,8 @@ export function checkFusionVariant(c: MARConfig): void {
       `MAR: fusionPos 'matched' needs discEmbedDim (${c.discEmbedDim}) = encoderEmbedDim (${c.encoderEmbedDim}) = decoderEmbedDim (${c.decoderEmbedDim})`,
     );
   const L = (c.imgSize / c.vaeStride / c.patchSize) ** 2;
-  if (c.fusion === 'qformer' && c.qformerPlace === 'add' && c.qformerQueries !== L)
-    throw new Error(`MAR: qformerPlace 'add' needs one query per grid cell: qformerQueries ${L}, got ${c.qformerQueries}`);
+  if (c.fusion === 'qformer' && c.qformerPlace === 'add' && c.qformerQueries !== 0 && c.qformerQueries !== L)
+    throw new Error(`MAR: qformerPlace 'add' needs one query per grid cell: qformerQueries 0 or ${L}, got ${c.qformerQueries}`);
   if (c.fusion === 'qformer' && c.qformerPlace === 'buffer' && c.qformerQueries !== 0 && c.qformerQueries !== c.bufferSize)
     throw new Error(
       `MAR: qformerPlace 'buffer' fills the ${c.bufferSize} buffer tokens: qformerQueries must be 0 or ${c.bufferSize}, got ${c.qformerQueries}`,
@@ -361,7 +361,7 @@ export class MAR extends Module {
     }
     const qformerAdds = c.fusion === 'qformer' && c.qformerPlace === 'add';
     if (c.fusion === 'qformer') {
-      const numQueries = c.qformerQueries || buf;
+      const numQueries = c.qformerQueries || (qformerAdds ? L : buf);
       const q = { numQueries, dim: De, ctxDim: Dc, depth: c.qformerDepth, heads: c.encoderNumHeads, mlpRatio: c.mlpRatio };
       this.qformer = this.registerModule('qformer', new QFormer(q, o));
       if (c.crossWindow > 0)
