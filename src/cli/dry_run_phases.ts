@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import type { ArrayImageSet } from '../data/dataset.ts';
 import { syntheticImageSet } from '../data/synthetic.ts';
+import { fusionConfig } from '../generators/fusion.ts';
 import type { Module } from '../nn/module.ts';
 import { buildTokenCache, readCacheMeta } from '../pipeline/cache.ts';
 import { D2C } from '../pipeline/d2c.ts';
@@ -143,7 +144,7 @@ export async function runPhase(phase: Phase, s: DryRunSetup): Promise<Omit<Phase
       return { phase, what: `${s.presets.gpt} training step`, params: paramCount(task.model), batch: s.batch, ...m };
     }
     const pc = part('mar', s.presets.mar, {
-      fusion: s.fusion,
+      ...fusionConfig(s.fusion), // as `train stage2 --fusion` builds it
       classNum: meta.classes.length,
       codebookSize: meta.codebookSize,
       vaeEmbedDim: meta.latentChannels,

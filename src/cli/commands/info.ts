@@ -2,7 +2,7 @@
 // --keys its state dict as JSON {name: shape} (equal to the official model's for the full-size
 // presets); `d2c info --model DIR`: what a model folder holds.
 import type { Command } from 'commander';
-import { FUSIONS } from '../../generators/fusion.ts';
+import { FUSIONS, fusionConfig } from '../../generators/fusion.ts';
 import { D2C } from '../../pipeline/d2c.ts';
 import { kindOfPreset, partShapes, resolveConfig } from '../../pipeline/parts.ts';
 import { collect, configOverrides } from '../config_args.ts';
@@ -38,7 +38,8 @@ export function register(program: Command): void {
         throw new UsageError((e as Error).message);
       }
       if (o.fusion && kind !== 'mar') throw new UsageError(`--fusion applies to MAR presets, not ${o.preset} (${kind})`);
-      const overrides = { ...(o.fusion ? { fusion: o.fusion } : {}), ...configOverrides(undefined, o.set) };
+      // what `train stage2 --fusion` builds: the fusion and its variant's settings, then --set
+      const overrides = { ...(o.fusion ? fusionConfig(o.fusion) : {}), ...configOverrides(undefined, o.set) };
       const config = resolveConfig(kind, o.preset, overrides);
       const shapes = partShapes(kind, config);
       if (o.keys) {
