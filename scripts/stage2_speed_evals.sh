@@ -26,10 +26,7 @@ declare -A SET=(
   [ar1-ddim8]="--steps 1 --diffusion-sampler ddim --diffusion-steps 8"
   [ar4-ddim8]="--steps 4 --diffusion-sampler ddim --diffusion-steps 8"
   [ar2-disa25to5]="--steps 2 --diffusion-steps 25 --final-diffusion-steps 5"
-  [ar3-disa25to5]="--steps 3 --diffusion-steps 25 --final-diffusion-steps 5"
   [ar2-disa15to3]="--steps 2 --diffusion-steps 15 --final-diffusion-steps 3"
-  [ar2-disa20to5]="--steps 2 --diffusion-steps 20 --final-diffusion-steps 5"
-  [ar2-disa18to4]="--steps 2 --diffusion-steps 18 --final-diffusion-steps 4"
 )
 NAMES=("$@")
 [ ${#NAMES[@]} -eq 0 ] && NAMES=("${!SET[@]}")

@@ -31,10 +31,7 @@ export const SETTINGS: Record<string, Omit<GenerateOptions, 'classes' | 'seed'>>
   'ar2, ddim 4': { stage2: { ...TODAY, steps: 2, diffusionSampler: 'ddim', diffusionSteps: 4, finalDiffusionSteps: 4 } },
   'ar2, ancestral 4': { stage2: { ...TODAY, steps: 2, diffusionSteps: 4, finalDiffusionSteps: 4 } },
   'ar2, DiSA 25→5': { stage2: { ...TODAY, steps: 2, finalDiffusionSteps: 5 } },
-  'ar3, DiSA 25→5': { stage2: { ...TODAY, steps: 3, finalDiffusionSteps: 5 } },
   'ar2, DiSA 15→3': { stage2: { ...TODAY, steps: 2, diffusionSteps: 15, finalDiffusionSteps: 3 } },
-  'ar2, DiSA 20→5': { stage2: { ...TODAY, steps: 2, diffusionSteps: 20, finalDiffusionSteps: 5 } },
-  'ar2, DiSA 18→4': { stage2: { ...TODAY, steps: 2, diffusionSteps: 18, finalDiffusionSteps: 4 } },
 };
 /** --only 'a;b': time only these settings (names as above; they contain commas). */
 const only = arg('--only', '')
