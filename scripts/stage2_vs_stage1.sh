@@ -24,23 +24,5 @@ for s in $SEEDS; do
     d2c eval --model "$MODEL" --n "$N" --seed "$s" --threads "${THREADS:-1}" --out "$dir" "${flag[@]}" "${extra[@]}" > /dev/null
   done
 done
-node -e '
-  const fs = require("fs");
-  const [out, ...seeds] = process.argv.slice(1);
-  const m = (arm, s) => JSON.parse(fs.readFileSync(`${out}/${arm}-s${s}/report.json`, "utf8")).metrics;
-  // The feature network names the metrics (fid_fmnist, fid_emoji, ...): take the ones the reports have.
-  const first = m("final", seeds[0]);
-  const keys = ["fid", "kid", "precision", "recall"].map((k) => Object.keys(first).find((n) => n.startsWith(`${k}_`)));
-  const d = Object.fromEntries(keys.map((k) => [k, []]));
-  for (const s of seeds) {
-    const [f, p] = [m("final", s), m("preview", s)];
-    console.log(`seed ${s}: ` + keys.map((k) => `${k} ${f[k].toFixed(3)} vs ${p[k].toFixed(3)}`).join(", "));
-    for (const k of keys) d[k].push(f[k] - p[k]);
-  }
-  const stat = (v) => {
-    const mean = v.reduce((a, b) => a + b, 0) / v.length;
-    const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(v.length - 1, 1));
-    return `${mean.toFixed(3)} ± ${sd.toFixed(3)}`;
-  };
-  console.log("final − preview, mean ± sd over seeds: " + keys.map((k) => `${k} ${stat(d[k])}`).join(", "));
-' "$OUT" $SEEDS
+echo "A = final, B = preview"
+node scripts/report_metrics.mjs paired "$OUT/final-s{seed}" "$OUT/preview-s{seed}" $SEEDS

@@ -19,14 +19,7 @@ evaluate() { # DIR FLAGS...
   shift
   [ -f "$dir/report.json" ] || d2c eval --model "$MODEL" --n "$N" --seed 0 --threads "${THREADS:-1}" --out "$dir" "$@" "${extra[@]}" > /dev/null
 }
-# FID KID PRECISION RECALL of one report, whichever feature network named them.
-metrics() {
-  node -e '
-    const m = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).metrics;
-    const get = (k) => m[Object.keys(m).find((n) => n.startsWith(`${k}_`))];
-    console.log(["fid", "kid", "precision", "recall"].map((k) => `${k} ${get(k).toFixed(4)}`).join(" "));
-  ' "$1/report.json"
-}
+metrics() { node scripts/report_metrics.mjs line "$1"; }
 best=
 bestFid=
 for c in ${STAGE1_CFGS:-1 1.5 2 3}; do

@@ -24,12 +24,8 @@ for c in ${CFGS:-3 5}; do
     done
   done
 done
-# One line per setting: FID, recall on generated codes; FID, PSNR and its bound on oracle codes.
+# One line per setting: the metrics on generated codes; on oracle codes, also PSNR and its bound.
 for d in "$OUT"/cfg*-t*; do
   case $d in *-oracle) continue ;; esac
-  node -e '
-    const fs = require("fs"), [g, o] = process.argv.slice(1).map((f) => fs.existsSync(f) ? JSON.parse(fs.readFileSync(f)).metrics : null);
-    const b = o ? (o.vq_recon_psnr - 3.01).toFixed(2) : "";
-    console.log(process.argv[3], "fid", g?.fid_fmnist.toFixed(2), "recall", g?.recall_fmnist, "| oracle fid", o?.fid_fmnist.toFixed(2), "psnr", o?.psnr.toFixed(2), "bound", b);
-  ' "$d/report.json" "$d-oracle/report.json" "$(basename "$d")"
+  echo "$(basename "$d"): $(node scripts/report_metrics.mjs line "$d") | oracle: $(node scripts/report_metrics.mjs line "$d-oracle")"
 done
