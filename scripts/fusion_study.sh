@@ -9,7 +9,8 @@
 # Arms: add, xa (crossattn as before), xa-gate, xa-gate-tied, xa-gate-tied-lr4, xa-gate-matched(-lr4)
 # (each transformer's own positions added to F, keys initialised as queries), xa-gate-matched-w1-lr4
 # (and -w2: local cross-attention, each grid token sees the cells within 1 (2) of its own), xa-w1
-# (local only: no gate, own positions), qf (qformer as before), qf-cell (one query per grid cell, from MAR's positions, added per cell, gated), qf-cell-lr4, qf-w1 (one query per cell, added per cell, each reading only the codes within one cell of its own; no gate).
+# (local only: no gate, own positions), xa-w1-self2 (xa-w1 with a fixed +2 logit on each token's own
+# cell: crossSelfBias), qf (qformer as before), qf-cell (one query per grid cell, from MAR's positions, added per cell, gated), qf-cell-lr4, qf-w1 (one query per cell, added per cell, each reading only the codes within one cell of its own; no gate).
 # Environment: STEPS (1000 for the ablation; 4500 = the shipped add model's matched budget),
 # EMA (0.995 at 1000 steps, 0.999 at 4500), OUT (runs/fusion-STEPS), THREADS (1).
 set -euo pipefail
@@ -45,6 +46,7 @@ arm_args() {
     xa-gate-matched-w1-lr4) echo --fusion crossattn "${GATE[@]}" "${MATCHED[@]}" --set crossWindow=1 --set fusionLrScale=4 ;;
     xa-gate-matched-w2-lr4) echo --fusion crossattn "${GATE[@]}" "${MATCHED[@]}" --set crossWindow=2 --set fusionLrScale=4 ;;
     xa-w1) echo --fusion crossattn --set crossWindow=1 ;;
+    xa-w1-self2) echo --fusion crossattn --set crossWindow=1 --set crossSelfBias=2 ;;
     qf) echo --fusion qformer "${GLOBAL[@]}" --set 'qformerPlace="buffer"' ;;
     qf-cell) echo --fusion qformer "${GLOBAL[@]}" "${CELL[@]}" "${TIED[@]}" "${GATE[@]}" ;;
     qf-cell-lr4) echo --fusion qformer "${GLOBAL[@]}" "${CELL[@]}" "${TIED[@]}" "${GATE[@]}" --set fusionLrScale=4 ;;

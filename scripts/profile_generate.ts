@@ -1,7 +1,9 @@
 // Where D2C.generate spends its time: wall time per network (stage-1 GPT, VQ decoder, MAR
 // transformer, diffusion head, KL decoder), then libtorch's operator profile of one call.
 // Networks are timed by wrapping the loaded model's methods in this script only.
-//   npx tsx scripts/profile_generate.ts [--model DIR] [--batch 100] [--threads 1] [--set k=v …]
+//   npx tsx scripts/profile_generate.ts [--model DIR] [--batch 100] [--threads 1] [--repeat 1] [--set k=v …]
+// `--repeat N` times N calls (after the warm-up) and reports their sum: one call at batch 1 is too
+// short to time alone.
 // `--set` overrides a stage-2 option (steps, diffusionSteps, diffusionSampler, diffusionStepsFinal).
 import { D2C, type GenerateOptions } from '../src/pipeline/d2c.ts';
 import * as torch from '../src/torch/index.ts';
@@ -13,6 +15,8 @@ const arg = (name: string, dflt: string) => {
 const model = arg('--model', 'models/d2c-fmnist');
 const batch = Number(arg('--batch', '100'));
 const threads = Number(arg('--threads', '1'));
+const repeat = Number(arg('--repeat', '1'));
+if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`--repeat must be a positive integer, got ${repeat}`);
 const stage2: Record<string, string | number> = {};
 process.argv.forEach((a, i) => {
   if (a !== '--set') return;
@@ -54,10 +58,12 @@ const opts: GenerateOptions = {
 torch.dispose(m.generate({ ...opts, classes: opts.classes.slice(0, Math.min(batch, 10)) })); // warm-up
 spent.clear();
 const t0 = performance.now();
-torch.dispose(m.generate(opts));
+for (let r = 0; r < repeat; r++) torch.dispose(m.generate({ ...opts, seed: r }));
 const wall = performance.now() - t0;
 const rows = [...spent.entries()].sort((a, b) => b[1] - a[1]);
-process.stdout.write(`batch ${batch}, ${threads} thread(s), stage2 ${JSON.stringify(stage2)}: ${(wall / 1000).toFixed(3)} s\n`);
+process.stdout.write(
+  `batch ${batch} × ${repeat} call(s), ${threads} thread(s), stage2 ${JSON.stringify(stage2)}: ${(wall / 1000).toFixed(3)} s\n`,
+);
 for (const [k, ms] of rows)
   process.stdout.write(`  ${k.padEnd(22)} ${(ms / 1000).toFixed(3)} s  ${((100 * ms) / wall).toFixed(1)}%\n`);
 const rest = wall - rows.reduce((s, [, ms]) => s + ms, 0);

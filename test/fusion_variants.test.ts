@@ -164,6 +164,38 @@ test('crossWindow: the documented cells per position; a window over the whole gr
   });
 });
 
+test('crossSelfBias: an additive window with the documented values; it shifts attention towards the own cell', () => {
+  torch.tidy(() => {
+    const m = crossWindowMask(2, 4, 1, undefined, 2.5); // 2 buffer tokens, a 4×4 grid, radius 1
+    assert.equal(m.dtype, 'float32');
+    const rowsOf = (t: torch.Tensor) => {
+      const flat = t.to('float32').toArray() as number[];
+      return Array.from({ length: t.shape[0] }, (_, i) => flat.slice(i * 16, (i + 1) * 16));
+    };
+    const v = rowsOf(m);
+    assert.deepEqual(v[0], Array(16).fill(0), 'a buffer token sees every cell, unbiased');
+    const inf = Number.NEGATIVE_INFINITY;
+    // cell (1, 1) = position 2 + 5: its own cell 5 at 2.5, its neighbours at 0, the rest −∞
+    assert.deepEqual(v[2 + 5], [0, 0, 0, inf, 0, 2.5, 0, inf, 0, 0, 0, inf, inf, inf, inf, inf]);
+    // the same cells as the bool window
+    const allowed = rowsOf(crossWindowMask(2, 4, 1)).map((r) => r.map((x) => x === 1));
+    assert.deepEqual(
+      v.map((r) => r.map((x) => x > inf)),
+      allowed,
+    );
+    // 0 is the bool window itself; the biased model differs from it, and the bias is not saved
+    assert.equal(crossWindowMask(2, 4, 1, undefined, 0).dtype, 'bool');
+    const plain = tiny('crossattn', { crossWindow: 1 });
+    const biased = tiny('crossattn', { crossWindow: 1, crossSelfBias: 2 });
+    sharePlainWeights(plain, biased);
+    assert.ok(decoderOutput(plain, codes()).sub(decoderOutput(biased, codes())).abs().max().item() > 1e-4);
+    assert.ok(![...biased.stateDict().keys()].some((k) => k.includes('window')));
+    const qf = tiny('qformer', { qformerPlace: 'add', crossWindow: 1, crossSelfBias: 2 });
+    assert.equal(qf.qformer_window?.dtype, 'float32');
+    assert.equal(qf.qformer_window?.select(0, 5).select(0, 5).item(), 2);
+  });
+});
+
 test('the per-cell Q-Former with crossWindow: each cell’s query reads only the codes of its window', () => {
   torch.tidy(() => {
     // one Q-Former block: its self-attention runs before any code is read, so the window is exact
@@ -233,6 +265,11 @@ test('fusion variants: bad values are refused with a message naming the field', 
     () => marConfig('mar_tiny', { fusion: 'qformer', crossWindow: 1 }),
     /crossWindow is for crossattn and the per-cell Q-Former/,
   );
+  assert.throws(() => marConfig('mar_tiny', { fusion: 'crossattn', crossSelfBias: 2 }), /crossSelfBias needs local attention/);
+  assert.throws(
+    () => marConfig('mar_tiny', { fusion: 'crossattn', crossWindow: 1, crossSelfBias: -1 }),
+    /crossSelfBias must be a finite number ≥ 0, got -1/,
+  );
 });
 
 test('every fusion variant round-trips through safetensors', () => {
@@ -245,6 +282,8 @@ test('every fusion variant round-trips through safetensors', () => {
       ['qformer', { fusionGate: true, fusionPos: 'tied', qformerQueries: 16, qformerPlace: 'add' }],
       ['qformer', { fusionGate: true }],
       ['qformer', { qformerQueries: 16, qformerPlace: 'add', crossWindow: 1 }],
+      ['crossattn', { crossWindow: 1, crossSelfBias: 2 }],
+      ['qformer', { qformerPlace: 'add', crossWindow: 1, crossSelfBias: 2 }],
     ];
     for (const [i, [fusion, o]] of variants.entries()) {
       torch.tidy(() => {

@@ -107,6 +107,7 @@ for (const [fusion, extra] of [
   ['crossattn', { fusionGate: true, fusionPos: 'matched', crossWindow: 1 }],
   ['qformer', { fusionGate: true, fusionPos: 'tied', qformerQueries: 64, qformerPlace: 'add' }],
   ['qformer', { qformerQueries: 64, qformerPlace: 'add', crossWindow: 1 }],
+  ['crossattn', { crossWindow: 1, crossSelfBias: 2 }],
 ] as const) {
   test(`tiny model, fusion ${fusion} ${JSON.stringify(extra)}: every graph matches within 1e-4`, async () => {
     const name = `tiny-${fusion}-variant`;

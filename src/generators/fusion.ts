@@ -53,8 +53,10 @@ export function checkFusion(f: string): Fusion {
  * [buf + L] may attend to, as a bool [buf + L, L]. A buffer token sees every cell; the token of cell
  * (y, x) sees the cells within r rows and r columns of it (a (2r+1)² window, cut at the edges), so
  * the code-to-latent correspondence that `add` has by construction is given, not learned.
+ * With `selfBias` b > 0 (crossSelfBias) the mask is additive instead: −∞ outside the window, 0 inside
+ * and b on the token's own cell, a fixed prior towards the one code that `add` would give it.
  */
-export function crossWindowMask(bufferSize: number, side: number, radius: number, device?: string): Tensor {
+export function crossWindowMask(bufferSize: number, side: number, radius: number, device?: string, selfBias = 0): Tensor {
   const L = side * side;
   const allowed = new Uint8Array((bufferSize + L) * L);
   allowed.fill(1, 0, bufferSize * L);
@@ -65,7 +67,11 @@ export function crossWindowMask(bufferSize: number, side: number, radius: number
       allowed[(bufferSize + i) * L + j] = near ? 1 : 0;
     }
   }
-  return torch.tensor(allowed, { dtype: 'bool', shape: [bufferSize + L, L], device });
+  const shape = [bufferSize + L, L];
+  if (selfBias === 0) return torch.tensor(allowed, { dtype: 'bool', shape, device });
+  const additive = Float32Array.from(allowed, (a) => (a ? 0 : Number.NEGATIVE_INFINITY));
+  for (let i = 0; i < L; i++) additive[(bufferSize + i) * L + i] = selfBias;
+  return torch.tensor(additive, { shape, device });
 }
 
 /** MAE-style init of what the D2C modules add: N(0, 0.02) embeddings, Xavier Linears, zero biases. */

@@ -72,6 +72,11 @@ export interface MARConfig {
    * The per-cell Q-Former (qformerPlace 'add'): the query of each cell likewise.
    */
   crossWindow: number;
+  /**
+   * With crossWindow > 0: a fixed logit added to the attention score of a token's (or a per-cell
+   * query's) own cell, so attention starts out favouring the code `add` would give it. 0 = none.
+   */
+  crossSelfBias: number;
   /** Learning-rate multiplier of the fusion's own parameters (the discrete encoder, gates, cross-attention, Q-Former). */
   fusionLrScale: number;
   /** Q-Former queries; 0 = one per buffer token ('buffer' placement) or per grid cell ('add'). */
@@ -119,6 +124,7 @@ const MAR_DEFAULTS: MARConfig = {
   fusionGate: false,
   fusionPos: 'own',
   crossWindow: 0,
+  crossSelfBias: 0,
   fusionLrScale: 1,
   qformerQueries: 0,
   qformerPlace: 'buffer',
@@ -226,6 +232,10 @@ export function checkFusionVariant(c: MARConfig): void {
     !(c.fusion === 'qformer' && c.qformerPlace === 'add')
   )
     throw new Error(`MAR: crossWindow is for crossattn and the per-cell Q-Former (qformerPlace 'add'), got fusion '${c.fusion}'`);
+  if (!(Number.isFinite(c.crossSelfBias) && c.crossSelfBias >= 0))
+    throw new Error(`MAR: crossSelfBias must be a finite number ≥ 0, got ${JSON.stringify(c.crossSelfBias)}`);
+  if (c.crossSelfBias > 0 && c.crossWindow === 0)
+    throw new Error('MAR: crossSelfBias needs local attention (crossWindow > 0)');
   if (!Number.isInteger(c.qformerQueries) || c.qformerQueries < 0)
     throw new Error(`MAR: qformerQueries must be an integer ≥ 0, got ${JSON.stringify(c.qformerQueries)}`);
   if (c.fusionPos === 'tied' && c.fusion !== 'none' && c.discEmbedDim !== c.encoderEmbedDim)
@@ -290,8 +300,8 @@ export class MAR extends Module {
   readonly fusion_dec_proj: Linear | null = null;
   readonly fusion_gate: Tensor | null = null; // [1]: qformer's gate (crossattn's are in its blocks)
   // crossWindow > 0 (not saved: derived from the config)
-  readonly cross_window: Tensor | null = null; // bool [buf + L, L]: the cells each sequence position sees (crossattn)
-  readonly qformer_window: Tensor | null = null; // bool [L, L]: the cells each per-cell query sees (qformer)
+  readonly cross_window: Tensor | null = null; // bool (or additive, crossSelfBias) [buf + L, L]: the cells each sequence position sees (crossattn)
+  readonly qformer_window: Tensor | null = null; // bool (or additive) [L, L]: the cells each per-cell query sees (qformer)
   readonly seq_index: Tensor | null = null; // int64 [1, buf + L]: 0, 1, …, buf + L − 1
   // prefix: F → L tokens before the sequence, with their own positions in both transformers
   readonly prefix_proj: Linear | null = null;
@@ -338,7 +348,7 @@ export class MAR extends Module {
     initVit(this, g); // Xavier Linears, zero biases, N(0, 0.02) class embedding (initialize_weights)
     if (c.fusion === 'crossattn' && c.fusionPos === 'matched') keysFromQueries([...this.encoder_blocks, ...this.decoder_blocks]);
     if (c.fusion === 'crossattn' && c.crossWindow > 0) {
-      this.cross_window = this.registerBuffer('cross_window', crossWindowMask(buf, this.seqH, c.crossWindow, o.device), false);
+      this.cross_window = this.registerBuffer('cross_window', crossWindowMask(buf, this.seqH, c.crossWindow, o.device, c.crossSelfBias), false);
       const index = torch.tensor(
         BigInt64Array.from({ length: buf + L }, (_, i) => BigInt(i)),
         { shape: [1, buf + L], device: o.device },
@@ -367,7 +377,7 @@ export class MAR extends Module {
       if (c.crossWindow > 0)
         this.qformer_window = this.registerBuffer(
           'qformer_window',
-          crossWindowMask(0, this.seqH, c.crossWindow, o.device),
+          crossWindowMask(0, this.seqH, c.crossWindow, o.device, c.crossSelfBias),
           false,
         );
       // One query per grid cell starts as MAR's position of that cell: it knows where it will be added.
