@@ -7,26 +7,16 @@
 // Each round of either side is a fresh process, so no case inherits another's heap. A case with
 // `twin: false` compares d2c with itself (its detail holds both sides) and prints torch_… as null.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BenchFigure, caseNames, loadCase, parseFigure } from './load_case.ts';
+import { projectPython } from './python.ts';
 import { median } from './timing.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const casesDir = join(root, 'bench', 'cases');
 const torchDir = join(root, 'bench', 'torch');
-
-/** The Python whose torch the addon was built against (native/build/stamp.json), else the venv's, else python3. */
-export function projectPython(): string {
-  const stamp = join(root, 'native', 'build', 'stamp.json');
-  if (existsSync(stamp)) {
-    const python = (JSON.parse(readFileSync(stamp, 'utf8')) as { python?: string }).python;
-    if (python && existsSync(python)) return python;
-  }
-  const venv = join(root, '.venv', 'bin', 'python');
-  return existsSync(venv) ? venv : 'python3';
-}
 
 /** Runs one round of a d2c case in a fresh Node process (this one's flags); its last output line is the figure. */
 function d2cFigure(file: string): BenchFigure {

@@ -32,7 +32,12 @@ export const SETTINGS: Record<string, Omit<GenerateOptions, 'classes' | 'seed'>>
   'ar2, ancestral 4': { stage2: { ...TODAY, steps: 2, diffusionSteps: 4, finalDiffusionSteps: 4 } },
   'ar2, DiSA 25→5': { stage2: { ...TODAY, steps: 2, finalDiffusionSteps: 5 } },
   'ar2, DiSA 15→3': { stage2: { ...TODAY, steps: 2, diffusionSteps: 15, finalDiffusionSteps: 3 } },
+  'stage1-only, bf16': { stage1Only: true },
+  'DiSA 25→5, bf16': { stage2: { ...TODAY, finalDiffusionSteps: 5 } },
+  'ar2, DiSA 25→5, bf16': { stage2: { ...TODAY, steps: 2, finalDiffusionSteps: 5 } },
 };
+/** The settings sampled under `--precision bf16` (torch.autocast: linear, conv and attention in bfloat16). */
+const BF16 = new Set(['stage1-only, bf16', 'DiSA 25→5, bf16', 'ar2, DiSA 25→5, bf16']);
 /** --only 'a;b': time only these settings (names as above; they contain commas). */
 const only = arg('--only', '')
   .split(';')
@@ -47,6 +52,7 @@ const chosen = Object.entries(SETTINGS).filter(([name]) => only.length === 0 || 
 const samples: Record<string, { wall: number; cpu: number }[]> = Object.fromEntries(chosen.map(([name]) => [name, []]));
 for (let r = 0; r < rounds; r++) {
   for (const [name, o] of chosen) {
+    m.precision = BF16.has(name) ? 'bf16' : 'fp32';
     const t = timeSampling(m, o, n);
     samples[name].push({ wall: t.wallSeconds / n, cpu: t.cpuSeconds / n });
   }

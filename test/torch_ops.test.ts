@@ -34,6 +34,19 @@ describe('arithmetic and broadcasting', () => {
     );
   });
 
+  test('the shared small-integer operands: saved for backward, reused across dtypes and devices, never changed', () => {
+    // x * 2 saves the wrapped 2 for the gradient; the same cached 2 then serves int and float ops
+    const x = t([1, 2]).requiresGrad_();
+    const y = x.mul(2);
+    assert.deepEqual(i64([3]).mul(2).toArray(), [6]);
+    assert.deepEqual(t([0.5]).mul(2).add(-2).toArray(), [-1]);
+    y.sum().backward();
+    assert.deepEqual((x.grad as torch.Tensor).toArray(), [2, 2]);
+    for (let v = -9; v <= 9; v++) assert.deepEqual(i64([10]).add(v).toArray(), [10 + v], `x + ${v}`);
+    assert.equal(i64([7]).mul(-8).dtype, 'int64');
+    assert.equal(torch.tensor([1], { dtype: 'float16' }).add(1).dtype, 'float16', 'a wrapped number never promotes');
+  });
+
   test('add/sub/mul/div broadcast [2,1] with [3]', () => {
     const a = t([[1], [2]]);
     const b = t([10, 20, 30]);

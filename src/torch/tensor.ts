@@ -143,6 +143,9 @@ export class Tensor implements Scoped {
 
   private _unwatch(): void {
     if (this._watch === 2) registry.unregister(this);
+    // `x.add(1).dispose()`: the newest waiting tensor is disposed at once; drop it from the list
+    // now, so a long synchronous loop does not hold every one of them until the next turn.
+    else if (this._watch === 1 && pendingWatch[pendingWatch.length - 1] === this) pendingWatch.pop();
     this._watch = 0;
   }
 
