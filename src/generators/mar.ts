@@ -234,8 +234,7 @@ export function checkFusionVariant(c: MARConfig): void {
     throw new Error(`MAR: crossWindow is for crossattn and the per-cell Q-Former (qformerPlace 'add'), got fusion '${c.fusion}'`);
   if (!(Number.isFinite(c.crossSelfBias) && c.crossSelfBias >= 0))
     throw new Error(`MAR: crossSelfBias must be a finite number ≥ 0, got ${JSON.stringify(c.crossSelfBias)}`);
-  if (c.crossSelfBias > 0 && c.crossWindow === 0)
-    throw new Error('MAR: crossSelfBias needs local attention (crossWindow > 0)');
+  if (c.crossSelfBias > 0 && c.crossWindow === 0) throw new Error('MAR: crossSelfBias needs local attention (crossWindow > 0)');
   if (!Number.isInteger(c.qformerQueries) || c.qformerQueries < 0)
     throw new Error(`MAR: qformerQueries must be an integer ≥ 0, got ${JSON.stringify(c.qformerQueries)}`);
   if (c.fusionPos === 'tied' && c.fusion !== 'none' && c.discEmbedDim !== c.encoderEmbedDim)
@@ -348,7 +347,11 @@ export class MAR extends Module {
     initVit(this, g); // Xavier Linears, zero biases, N(0, 0.02) class embedding (initialize_weights)
     if (c.fusion === 'crossattn' && c.fusionPos === 'matched') keysFromQueries([...this.encoder_blocks, ...this.decoder_blocks]);
     if (c.fusion === 'crossattn' && c.crossWindow > 0) {
-      this.cross_window = this.registerBuffer('cross_window', crossWindowMask(buf, this.seqH, c.crossWindow, o.device, c.crossSelfBias), false);
+      this.cross_window = this.registerBuffer(
+        'cross_window',
+        crossWindowMask(buf, this.seqH, c.crossWindow, o.device, c.crossSelfBias),
+        false,
+      );
       const index = torch.tensor(
         BigInt64Array.from({ length: buf + L }, (_, i) => BigInt(i)),
         { shape: [1, buf + L], device: o.device },
