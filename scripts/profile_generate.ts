@@ -1,7 +1,7 @@
 // Where D2C.generate spends its time: wall time per network (stage-1 GPT, VQ decoder, MAR
 // transformer, diffusion head, KL decoder), then libtorch's operator profile of one call.
 // Networks are timed by wrapping the loaded model's methods in this script only.
-//   npx tsx scripts/profile_generate.ts [--model DIR] [--batch 100] [--threads 1] [--repeat 1] [--set k=v …]
+//   npx tsx scripts/profile_generate.ts [--model DIR] [--batch 100] [--threads 1] [--repeat 1] [--precision fp32|bf16] [--set k=v …]
 // `--repeat N` times N calls (after the warm-up) and reports their sum: one call at batch 1 is too
 // short to time alone.
 // `--set` overrides a stage-2 option (steps, diffusionSteps, diffusionSampler, diffusionStepsFinal).
@@ -25,7 +25,8 @@ process.argv.forEach((a, i) => {
 });
 torch.setNumThreads(threads);
 
-const m = D2C.fromPretrained(model);
+const precision = arg('--precision', 'fp32') as torch.Precision;
+const m = D2C.fromPretrained(model, { precision });
 const spent = new Map<string, number>();
 /** Wraps obj[key] so its wall time adds to `label`. */
 function timeMethod<T extends object>(obj: T, key: keyof T & string, label: string): void {
@@ -62,7 +63,7 @@ for (let r = 0; r < repeat; r++) torch.dispose(m.generate({ ...opts, seed: r }))
 const wall = performance.now() - t0;
 const rows = [...spent.entries()].sort((a, b) => b[1] - a[1]);
 process.stdout.write(
-  `batch ${batch} × ${repeat} call(s), ${threads} thread(s), stage2 ${JSON.stringify(stage2)}: ${(wall / 1000).toFixed(3)} s\n`,
+  `batch ${batch} × ${repeat} call(s), ${threads} thread(s), ${precision}, stage2 ${JSON.stringify(stage2)}: ${(wall / 1000).toFixed(3)} s\n`,
 );
 for (const [k, ms] of rows)
   process.stdout.write(`  ${k.padEnd(22)} ${(ms / 1000).toFixed(3)} s  ${((100 * ms) / wall).toFixed(1)}%\n`);

@@ -27,8 +27,8 @@ declare -A SET=(
   [ar4-ddim8]="--steps 4 --diffusion-sampler ddim --diffusion-steps 8"
   [ar2-disa25to5]="--steps 2 --diffusion-steps 25 --final-diffusion-steps 5"
   [ar2-disa15to3]="--steps 2 --diffusion-steps 15 --final-diffusion-steps 3"
-  [disa25to5-bf16]="--diffusion-steps 25 --final-diffusion-steps 5 --precision bf16"
-  [ar2-disa25to5-bf16]="--steps 2 --diffusion-steps 25 --final-diffusion-steps 5 --precision bf16"
+  [disa25to5-bf16head]="--diffusion-steps 25 --final-diffusion-steps 5 --head-precision bf16"
+  [ar2-disa25to5-bf16head]="--steps 2 --diffusion-steps 25 --final-diffusion-steps 5 --head-precision bf16"
 )
 NAMES=("$@")
 [ ${#NAMES[@]} -eq 0 ] && NAMES=("${!SET[@]}")

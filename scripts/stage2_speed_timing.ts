@@ -35,6 +35,8 @@ export const SETTINGS: Record<string, Omit<GenerateOptions, 'classes' | 'seed'>>
   'stage1-only, bf16': { stage1Only: true },
   'DiSA 25→5, bf16': { stage2: { ...TODAY, finalDiffusionSteps: 5 } },
   'ar2, DiSA 25→5, bf16': { stage2: { ...TODAY, steps: 2, finalDiffusionSteps: 5 } },
+  'DiSA 25→5, bf16 head': { stage2: { ...TODAY, finalDiffusionSteps: 5, headPrecision: 'bf16' } },
+  'ar2, DiSA 25→5, bf16 head': { stage2: { ...TODAY, steps: 2, finalDiffusionSteps: 5, headPrecision: 'bf16' } },
 };
 /** The settings sampled under `--precision bf16` (torch.autocast: linear, conv and attention in bfloat16). */
 const BF16 = new Set(['stage1-only, bf16', 'DiSA 25→5, bf16', 'ar2, DiSA 25→5, bf16']);

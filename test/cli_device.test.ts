@@ -48,6 +48,9 @@ test('a bad --device or --precision names the option and the choices', async () 
   const p = await d2cInProcess('sample', '--precision', 'fp16', '--n', '1', '--threads', '1');
   assert.equal(p.code, 1);
   assert.match(p.stderr, /^d2c: --precision must be one of fp32, bf16, got "fp16"\n$/);
+  const h = await d2cInProcess('sample', '--head-precision', 'fp16', '--n', '1', '--threads', '1');
+  assert.equal(h.code, 1);
+  assert.match(h.stderr, /^d2c: --head-precision must be one of fp32, bf16, auto, got "fp16"\n$/);
 });
 
 test('fit: its child processes get --device and --precision; a run keeps its precision', async () => {

@@ -1,5 +1,6 @@
 // Parity of the diffusion head and the Gaussian diffusion with LTH14/mar (fixture mar_tiny).
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { DiffLoss } from '../src/generators/diffloss.ts';
 import { createDiffusion, spaceTimesteps } from '../src/generators/diffusion.ts';
@@ -75,6 +76,43 @@ test('the sampling denoiser equals forward / forward_with_cfg at each respaced s
       }
     }
   });
+});
+
+test('headPrecision bf16: the same denoiser in bfloat16, within bf16 rounding of float32, returned as float32', () => {
+  torch.tidy(() => {
+    const dl = tinyDiffLoss();
+    const g = new torch.Generator(3);
+    const c = torch.randn([6, 64], { generator: g });
+    const x = torch.randn([3, 16], { generator: g });
+    const map = dl.genDiffusion.timestepMap;
+    const ref = dl.net.sampler(c, map, 2.5);
+    const low = torch.autocast('bf16', () => dl.net.sampler(c, map, 2.5));
+    for (const i of [0, 4, 9]) {
+      const a = ref(x, i);
+      const b = torch.autocast('bf16', () => low(x, i));
+      assert.equal(b.eps.dtype, 'float32');
+      assert.equal(b.v.dtype, 'float32');
+      // bf16 keeps 8 bits of mantissa: a few times 2^-8 of the values, through three layers
+      close(b.eps, a.eps, `eps at step ${i}`, 0.05);
+      close(b.v, a.v, `v at step ${i}`, 0.05);
+      assert.ok(b.eps.sub(a.eps).abs().max().item() > 0, 'bf16 really ran');
+    }
+    // the whole draw: the same noise and steps; x updates in float32
+    const opts = { cfg: 2.5, generator: new torch.Generator(1), clip: 4 };
+    const fp32 = dl.sample(c, opts);
+    const bf16 = dl.sample(c, { ...opts, generator: new torch.Generator(1), precision: 'bf16' });
+    assert.equal(bf16.dtype, 'float32');
+    close(bf16, fp32, 'samples', 0.1);
+  });
+});
+
+test('auto precision: bf16 exactly where the CPU lists bf16 matrix instructions', () => {
+  const flags = /^flags\s*:.*\b(avx512_bf16|amx_bf16)\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
+  assert.equal(torch.fastBf16('cpu'), flags);
+  assert.equal(torch.resolvePrecision('auto'), flags ? 'bf16' : 'fp32');
+  assert.equal(torch.resolvePrecision('auto', 'cuda:0'), 'fp32');
+  assert.equal(torch.resolvePrecision('bf16'), 'bf16');
+  assert.throws(() => torch.resolvePrecision('fp16' as never), /precision must be one of fp32, bf16, auto, got "fp16"/);
 });
 
 test('a sampling step is p_mean_variance plus σ·temperature·noise from the same random stream', () => {

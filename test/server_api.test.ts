@@ -94,6 +94,8 @@ test('the speed options: a deterministic solver with annealed steps gives the sa
   assert.ok(a.equals(b), 'same options and seed, different bytes');
   const c = await pngBytes({ ...fast, diffusionSampler: 'ancestral' });
   assert.ok(!a.equals(c), 'the sampler field changed nothing');
+  const d = await pngBytes({ ...fast, diffusionSampler: 'dpm-solver++', headPrecision: 'bf16' });
+  assert.ok(!a.equals(d), 'headPrecision bf16 changed nothing');
 });
 
 test('Accept: application/x-ndjson streams progress, then the result', async () => {
@@ -129,6 +131,7 @@ describe('bad requests answer 400 naming the field, and the server goes on', () 
       'diffusionSampler',
       /diffusionSampler must be one of ancestral, ddim, dpm-solver\+\+, got "euler"/,
     ],
+    [{ headPrecision: 'fp16' }, 'headPrecision', /headPrecision must be one of fp32, bf16, auto, got "fp16"/],
     [{ stepz: 3 }, 'stepz', /unknown field "stepz"/],
     [[1, 2], 'body', /JSON object/],
   ];

@@ -31,6 +31,8 @@ export interface SampleOpts {
   finalDiffusionSteps?: number;
   /** The diffusion head's sampler (default `ancestral`, MAR's). */
   diffusionSampler?: DiffusionSampler;
+  /** The diffusion head's compute precision (default fp32; see DiffLoss.sample). */
+  headPrecision?: torch.Precision;
   generator?: Generator;
   /** Called after each step with (step, numIter). */
   progress?: (step: number, total: number) => void;
@@ -96,6 +98,7 @@ export function sampleTokens(model: MAR, bsz: number, o: SampleOpts = {}): Tenso
               clip: o.clip ?? 0,
               steps: diffusionSteps[step],
               sampler: o.diffusionSampler,
+              precision: o.headPrecision,
             });
             const next = torch.callOp<Tensor>('aten::index_put', tokens, [toPred], sampled, false);
             return [next, maskNext];

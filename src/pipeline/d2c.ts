@@ -42,6 +42,23 @@ export interface Stage2Options {
   finalDiffusionSteps?: number;
   /** The diffusion head's sampler: `ancestral` (MAR's; the default when absent), `ddim` or `dpm-solver++`. */
   diffusionSampler?: DiffusionSampler;
+  /**
+   * Compute precision of the diffusion head alone: `bf16` runs each of its steps in bfloat16 (x's
+   * update stays float32), which bf16 matrix kernels make cheaper; `fp32` (the default when absent)
+   * as trained; `auto` bf16 where the device has those kernels (torch.fastBf16), else fp32.
+   * `precision` (fromPretrained) covers every network instead.
+   */
+  headPrecision?: torch.PrecisionChoice;
+}
+
+/** stage2.headPrecision resolved for the model's device (absent: fp32), or an error naming the value. */
+function headPrecisionOf(p: torch.PrecisionChoice | undefined, device: string): torch.Precision {
+  if (p === undefined) return 'fp32';
+  if (!torch.PRECISION_CHOICES.includes(p))
+    throw new Error(
+      `generate: stage2.headPrecision must be one of ${torch.PRECISION_CHOICES.join(', ')}, got ${JSON.stringify(p)}`,
+    );
+  return torch.resolvePrecision(p, device);
 }
 
 /** d2c.json: what the model folder holds beyond its four parts. */
@@ -189,6 +206,7 @@ export class D2C {
     for (const c of o.classes) this.classIndex(c);
     if (o.classes.length === 0) throw new Error('generate: classes is empty');
     if (s2.diffusionSampler !== undefined) checkDiffusionSampler(s2.diffusionSampler);
+    const headPrecision = headPrecisionOf(s2.headPrecision, this.stage2.fake_latent.device);
     for (const k of ['diffusionSteps', 'finalDiffusionSteps'] as const) {
       const v = s2[k];
       if (v !== undefined && !(Number.isInteger(v) && v >= 1 && v <= 1000))
@@ -222,6 +240,7 @@ export class D2C {
           diffusionSteps: s2.diffusionSteps,
           finalDiffusionSteps: s2.finalDiffusionSteps,
           diffusionSampler: s2.diffusionSampler,
+          headPrecision,
           generator: g,
           progress: (step, total) => onProgress?.({ stage: 'stage2', step, total }),
           signal: o.signal,

@@ -2,6 +2,7 @@
 // names its field and the bad value, so the page can point at the input and the API answers 400.
 import { DIFFUSION_SAMPLERS, type DiffusionSampler } from '../generators/schedules.ts';
 import type { GenerateOptions } from '../pipeline/d2c.ts';
+import { PRECISION_CHOICES, type PrecisionChoice } from '../torch/precision.ts';
 import type { ModelInfo } from './worker_protocol.ts';
 
 /** A bad request field; the server answers 400 `{ error: message, field }`. */
@@ -28,6 +29,7 @@ export const FIELDS = [
   'diffusionSteps',
   'finalDiffusionSteps',
   'diffusionSampler',
+  'headPrecision',
 ] as const;
 
 export interface GenerateRequest {
@@ -42,6 +44,8 @@ export interface GenerateRequest {
   /** Diffusion steps at the last AR step, annealed from diffusionSteps (DiSA); absent: no annealing. */
   finalDiffusionSteps?: number;
   diffusionSampler: DiffusionSampler;
+  /** The diffusion head's compute precision; absent: the model's (d2c.json). */
+  headPrecision?: PrecisionChoice;
 }
 
 /** A JSON number, or a string holding one (form values arrive as strings). */
@@ -72,6 +76,11 @@ function samplerField(v: unknown): DiffusionSampler {
     'diffusionSampler',
     `diffusionSampler must be one of ${DIFFUSION_SAMPLERS.join(', ')}, got ${JSON.stringify(v)}`,
   );
+}
+
+function precisionField(v: unknown): PrecisionChoice {
+  if (typeof v === 'string' && (PRECISION_CHOICES as readonly string[]).includes(v)) return v as PrecisionChoice;
+  throw new ParamError('headPrecision', `headPrecision must be one of ${PRECISION_CHOICES.join(', ')}, got ${JSON.stringify(v)}`);
 }
 
 /** A class index from an index or a name (case-insensitive), as `d2c sample --class` takes it. */
@@ -115,6 +124,7 @@ export function parseGenerateRequest(body: unknown, info: ModelInfo): GenerateRe
     diffusionSampler: given('diffusionSampler')
       ? samplerField(b.diffusionSampler)
       : (info.defaults.stage2.diffusionSampler ?? 'ancestral'),
+    ...(given('headPrecision') ? { headPrecision: precisionField(b.headPrecision) } : {}),
   };
 }
 
@@ -130,6 +140,7 @@ export function toGenerateOptions(r: GenerateRequest): GenerateOptions {
       diffusionSteps: r.diffusionSteps,
       diffusionSampler: r.diffusionSampler,
       ...(r.finalDiffusionSteps === undefined ? {} : { finalDiffusionSteps: r.finalDiffusionSteps }),
+      ...(r.headPrecision === undefined ? {} : { headPrecision: r.headPrecision }),
     },
   };
 }

@@ -10,15 +10,44 @@
 //
 // startFlopCount() adds up what those ops do in the forward pass (a multiply-add = 2 FLOPs), from
 // the shapes they actually ran on.
+import { readFileSync } from 'node:fs';
 import { isGradEnabled } from './autograd.ts';
 import type { DType } from './dtype.ts';
 import { keep, release } from './memory.ts';
+import { PRECISION_CHOICES, PRECISIONS, type Precision, type PrecisionChoice } from './precision.ts';
 import type { Tensor } from './tensor.ts';
 
-export type Precision = 'fp32' | 'bf16';
-export const PRECISIONS: Precision[] = ['fp32', 'bf16'];
+export { PRECISION_CHOICES, PRECISIONS, type Precision, type PrecisionChoice } from './precision.ts';
 
 const LOW: Record<Precision, DType | null> = { fp32: null, bf16: 'bfloat16' };
+
+let cpuBf16: boolean | null = null;
+
+/**
+ * Whether bf16 matmuls are fast on `device`: on the CPU, the avx512_bf16 or amx_bf16 instructions
+ * (Linux's /proc/cpuinfo; elsewhere unknown, so no); on a GPU, no claim (false), so `auto` keeps
+ * float32 there unless asked. Without those instructions libtorch computes bf16 by a slow path.
+ */
+export function fastBf16(device = 'cpu'): boolean {
+  if (device !== 'cpu') return false;
+  if (cpuBf16 === null) {
+    try {
+      const info = readFileSync('/proc/cpuinfo', 'utf8');
+      cpuBf16 = /^flags\s*:.*\b(avx512_bf16|amx_bf16)\b/m.test(info);
+    } catch {
+      cpuBf16 = false;
+    }
+  }
+  return cpuBf16;
+}
+
+/** `auto` resolved for `device`; fp32 and bf16 as given (anything else is refused, naming it). */
+export function resolvePrecision(p: PrecisionChoice, device = 'cpu'): Precision {
+  if (p === 'auto') return fastBf16(device) ? 'bf16' : 'fp32';
+  if (!PRECISIONS.includes(p))
+    throw new Error(`precision must be one of ${PRECISION_CHOICES.join(', ')}, got ${JSON.stringify(p)}`);
+  return p;
+}
 
 interface Region {
   dtype: DType;

@@ -38,6 +38,7 @@ export const SAMPLING_DEFAULTS: { stage1: Stage1Options; stage2: PackedStage2 } 
     // DiSA: 25 diffusion steps at the first AR step, annealed to 5 at the last (docs/study, "Stage 2's speed")
     finalDiffusionSteps: 5,
     diffusionSampler: 'ancestral',
+    headPrecision: 'fp32',
   },
 };
 
@@ -204,6 +205,12 @@ export function register(program: Command): void {
       'default sampler of the diffusion head',
       choiceOption('--diffusion-sampler', DIFFUSION_SAMPLERS),
       S2.diffusionSampler,
+    )
+    .option(
+      '--head-precision <p>',
+      'default compute precision of the diffusion head: fp32, bf16 or auto (bf16 where the CPU has bf16 matrix instructions)',
+      choiceOption('--head-precision', torch.PRECISION_CHOICES),
+      S2.headPrecision,
     )
     .action((o: PackOptions) => {
       packModel(o);

@@ -42,10 +42,11 @@ export function samplingOptions(cmd: Command): Command {
       'the diffusion head’s sampler: ancestral (MAR’s, stochastic), ddim or dpm-solver++ (deterministic; default: the model’s)',
       choiceOption('--diffusion-sampler', DIFFUSION_SAMPLERS),
     )
+    .option('--stage2-clip <x>', 'bound on the diffusion head’s predicted x0 (0: off)', numberOption('--stage2-clip', { min: 0 }))
     .option(
-      '--stage2-clip <x>',
-      'bound on the diffusion head’s predicted x0 (0: off)',
-      numberOption('--stage2-clip', { min: 0 }),
+      '--head-precision <p>',
+      'compute precision of the diffusion head alone: fp32, bf16, or auto (bf16 where the CPU has bf16 matrix instructions; default: the model’s)',
+      choiceOption('--head-precision', torch.PRECISION_CHOICES),
     );
 }
 
@@ -62,6 +63,7 @@ export interface SamplingFlags {
   finalDiffusionSteps?: number;
   diffusionSampler?: DiffusionSampler;
   stage2Clip?: number;
+  headPrecision?: torch.PrecisionChoice;
 }
 
 /** The stage settings the flags give (those not given are left out, so the model's own apply). */
@@ -79,6 +81,7 @@ export function samplingSettings(f: SamplingFlags): { stage1: Partial<Stage1Opti
       diffusionSteps: f.diffusionSteps,
       finalDiffusionSteps: f.finalDiffusionSteps,
       diffusionSampler: f.diffusionSampler,
+      headPrecision: f.headPrecision,
     }),
   };
 }
