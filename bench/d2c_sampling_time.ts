@@ -23,7 +23,7 @@ export function timeSampling(
   for (let b = 0; b * batch < n; b++) {
     const size = Math.min(batch, n - b * batch);
     const classes = Array.from({ length: size }, (_, i) => (b * batch + i) % K);
-    torch.dispose(m.generate({ ...o, classes, seed: seed + b }));
+    torch.dispose(m.generate({ preview: false, ...o, classes, seed: seed + b })); // final images only, as d2c eval
   }
   const cpu = process.cpuUsage(cpu0);
   return { wallSeconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6 };

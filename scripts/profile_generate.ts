@@ -54,6 +54,7 @@ timeMethod(m.kl, 'decodeLatents', 'KL decoder');
 const opts: GenerateOptions = {
   classes: Array.from({ length: batch }, (_, i) => i % m.classes.length),
   seed: 0,
+  preview: false, // the final images, as d2c eval samples them
   stage2: stage2 as GenerateOptions['stage2'],
 };
 torch.dispose(m.generate({ ...opts, classes: opts.classes.slice(0, Math.min(batch, 10)) })); // warm-up

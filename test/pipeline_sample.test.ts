@@ -40,7 +40,13 @@ test('generate returns images and the stage-1 preview, seeded', () => {
   assert.deepEqual(a.images.toArray(), b.images.toArray());
   assert.notDeepEqual(a.images.toArray(), c.images.toArray());
   assert.throws(() => m.generate({ classes: [10] }), /unknown class 10/);
-  torch.dispose([a, b, c]);
+  // preview: false skips the VQ decoding and nothing else: the same images, no preview
+  const d = m.generate({ classes: [0, 3, 9], seed: 1, stage2: { steps: 2 }, preview: false });
+  assert.equal(d.preview, null);
+  assert.deepEqual(d.images.toArray(), a.images.toArray());
+  const e = m.generate({ classes: [0, 3, 9], seed: 1, stage1Only: true, preview: false });
+  assert.deepEqual(e.images.toArray(), a.preview?.toArray(), 'stage1Only: the preview is the image');
+  torch.dispose([a, b, c, d, e]);
 });
 
 test('d2c sample: the same arguments give byte-identical PNGs, with the preview rows', async () => {

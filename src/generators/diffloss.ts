@@ -380,13 +380,12 @@ export class DiffLoss extends Module {
       precision?: torch.Precision;
     } = {},
   ): Tensor {
-    if (opts.precision === 'bf16' && torch.autocastDtype() === null) return torch.autocast('bf16', () => this.sample(z, opts));
     const cfg = opts.cfg ?? 1;
     const diffusion = opts.steps === undefined ? this.genDiffusion : this.samplingDiffusion(opts.steps);
     const guided = cfg !== 1;
     const rows = guided ? z.shape[0] / 2 : z.shape[0];
     const sampler = opts.sampler ?? 'ancestral';
-    return torch.tidy(() => {
+    const draw = () => {
       const noise = torch.randn([rows, this.cfg.targetChannels], { generator: opts.generator, dtype: z.dtype, device: z.device });
       const denoiser = this.net.sampler(z, diffusion.timestepMap, cfg);
       if (sampler !== 'ancestral') {
@@ -400,7 +399,9 @@ export class DiffLoss extends Module {
         clip: opts.clip,
         mirrored: guided,
       });
-    });
+    };
+    // bf16: the head's steps run in a bf16 region (an enclosing one, e.g. --precision bf16, also counts)
+    return torch.tidy(() => (opts.precision === 'bf16' ? torch.autocast('bf16', draw) : draw()));
   }
 
   /**

@@ -84,6 +84,11 @@ export interface GenerateOptions {
   /** Codes [B, L] to condition stage 2 on instead of sampling them (oracle); the caller keeps them. */
   codes?: Tensor;
   /**
+   * Decode the stage-1 preview of the final images (default true); false skips that VQ decoding
+   * (`preview` is then null), which final images alone (`d2c eval`) do not need.
+   */
+  preview?: boolean;
+  /**
    * Stops the generation at the next stage-1 code or stage-2 step with the signal's reason, every
    * tensor freed. An AbortSignal, or anything whose throwIfAborted throws once the work should stop
    * (the server's model worker checks a flag shared with the HTTP thread).
@@ -100,7 +105,7 @@ export interface GenerateProgress {
 export interface GenerateResult {
   /** float32 [B, C, H, W] in [−1, 1] (the caller disposes). */
   images: Tensor;
-  /** The stage-1 codes decoded by the VQ decoder, same shape; null for a MAR-only model. */
+  /** The stage-1 codes decoded by the VQ decoder, same shape; null for a MAR-only model or with `preview: false`. */
   preview: Tensor | null;
   /** Stage-1 codes [B, L] int64; null for a MAR-only model. */
   codes: Tensor | null;
@@ -224,7 +229,7 @@ export class D2C {
       torch.tidy(() => {
         const labels = torch.tensor(o.classes, { dtype: 'int64', device });
         const codes = this.stageOneCodes(labels, o, g, onProgress);
-        const preview = codes && this.vq ? this.decodeCodes(codes) : null;
+        const preview = codes && this.vq && (o.preview !== false || o.stage1Only) ? this.decodeCodes(codes) : null;
         if (o.stage1Only && preview && codes) {
           onProgress?.({ stage: 'decode', step: 1, total: 1 });
           return { images: preview.clone(), preview, codes };

@@ -96,6 +96,7 @@ export function register(program: Command): void {
       const options = (classes: number[], seed: number) => ({
         ...generateOptions(o, classes, seed),
         stage1Only: o.stage1Only,
+        preview: false, // scored are the final images (or, with --stage1-only, the previews themselves)
       });
       const oracle = o.oracle
         ? oracleSampler(m, await oracleImages(o.data, m.classes, m.info.imageSize, m.info.channels as 1 | 3), options)
@@ -104,7 +105,7 @@ export function register(program: Command): void {
         oracle?.sampler ??
         (async (classes: number[], seed: number) => {
           const r = m.generate(options(classes, seed));
-          torch.dispose([r.preview, r.codes]);
+          r.codes?.dispose();
           if (r.images.device === 'cpu') return r.images;
           const host = r.images.cpu(); // the feature network runs on the CPU
           r.images.dispose();

@@ -158,7 +158,9 @@ export function register(program: Command): void {
       }
       const bar = progressBar('sample');
       const t0 = performance.now();
-      const r = m.generate(generateOptions(o, classes, o.seed), (p) => bar.update(p.step, p.total, p.stage));
+      const r = m.generate({ ...generateOptions(o, classes, o.seed), preview: o.preview }, (p) =>
+        bar.update(p.step, p.total, p.stage),
+      );
       bar.done();
       mkdirSync(dirname(o.out), { recursive: true });
       const nrow = Math.min(o.nrow, o.n);
