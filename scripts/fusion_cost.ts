@@ -1,9 +1,12 @@
 // What each D2C fusion adds to MAR (docs/DESIGN.md, "D2C conditioning"): parameters, counted on the
 // module built on the meta device, and forward FLOPs for one image, from the layer shapes
-// (a multiply-add is 2 FLOPs; LayerNorms, softmax and the diffusion head left out).
+// (a multiply-add is 2 FLOPs; LayerNorms, softmax and the diffusion head left out). Each fusion is
+// the variant `train stage2 --fusion F` builds (FUSION_VARIANTS: crossattn and qformer local, the
+// Q-Former with one query per grid cell added like `add`). Local attention is computed densely
+// under a mask, so its FLOPs are global attention's.
 //   npx tsx scripts/fusion_cost.ts [models/d2c-fmnist/stage2/config.json | PRESET]
 import { readFileSync } from 'node:fs';
-import { FUSIONS, type Fusion } from '../src/generators/fusion.ts';
+import { FUSIONS, type Fusion, fusionConfig } from '../src/generators/fusion.ts';
 import { MAR, type MARConfig, marConfig } from '../src/generators/mar.ts';
 
 const arg = process.argv[2] ?? 'models/d2c-fmnist/stage2/config.json';
@@ -17,7 +20,10 @@ const crossAttn = (n: number, m: number, d: number, dc: number) =>
 const mlp = (n: number, d: number, r: number) => 2 * linear(n, d, Math.trunc(d * r));
 const block = (n: number, d: number, r: number) => selfAttn(n, d) + mlp(n, d, r);
 
-/** Forward FLOPs of one image with `kept` known tokens: [MAR backbone, discrete encoder, fusion]. */
+/**
+ * Forward FLOPs of one image with `kept` known tokens: [MAR backbone, what runs once per image (the
+ * discrete encoder, and the per-cell Q-Former), the fusion at each MAR forward].
+ */
 function flops(c: MARConfig, fusion: Fusion, kept: number): [number, number, number] {
   const L = (c.imgSize / c.vaeStride / c.patchSize) ** 2;
   const [De, Dd, Dc, buf, r] = [c.encoderEmbedDim, c.decoderEmbedDim, c.discEmbedDim, c.bufferSize, c.mlpRatio];
@@ -29,10 +35,14 @@ function flops(c: MARConfig, fusion: Fusion, kept: number): [number, number, num
     linear(Te, De, Dd) +
     c.decoderDepth * block(Td, Dd, r);
   if (fusion === 'none') return [backbone, 0, 0];
-  const disc = c.discDepth * block(L, Dc, r);
+  const Q = c.qformerQueries || (c.qformerPlace === 'add' ? L : buf);
+  const qformer = c.qformerDepth * (selfAttn(Q, De) + crossAttn(Q, L, De, Dc) + mlp(Q, De, r));
+  // the per-cell Q-Former reads only the codes, so it runs with the discrete encoder, once per image
+  const perImage = c.discDepth * block(L, Dc, r) + (fusion === 'qformer' && c.qformerPlace === 'add' ? qformer : 0);
   const extra: Record<Exclude<Fusion, 'none'>, number> = {
     crossattn: c.encoderDepth * crossAttn(Te, L, De, Dc) + c.decoderDepth * crossAttn(Td, L, Dd, Dc),
-    qformer: c.qformerDepth * (selfAttn(buf, De) + crossAttn(buf, L, De, Dc) + mlp(buf, De, r)),
+    // buffer placement: at each forward, as the paper's; per cell: its outputs added like `add`'s features
+    qformer: c.qformerPlace === 'add' ? linear(L, De, De) + linear(L, De, Dd) : qformer,
     add: linear(L, Dc, De) + linear(L, Dc, Dd),
     // L more tokens through every encoder and decoder block (attention grows quadratically)
     prefix:
@@ -42,24 +52,25 @@ function flops(c: MARConfig, fusion: Fusion, kept: number): [number, number, num
       c.decoderDepth * (block(Td + L, Dd, r) - block(Td, Dd, r)),
   };
   if (!(fusion in extra)) throw new Error(`no FLOP count for fusion '${fusion}': add it to scripts/fusion_cost.ts`);
-  return [backbone, disc, extra[fusion as Exclude<Fusion, 'none'>]];
+  return [backbone, perImage, extra[fusion as Exclude<Fusion, 'none'>]];
 }
 
-const params = (fusion: Fusion) => new MAR({ ...base, fusion }, { device: 'meta' }).numParameters();
+const variant = (fusion: Fusion): MARConfig => ({ ...base, ...fusionConfig(fusion) }) as MARConfig;
+const params = (fusion: Fusion) => new MAR(variant(fusion), { device: 'meta' }).numParameters();
 const plain = params('none');
 const L = (base.imgSize / base.vaeStride / base.patchSize) ** 2;
 const M = (x: number) => Math.round(x / 1e4) / 100; // millions, 2 decimals
 for (const fusion of FUSIONS) {
   const p = params(fusion);
-  const [backbone, disc, fuse] = flops(base, fusion, L); // every token known: the heaviest MAR step
-  const [, , fuseTrain] = flops(base, fusion, Math.round(L * 0.15));
+  const [backbone, disc, fuse] = flops(variant(fusion), fusion, L); // every token known: the heaviest MAR step
+  const [, , fuseTrain] = flops(variant(fusion), fusion, Math.round(L * 0.15));
   console.log(
     JSON.stringify({
       fusion,
       params_M: M(p),
       added_params_M: M(p - plain),
       backbone_MFLOPs: M(backbone),
-      disc_encoder_MFLOPs: M(disc),
+      per_image_MFLOPs: M(disc),
       fusion_MFLOPs_all_known: M(fuse),
       fusion_MFLOPs_15pct_known: M(fuseTrain),
     }),
