@@ -29,7 +29,8 @@ COMMON=(--preset mar_fmnist --set encoderEmbedDim=128 --set decoderEmbedDim=128 
   --set 'numSamplingSteps="50"' --set codeCorruptProb=0.05 --steps "$STEPS" --batch-size 32 --lr 6e-4
   --ema "$EMA" --seed 0 --threads "$THREADS" --log-every 100 --save-every 250)
 GATE=(--set fusionGate=true)
-GLOBAL=(--set crossWindow=0) # the attention fusions' default is local now; these arms were global attention
+GLOBAL=(--set crossWindow=0 --set crossSelfBias=0) # the attention fusions' default is local now; these arms were global attention
+NOBIAS=(--set crossSelfBias=0) # crossattn's default favours the own cell now; these local arms did not
 TIED=(--set 'fusionPos="tied"')
 MATCHED=(--set 'fusionPos="matched"')
 CELL=(--set qformerQueries=64 --set 'qformerPlace="add"')
@@ -43,9 +44,9 @@ arm_args() {
     xa-gate-tied-lr4) echo --fusion crossattn "${GLOBAL[@]}" "${GATE[@]}" "${TIED[@]}" --set fusionLrScale=4 ;;
     xa-gate-matched) echo --fusion crossattn "${GLOBAL[@]}" "${GATE[@]}" "${MATCHED[@]}" ;;
     xa-gate-matched-lr4) echo --fusion crossattn "${GLOBAL[@]}" "${GATE[@]}" "${MATCHED[@]}" --set fusionLrScale=4 ;;
-    xa-gate-matched-w1-lr4) echo --fusion crossattn "${GATE[@]}" "${MATCHED[@]}" --set crossWindow=1 --set fusionLrScale=4 ;;
-    xa-gate-matched-w2-lr4) echo --fusion crossattn "${GATE[@]}" "${MATCHED[@]}" --set crossWindow=2 --set fusionLrScale=4 ;;
-    xa-w1) echo --fusion crossattn --set crossWindow=1 ;;
+    xa-gate-matched-w1-lr4) echo --fusion crossattn "${GATE[@]}" "${MATCHED[@]}" "${NOBIAS[@]}" --set crossWindow=1 --set fusionLrScale=4 ;;
+    xa-gate-matched-w2-lr4) echo --fusion crossattn "${GATE[@]}" "${MATCHED[@]}" "${NOBIAS[@]}" --set crossWindow=2 --set fusionLrScale=4 ;;
+    xa-w1) echo --fusion crossattn "${NOBIAS[@]}" --set crossWindow=1 ;;
     xa-w1-self2) echo --fusion crossattn --set crossWindow=1 --set crossSelfBias=2 ;;
     qf) echo --fusion qformer "${GLOBAL[@]}" --set 'qformerPlace="buffer"' ;;
     qf-cell) echo --fusion qformer "${GLOBAL[@]}" "${CELL[@]}" "${TIED[@]}" "${GATE[@]}" ;;

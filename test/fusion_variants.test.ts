@@ -310,7 +310,7 @@ test('every fusion variant round-trips through safetensors', () => {
 });
 
 test('new crossattn and qformer models are local (crossWindow 1); --set crossWindow=0 and older configs are global', () => {
-  assert.deepEqual(fusionConfig('crossattn'), { fusion: 'crossattn', crossWindow: 1 });
+  assert.deepEqual(fusionConfig('crossattn'), { fusion: 'crossattn', crossWindow: 1, crossSelfBias: 2 });
   assert.deepEqual(fusionConfig('qformer'), { fusion: 'qformer', qformerPlace: 'add', crossWindow: 1 });
   assert.deepEqual(fusionConfig('add'), { fusion: 'add' });
   const qf = resolveConfig('mar', 'mar_fmnist', fusionConfig('qformer'));
@@ -319,7 +319,12 @@ test('new crossattn and qformer models are local (crossWindow 1); --set crossWin
   assert.throws(() => fusionConfig('concat'), /unknown fusion 'concat'/);
   // train stage2 --fusion crossattn [--set crossWindow=0]: the variant first, then the user's --set
   assert.equal(resolveConfig('mar', 'mar_fmnist', fusionConfig('crossattn')).crossWindow, 1);
-  assert.equal(resolveConfig('mar', 'mar_fmnist', { ...fusionConfig('crossattn'), crossWindow: 0 }).crossWindow, 0);
+  const global = resolveConfig('mar', 'mar_fmnist', { ...fusionConfig('crossattn'), crossWindow: 0, crossSelfBias: 0 });
+  assert.deepEqual([global.crossWindow, global.crossSelfBias], [0, 0]);
+  assert.throws(
+    () => resolveConfig('mar', 'mar_fmnist', { ...fusionConfig('crossattn'), crossWindow: 0 }),
+    /crossSelfBias needs local attention \(crossWindow > 0\); with crossWindow=0 set crossSelfBias=0 too/,
+  );
   // a checkpoint's config.json from before the field: global attention, as it was trained
   assert.equal(resolveConfig('mar', 'mar_fmnist', { fusion: 'crossattn' }).crossWindow, 0);
 });

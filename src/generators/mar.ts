@@ -234,7 +234,8 @@ export function checkFusionVariant(c: MARConfig): void {
     throw new Error(`MAR: crossWindow is for crossattn and the per-cell Q-Former (qformerPlace 'add'), got fusion '${c.fusion}'`);
   if (!(Number.isFinite(c.crossSelfBias) && c.crossSelfBias >= 0))
     throw new Error(`MAR: crossSelfBias must be a finite number ≥ 0, got ${JSON.stringify(c.crossSelfBias)}`);
-  if (c.crossSelfBias > 0 && c.crossWindow === 0) throw new Error('MAR: crossSelfBias needs local attention (crossWindow > 0)');
+  if (c.crossSelfBias > 0 && c.crossWindow === 0)
+    throw new Error('MAR: crossSelfBias needs local attention (crossWindow > 0); with crossWindow=0 set crossSelfBias=0 too');
   if (!Number.isInteger(c.qformerQueries) || c.qformerQueries < 0)
     throw new Error(`MAR: qformerQueries must be an integer ≥ 0, got ${JSON.stringify(c.qformerQueries)}`);
   if (c.fusionPos === 'tied' && c.fusion !== 'none' && c.discEmbedDim !== c.encoderEmbedDim)
