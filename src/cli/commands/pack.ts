@@ -38,7 +38,8 @@ export const SAMPLING_DEFAULTS: { stage1: Stage1Options; stage2: PackedStage2 } 
     // DiSA: 25 diffusion steps at the first AR step, annealed to 5 at the last (docs/study, "Stage 2's speed")
     finalDiffusionSteps: 5,
     diffusionSampler: 'ancestral',
-    headPrecision: 'fp32',
+    // the head in bf16 where the CPU has bf16 matrix instructions: the same FID/KID, 25–30 % less time
+    headPrecision: 'auto',
   },
 };
 
