@@ -62,8 +62,8 @@ build_cache() {
 }
 
 # The shipped model's sampling settings as the ablation began, so every arm samples as the add arm did.
-# (constant 25 head steps, as every arm so far was scored: not the later DiSA default)
-SAMPLING=(--stage1-cfg 1.5 --stage2-cfg 3 --steps 4 --diffusion-steps 25 --final-diffusion-steps 25 --stage2-clip 4)
+# (constant 25 head steps and a float32 head, as every arm so far was scored: not the later defaults)
+SAMPLING=(--stage1-cfg 1.5 --stage2-cfg 3 --steps 4 --diffusion-steps 25 --final-diffusion-steps 25 --stage2-clip 4 --head-precision fp32)
 
 train_arm() {
   local arm=$1 dir=$OUT/$1/stage2 resume=()
