@@ -56,14 +56,15 @@ function flops(c: MARConfig, fusion: Fusion, kept: number): [number, number, num
 }
 
 const variant = (fusion: Fusion): MARConfig => ({ ...base, ...fusionConfig(fusion) }) as MARConfig;
-const params = (fusion: Fusion) => new MAR(variant(fusion), { device: 'meta' }).numParameters();
-const plain = params('none');
+const params = (c: MARConfig) => new MAR(c, { device: 'meta' }).numParameters();
+const plain = params(variant('none'));
 const L = (base.imgSize / base.vaeStride / base.patchSize) ** 2;
 const M = (x: number) => Math.round(x / 1e4) / 100; // millions, 2 decimals
 for (const fusion of FUSIONS) {
-  const p = params(fusion);
-  const [backbone, disc, fuse] = flops(variant(fusion), fusion, L); // every token known: the heaviest MAR step
-  const [, , fuseTrain] = flops(variant(fusion), fusion, Math.round(L * 0.15));
+  const c = variant(fusion);
+  const p = params(c);
+  const [backbone, disc, fuse] = flops(c, fusion, L); // every token known: the heaviest MAR step
+  const [, , fuseTrain] = flops(c, fusion, Math.round(L * 0.15));
   console.log(
     JSON.stringify({
       fusion,

@@ -20,7 +20,9 @@ const m = D2C.fromPretrained(arg('--model', 'models/d2c-fmnist'));
 
 /** Today's defaults, spelled out, so the row stays today's when d2c.json changes. */
 const TODAY = { steps: 4, diffusionSteps: 25, diffusionSampler: 'ancestral', finalDiffusionSteps: 25 } as const;
-export const SETTINGS: Record<string, Omit<GenerateOptions, 'classes' | 'seed'>> = {
+/** A setting: generate's options, and `precision` for the whole model (`--precision`; default fp32). */
+type Setting = Omit<GenerateOptions, 'classes' | 'seed'> & { precision?: torch.Precision };
+export const SETTINGS: Record<string, Setting> = {
   'stage1-only': { stage1Only: true },
   'today (ar4, ancestral 25)': { stage2: TODAY },
   'DiSA 25→5': { stage2: { ...TODAY, finalDiffusionSteps: 5 } },
@@ -32,14 +34,12 @@ export const SETTINGS: Record<string, Omit<GenerateOptions, 'classes' | 'seed'>>
   'ar2, ancestral 4': { stage2: { ...TODAY, steps: 2, diffusionSteps: 4, finalDiffusionSteps: 4 } },
   'ar2, DiSA 25→5': { stage2: { ...TODAY, steps: 2, finalDiffusionSteps: 5 } },
   'ar2, DiSA 15→3': { stage2: { ...TODAY, steps: 2, diffusionSteps: 15, finalDiffusionSteps: 3 } },
-  'stage1-only, bf16': { stage1Only: true },
-  'DiSA 25→5, bf16': { stage2: { ...TODAY, finalDiffusionSteps: 5 } },
-  'ar2, DiSA 25→5, bf16': { stage2: { ...TODAY, steps: 2, finalDiffusionSteps: 5 } },
+  'stage1-only, bf16': { stage1Only: true, precision: 'bf16' },
+  'DiSA 25→5, bf16': { stage2: { ...TODAY, finalDiffusionSteps: 5 }, precision: 'bf16' },
+  'ar2, DiSA 25→5, bf16': { stage2: { ...TODAY, steps: 2, finalDiffusionSteps: 5 }, precision: 'bf16' },
   'DiSA 25→5, bf16 head': { stage2: { ...TODAY, finalDiffusionSteps: 5, headPrecision: 'bf16' } },
   'ar2, DiSA 25→5, bf16 head': { stage2: { ...TODAY, steps: 2, finalDiffusionSteps: 5, headPrecision: 'bf16' } },
 };
-/** The settings sampled under `--precision bf16` (torch.autocast: linear, conv and attention in bfloat16). */
-const BF16 = new Set(['stage1-only, bf16', 'DiSA 25→5, bf16', 'ar2, DiSA 25→5, bf16']);
 /** --only 'a;b': time only these settings (names as above; they contain commas). */
 const only = arg('--only', '')
   .split(';')
@@ -53,8 +53,8 @@ timeSampling(m, {}, 20, 10); // warm-up
 const chosen = Object.entries(SETTINGS).filter(([name]) => only.length === 0 || only.includes(name));
 const samples: Record<string, { wall: number; cpu: number }[]> = Object.fromEntries(chosen.map(([name]) => [name, []]));
 for (let r = 0; r < rounds; r++) {
-  for (const [name, o] of chosen) {
-    m.precision = BF16.has(name) ? 'bf16' : 'fp32';
+  for (const [name, { precision = 'fp32', ...o }] of chosen) {
+    m.precision = precision;
     const t = timeSampling(m, o, n);
     samples[name].push({ wall: t.wallSeconds / n, cpu: t.cpuSeconds / n });
   }

@@ -56,14 +56,19 @@ test('SimpleMLPAdaLN forward and forward_with_cfg match the reference', () => {
   });
 });
 
+/** The tiny head, a condition for 6 rows (3 conditional, 3 unconditional), 3 latents and the timestep map. */
+function denoiserCase() {
+  const dl = tinyDiffLoss();
+  const g = new torch.Generator(3);
+  const c = torch.randn([6, 64], { generator: g });
+  const x = torch.randn([3, 16], { generator: g });
+  return { dl, c, x, map: dl.genDiffusion.timestepMap };
+}
+
 test('the sampling denoiser equals forward / forward_with_cfg at each respaced step', () => {
   torch.tidy(() => {
-    const dl = tinyDiffLoss();
-    const g = new torch.Generator(3);
-    const c = torch.randn([6, 64], { generator: g });
-    const x = torch.randn([3, 16], { generator: g });
+    const { dl, c, x, map } = denoiserCase();
     const xx = torch.cat([x, x], 0);
-    const map = dl.genDiffusion.timestepMap;
     for (const scale of [1, 2.5]) {
       const step = dl.net.sampler(c, map, scale);
       const rows = scale === 1 ? 6 : 3; // with guidance: the conditional half
@@ -80,11 +85,7 @@ test('the sampling denoiser equals forward / forward_with_cfg at each respaced s
 
 test('headPrecision bf16: the same denoiser in bfloat16, within bf16 rounding of float32, returned as float32', () => {
   torch.tidy(() => {
-    const dl = tinyDiffLoss();
-    const g = new torch.Generator(3);
-    const c = torch.randn([6, 64], { generator: g });
-    const x = torch.randn([3, 16], { generator: g });
-    const map = dl.genDiffusion.timestepMap;
+    const { dl, c, x, map } = denoiserCase();
     const ref = dl.net.sampler(c, map, 2.5);
     const low = torch.autocast('bf16', () => dl.net.sampler(c, map, 2.5));
     for (const i of [0, 4, 9]) {

@@ -70,17 +70,10 @@ function numberField(field: string, v: unknown, min: number, max: number): numbe
   return x;
 }
 
-function samplerField(v: unknown): DiffusionSampler {
-  if (typeof v === 'string' && (DIFFUSION_SAMPLERS as readonly string[]).includes(v)) return v as DiffusionSampler;
-  throw new ParamError(
-    'diffusionSampler',
-    `diffusionSampler must be one of ${DIFFUSION_SAMPLERS.join(', ')}, got ${JSON.stringify(v)}`,
-  );
-}
-
-function precisionField(v: unknown): PrecisionChoice {
-  if (typeof v === 'string' && (PRECISION_CHOICES as readonly string[]).includes(v)) return v as PrecisionChoice;
-  throw new ParamError('headPrecision', `headPrecision must be one of ${PRECISION_CHOICES.join(', ')}, got ${JSON.stringify(v)}`);
+/** A field whose value must be one of `choices` (a string). */
+function choiceField<T extends string>(field: string, v: unknown, choices: readonly T[]): T {
+  if (typeof v === 'string' && (choices as readonly string[]).includes(v)) return v as T;
+  throw new ParamError(field, `${field} must be one of ${choices.join(', ')}, got ${JSON.stringify(v)}`);
 }
 
 /** A class index from an index or a name (case-insensitive), as `d2c sample --class` takes it. */
@@ -122,9 +115,9 @@ export function parseGenerateRequest(body: unknown, info: ModelInfo): GenerateRe
       ? intField('finalDiffusionSteps', b.finalDiffusionSteps, 1, LIMITS.maxDiffusionSteps)
       : info.defaults.stage2.finalDiffusionSteps,
     diffusionSampler: given('diffusionSampler')
-      ? samplerField(b.diffusionSampler)
+      ? choiceField('diffusionSampler', b.diffusionSampler, DIFFUSION_SAMPLERS)
       : (info.defaults.stage2.diffusionSampler ?? 'ancestral'),
-    ...(given('headPrecision') ? { headPrecision: precisionField(b.headPrecision) } : {}),
+    ...(given('headPrecision') ? { headPrecision: choiceField('headPrecision', b.headPrecision, PRECISION_CHOICES) } : {}),
   };
 }
 
