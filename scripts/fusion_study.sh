@@ -10,7 +10,7 @@
 # (each transformer's own positions added to F, keys initialised as queries), xa-gate-matched-w1-lr4
 # (and -w2: local cross-attention, each grid token sees the cells within 1 (2) of its own), xa-w1
 # (local only: no gate, own positions), xa-w1-self2 (xa-w1 with a fixed +2 logit on each token's own
-# cell: crossSelfBias), qf (qformer as before), qf-cell (one query per grid cell, from MAR's positions, added per cell, gated), qf-cell-lr4, qf-w1 (one query per cell, added per cell, each reading only the codes within one cell of its own; no gate).
+# cell: crossSelfBias), qf (qformer as before), qf-cell (one query per grid cell, from MAR's positions, added per cell, gated), qf-cell-lr4, qf-w1 (one query per cell, added per cell, each reading only the codes within one cell of its own; no gate), qf-w1-self2 (qf-w1 with the own-cell prior).
 # Environment: STEPS (1000 for the ablation; 4500 = the shipped add model's matched budget),
 # EMA (0.995 at 1000 steps, 0.999 at 4500), OUT (runs/fusion-STEPS), THREADS (1).
 set -euo pipefail
@@ -51,7 +51,8 @@ arm_args() {
     qf) echo --fusion qformer "${GLOBAL[@]}" --set 'qformerPlace="buffer"' ;;
     qf-cell) echo --fusion qformer "${GLOBAL[@]}" "${CELL[@]}" "${TIED[@]}" "${GATE[@]}" ;;
     qf-cell-lr4) echo --fusion qformer "${GLOBAL[@]}" "${CELL[@]}" "${TIED[@]}" "${GATE[@]}" --set fusionLrScale=4 ;;
-    qf-w1) echo --fusion qformer "${CELL[@]}" --set crossWindow=1 ;;
+    qf-w1) echo --fusion qformer "${CELL[@]}" "${NOBIAS[@]}" --set crossWindow=1 ;;
+    qf-w1-self2) echo --fusion qformer "${CELL[@]}" --set crossWindow=1 --set crossSelfBias=2 ;;
     *) echo "unknown arm '$1'" >&2; exit 2 ;;
   esac
 }

@@ -118,6 +118,29 @@ for (const [fusion, extra] of [
   });
 }
 
+// A stage 2 with a distilled head (`d2c train guided-head`): its graph, and the page's sampler using it.
+test('a distilled head exports as diffusion_denoise_guided within 1e-4, and the web sampler guides with it', async () => {
+  const dir = writeTinyOnnxModel(join(root, 'tiny-guided'), 'add', 4, false, { guidedHead: true });
+  const errors = await parity(D2C.fromPretrained(dir), join(root, 'onnx-guided'));
+  assertWithin(errors, 1e-4);
+  assert.ok('diffusion_denoise_guided.out' in errors);
+  const manifest = JSON.parse(readFileSync(join(root, 'onnx-guided', 'manifest.json'), 'utf8')) as WebManifest;
+  const sampler = await WebSampler.create(ort, manifest, async (f) => readFileSync(join(root, 'onnx-guided', f)));
+  const o = { classes: [1, 2], seed: 0 };
+  const distilled = await sampler.generate({ ...o, stage2: { steps: 2, headGuidance: 'distilled' } });
+  const cfg = await sampler.generate({ ...o, stage2: { steps: 2, headGuidance: 'cfg' } });
+  assert.deepEqual(distilled.shape, [2, 1, 32, 32]);
+  assert.ok(
+    distilled.images.some((v, i) => v !== cfg.images[i]),
+    'the two guidances are different samplers',
+  );
+  await sampler.release();
+  const plain = JSON.parse(readFileSync(join(root, 'onnx-add', 'manifest.json'), 'utf8')) as WebManifest;
+  const noHead = await WebSampler.create(ort, plain, async (f) => readFileSync(join(root, 'onnx-add', f)));
+  await assert.rejects(noHead.generate({ ...o, stage2: { steps: 2, headGuidance: 'distilled' } }), /no distilled head/);
+  await noHead.release();
+});
+
 // A MAR-only folder: stage 2 with fusion none, no stage1/ or vq/.
 test('a MAR-only model exports without stage-1 graphs and samples without previews', async () => {
   const dir = writeTinyOnnxModel(join(root, 'tiny-mar-only'), 'none', 4, true);

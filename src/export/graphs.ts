@@ -164,6 +164,26 @@ function marGraphs(d2c: D2C): GraphSpec[] {
     run: (x) => ({ out: net.forward(x.x, x.t, x.z) }),
     dims: { x: ['tokens', null], t: ['tokens'], z: ['tokens', null] },
   });
+  const guided = mar.diffloss.guided_net;
+  if (guided)
+    specs.push({
+      name: 'diffusion_denoise_guided',
+      doc: "stage 2's distilled head: x_t [N, C], original timesteps t [N] (int64), conditional z [N, Dd], guidance scales w [N] → [N, 2C] (the guided ε̂, then the σ fraction)",
+      inputs: (k) => {
+        const N = [3, 8, 13, 6][k];
+        return {
+          x: randn([N, C], 160 + k),
+          t: randInt([N], T, 170 + k),
+          z: randn([N, mar.cfg.decoderEmbedDim], 180 + k),
+          w: torch
+            .rand([N], { generator: new torch.Generator(190 + k) })
+            .mul(4)
+            .add(1),
+        };
+      },
+      run: (x) => ({ out: guided.forward(x.x, x.t, x.z, x.w) }),
+      dims: { x: ['tokens', null], t: ['tokens'], z: ['tokens', null], w: ['tokens'] },
+    });
   return specs;
 }
 

@@ -2,6 +2,9 @@
 // latent conditioned on the transformer's output z for that token, trained with the per-token
 // diffusion loss and sampled by ancestral steps of the respaced schedule.
 // Reference: LTH14/mar models/diffloss.py (DiT's timestep embedder, AdaLN-zero blocks).
+// Optionally a second, guidance-distilled head (`guided_net`, d2c's own): it takes the guidance
+// scale as an input and predicts the guided ε from the conditional z alone (Meng et al. 2023,
+// "On distillation of guided diffusion models"), so sampling needs no unconditional rows.
 
 import { normal_, xavierUniform_, zeros_ } from '../nn/init.ts';
 import { addResidual, type InitOpts, LayerNorm, Linear } from '../nn/layers.ts';
@@ -9,7 +12,7 @@ import { Module, ModuleList } from '../nn/module.ts';
 import type { Generator, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 import { createDiffusion, type GaussianDiffusion, type StepDenoiser } from './diffusion.ts';
-import type { DiffusionSampler } from './schedules.ts';
+import type { DiffusionSampler, HeadGuidance } from './schedules.ts';
 
 const modulate = (x: Tensor, shift: Tensor, scale: Tensor) => x.mul(scale.add(1)).add(shift);
 
@@ -197,6 +200,16 @@ export interface SimpleMLPAdaLNConfig {
   outChannels: number;
   zChannels: number;
   numResBlocks: number;
+  /** A guidance-scale input (the distilled head): its embedding is added to the condition, zero at init. */
+  guidanceEmbed?: boolean;
+}
+
+/**
+ * The guidance scale w as the guidance embedder's "timestep": w ∈ [1, 5] spans the 0..1000 range
+ * its sinusoids were made for.
+ */
+export function guidanceTimestep(w: Tensor): Tensor {
+  return w.sub(1).mul(250);
 }
 
 /** The denoiser: x [N, C], t [N], c [N, Z] -> [N, 2C] (ε and the σ interpolation fraction). */
@@ -206,6 +219,7 @@ export class SimpleMLPAdaLN extends Module {
   readonly input_proj: Linear;
   readonly res_blocks: ModuleList<ResBlock>;
   readonly final_layer: FinalLayer;
+  readonly guidance_embed: TimestepEmbedder | null = null;
 
   constructor(
     readonly cfg: SimpleMLPAdaLNConfig,
@@ -221,6 +235,7 @@ export class SimpleMLPAdaLN extends Module {
       new ModuleList(Array.from({ length: cfg.numResBlocks }, () => new ResBlock(W, o))),
     );
     this.final_layer = this.registerModule('final_layer', new FinalLayer(W, cfg.outChannels, o));
+    if (cfg.guidanceEmbed) this.guidance_embed = this.registerModule('guidance_embed', new TimestepEmbedder(W, o));
     this.initWeights(o.generator);
   }
 
@@ -234,19 +249,34 @@ export class SimpleMLPAdaLN extends Module {
     }
     normal_(this.time_embed.mlp.l0.weight, 0, 0.02, g);
     normal_(this.time_embed.mlp.l2.weight, 0, 0.02, g);
+    if (this.guidance_embed) normal_(this.guidance_embed.mlp.l0.weight, 0, 0.02, g);
     const zero = [...this.res_blocks].map((b) => b.adaLN_modulation.l1);
     zero.push(this.final_layer.adaLN_modulation.l1, this.final_layer.linear);
+    // the guidance embedding starts at zero: a distilled head starts as the head it copies
+    if (this.guidance_embed) zero.push(this.guidance_embed.mlp.l2);
     for (const l of zero) {
       zeros_(l.weight);
       if (l.bias) zeros_(l.bias);
     }
   }
 
-  forward(x: Tensor, t: Tensor, c: Tensor): Tensor {
+  /** x [N, C], t [N], c [N, Z] (and the guidance scale w [N] of a distilled head) -> [N, 2C]. */
+  forward(x: Tensor, t: Tensor, c: Tensor, w?: Tensor): Tensor {
     let h = this.input_proj.forward(x);
-    const y = this.time_embed.forward(t).add(this.cond_embed.forward(c));
+    const y = this.time_embed.forward(t).add(this.condition(c, w));
     for (const block of this.res_blocks) h = block.forward(h, y);
     return this.final_layer.forward(h, y);
+  }
+
+  /** The condition's part of the AdaLN input: cond_embed(c), plus the guidance embedding of w for a distilled head. */
+  private condition(c: Tensor, w?: Tensor): Tensor {
+    const cond = this.cond_embed.forward(c);
+    if (!this.guidance_embed) {
+      if (w) throw new Error('SimpleMLPAdaLN: a guidance scale was given to a head without a guidance input');
+      return cond;
+    }
+    if (!w) throw new Error('SimpleMLPAdaLN: the distilled head needs the guidance scale w [N]');
+    return cond.add(this.guidance_embed.forward(guidanceTimestep(w)));
   }
 
   /**
@@ -276,15 +306,18 @@ export class SimpleMLPAdaLN extends Module {
    * Under a bf16 autocast the whole step runs in bfloat16 (weights cast once here, activations
    * kept there), not op by op: autocast's casts around each Linear cost a third of the time, and
    * only x's update, in float32, needs the precision. ε̂ and v come back in float32.
+   * A distilled head (guidanceEmbed) takes cfgScale as its input instead: one row per token.
    */
   sampler(c: Tensor, timesteps: number[], cfgScale = 1): StepDenoiser {
     const n = c.shape[0];
-    const guided = cfgScale !== 1;
+    const distilled = this.guidance_embed !== null;
+    const guided = cfgScale !== 1 && !distilled;
     if (guided && n % 2 !== 0) throw new Error(`sampler: batch ${n} must be even (conditional half, then unconditional)`);
     const C = this.cfg.inChannels;
     const low = torch.autocastDtype();
     const p = low === null ? (t: Tensor) => t : (t: Tensor) => t.detach().to(low);
-    const cond = p(this.cond_embed.forward(c)); // [N, W]
+    const w = distilled ? torch.full([n], cfgScale, { device: c.device }) : undefined;
+    const cond = p(this.condition(c, w)); // [N, W]
     const t = torch.tensor(BigInt64Array.from(timesteps.map(BigInt)), { device: c.device });
     const temb = p(this.time_embed.forward(t)); // [steps, W]
     const blocks = [...this.res_blocks].map((b) => b.prepared(p));
@@ -313,10 +346,13 @@ export interface DiffLossConfig {
   width: number;
   /** Respacing of the 1000-step schedule used for sampling ("100" in MAR). */
   numSamplingSteps: string;
+  /** Also a guidance-distilled head (`guided_net`), trained from `net` by `distillLoss`. */
+  guidedHead?: boolean;
 }
 
 export class DiffLoss extends Module {
   readonly net: SimpleMLPAdaLN;
+  readonly guided_net: SimpleMLPAdaLN | null = null;
   readonly trainDiffusion: GaussianDiffusion;
   readonly genDiffusion: GaussianDiffusion;
   /** Respaced samplers by their number of steps, built on first use (`sample`'s `steps`). */
@@ -327,19 +363,16 @@ export class DiffLoss extends Module {
     o: InitOpts = {},
   ) {
     super();
-    this.net = this.registerModule(
-      'net',
-      new SimpleMLPAdaLN(
-        {
-          inChannels: cfg.targetChannels,
-          modelChannels: cfg.width,
-          outChannels: 2 * cfg.targetChannels, // ε and σ, for the VLB term
-          zChannels: cfg.zChannels,
-          numResBlocks: cfg.depth,
-        },
-        o,
-      ),
-    );
+    const net: SimpleMLPAdaLNConfig = {
+      inChannels: cfg.targetChannels,
+      modelChannels: cfg.width,
+      outChannels: 2 * cfg.targetChannels, // ε and σ, for the VLB term
+      zChannels: cfg.zChannels,
+      numResBlocks: cfg.depth,
+    };
+    this.net = this.registerModule('net', new SimpleMLPAdaLN(net, o));
+    if (cfg.guidedHead)
+      this.guided_net = this.registerModule('guided_net', new SimpleMLPAdaLN({ ...net, guidanceEmbed: true }, o));
     this.trainDiffusion = createDiffusion('');
     this.genDiffusion = createDiffusion(cfg.numSamplingSteps);
   }
@@ -361,6 +394,33 @@ export class DiffLoss extends Module {
   }
 
   /**
+   * Guidance distillation: the mean squared error of guided_net(x_t, t, z_c, w) against the guided
+   * output of `net`, ε_u + w(ε_c − ε_u) with the conditional row's σ fraction, for targets [N, C]
+   * (the clean tokens x_t is drawn from), conditions z_c and z_u [N, Z], one t, noise and
+   * w ~ U[1, maxCfg] per row. Only guided_net gets gradients.
+   */
+  distillLoss(target: Tensor, zc: Tensor, zu: Tensor, maxCfg: number, generator?: Generator): Tensor {
+    const student = this.guided_net;
+    if (!student) throw new Error('DiffLoss.distillLoss: this head has no guided_net (config guidedHead)');
+    const [n, C] = target.shape;
+    const draw = { generator, device: target.device, batchDim: 0 };
+    const t = torch.randint(0, this.trainDiffusion.numTimesteps, [n], draw);
+    const xT = this.trainDiffusion.qSample(target, t, torch.randn([n, C], { ...draw, dtype: target.dtype }));
+    const w = torch
+      .rand([n], draw)
+      .mul(maxCfg - 1)
+      .add(1);
+    const teacher = torch.noGrad(() => {
+      const out = this.net.forward(torch.cat([xT, xT], 0), torch.cat([t, t], 0), torch.cat([zc, zu], 0));
+      const [cond, uncond] = out.split(n, 0);
+      const eu = uncond.narrow(1, 0, C);
+      const eps = eu.add(cond.narrow(1, 0, C).sub(eu).mul(w.unsqueeze(1)));
+      return torch.cat([eps, cond.narrow(1, C, C)], 1);
+    });
+    return student.forward(xT, t, zc, w).sub(teacher).square().mean();
+  }
+
+  /**
    * Draws one latent per row of z [N, Z]; with cfg ≠ 1, z holds conditional rows then
    * unconditional rows, and one latent per conditional row [N/2, C] is returned. (The reference
    * also carries the unconditional half through the steps, but every step reads only the first
@@ -378,16 +438,19 @@ export class DiffLoss extends Module {
       sampler?: DiffusionSampler;
       /** bf16: every step in bfloat16 (SimpleMLPAdaLN.sampler), x's update in float32; default fp32. */
       precision?: torch.Precision;
+      /** `distilled`: z holds conditional rows only, and guided_net applies the guidance (default `cfg`). */
+      guidance?: HeadGuidance;
     } = {},
   ): Tensor {
     const cfg = opts.cfg ?? 1;
     const diffusion = opts.steps === undefined ? this.genDiffusion : this.samplingDiffusion(opts.steps);
-    const guided = cfg !== 1;
+    const net = opts.guidance === 'distilled' ? this.distilledNet() : this.net;
+    const guided = cfg !== 1 && net === this.net;
     const rows = guided ? z.shape[0] / 2 : z.shape[0];
     const sampler = opts.sampler ?? 'ancestral';
     const draw = () => {
       const noise = torch.randn([rows, this.cfg.targetChannels], { generator: opts.generator, dtype: z.dtype, device: z.device });
-      const denoiser = this.net.sampler(z, diffusion.timestepMap, cfg);
+      const denoiser = net.sampler(z, diffusion.timestepMap, cfg);
       if (sampler !== 'ancestral') {
         const order = sampler === 'ddim' ? 1 : sampler === 'dpm-solver++' ? 2 : null;
         if (order === null) throw new Error(`unknown diffusion sampler '${sampler}' (expected ancestral | ddim | dpm-solver++)`);
@@ -402,6 +465,14 @@ export class DiffLoss extends Module {
     };
     // bf16: the head's steps run in a bf16 region (an enclosing one, e.g. --precision bf16, also counts)
     return torch.tidy(() => (opts.precision === 'bf16' ? torch.autocast('bf16', draw) : draw()));
+  }
+
+  /** guided_net, or an error that says how to get one. */
+  distilledNet(): SimpleMLPAdaLN {
+    if (this.guided_net) return this.guided_net;
+    throw new Error(
+      "this stage 2 has no distilled head for guidance 'distilled': train one with `d2c train guided-head`, or sample with guidance 'cfg'",
+    );
   }
 
   /**

@@ -46,6 +46,13 @@ export interface MARConfig {
   difflossW: number;
   numSamplingSteps: string;
   diffusionBatchMul: number;
+  /**
+   * A second, guidance-distilled diffusion head (DiffLoss.guided_net, `d2c train guided-head`):
+   * guidance from one row per token, so sampling skips the unconditional pass.
+   */
+  guidedHead: boolean;
+  /** The largest guidance scale the distilled head is trained for (scales drawn from [1, guidedHeadMaxCfg]). */
+  guidedHeadMaxCfg: number;
   // ---- D2C conditioning (fusion.ts) ----
   fusion: Fusion;
   codebookSize: number;
@@ -112,6 +119,8 @@ const MAR_DEFAULTS: MARConfig = {
   difflossW: 1024,
   numSamplingSteps: '100',
   diffusionBatchMul: 4,
+  guidedHead: false,
+  guidedHeadMaxCfg: 5,
   fusion: 'none',
   codebookSize: 16384, // LlamaGen VQ-16
   discEmbedDim: 768,
@@ -236,6 +245,10 @@ export function checkFusionVariant(c: MARConfig): void {
     throw new Error(`MAR: crossSelfBias must be a finite number ≥ 0, got ${JSON.stringify(c.crossSelfBias)}`);
   if (c.crossSelfBias > 0 && c.crossWindow === 0)
     throw new Error('MAR: crossSelfBias needs local attention (crossWindow > 0); with crossWindow=0 set crossSelfBias=0 too');
+  if (typeof c.guidedHead !== 'boolean')
+    throw new Error(`MAR: guidedHead must be true or false, got ${JSON.stringify(c.guidedHead)}`);
+  if (!(Number.isFinite(c.guidedHeadMaxCfg) && c.guidedHeadMaxCfg > 1))
+    throw new Error(`MAR: guidedHeadMaxCfg must be a number > 1, got ${JSON.stringify(c.guidedHeadMaxCfg)}`);
   if (!Number.isInteger(c.qformerQueries) || c.qformerQueries < 0)
     throw new Error(`MAR: qformerQueries must be an integer ≥ 0, got ${JSON.stringify(c.qformerQueries)}`);
   if (c.fusionPos === 'tied' && c.fusion !== 'none' && c.discEmbedDim !== c.encoderEmbedDim)
@@ -417,6 +430,7 @@ export class MAR extends Module {
           width: c.difflossW,
           depth: c.difflossD,
           numSamplingSteps: c.numSamplingSteps,
+          guidedHead: c.guidedHead,
         },
         o,
       ),
@@ -601,6 +615,33 @@ export class MAR extends Module {
     const enc = this.forwardMaeEncoder(x, mask, classEmb, F, generator);
     const z = this.forwardMaeDecoder(enc, mask, F);
     return this.forwardLoss(z, target, mask, generator);
+  }
+
+  /**
+   * The distilled head's loss (DiffLoss.distillLoss) for latents [B, C, H, W], labels [B] and codes:
+   * the transformer, frozen and run as in sampling (eval mode, no gradients), gives each masked
+   * token its conditional z and its unconditional one (class and codes dropped, as cfgDrop 'both').
+   * The masking ratio is uniform on (0, 1], not training's [maskRatioMin, 1]: sampling's later AR
+   * steps predict tokens with most of the grid known, and the student must match the teacher there.
+   */
+  distillLoss(latents: Tensor, labels: Tensor, codes: Tensor | null = null, generator?: Generator): Tensor {
+    if (this.training) throw new Error('MAR.distillLoss: the transformer must be in eval mode (it is the frozen teacher)');
+    const x = this.patchify(latents);
+    const [B, , C] = x.shape;
+    const { zc, zu, target } = torch.noGrad(() => {
+      const ratio = 1 - torch.tidy(() => torch.rand([1], { generator, dtype: 'float64' }).item());
+      const mask = this.randomMasking(this.sampleOrders(B, generator), ratio);
+      const cls = torch.cat([this.class_emb.forward(labels), this.fake_latent.expand(B, this.cfg.encoderEmbedDim)], 0);
+      const Fc = this.encodeCondition(codes);
+      const F = Fc ? torch.cat([Fc, this.nullCondition(B) as Tensor], 0) : null;
+      const m2 = torch.cat([mask, mask], 0);
+      const z = this.forwardMaeDecoder(this.forwardMaeEncoder(torch.cat([x, x], 0), m2, cls, F), m2, F);
+      const sel = mask.ne(0);
+      const [c, u] = z.split(B, 0);
+      return { zc: c.index([sel]), zu: u.index([sel]), target: x.index([sel]).reshape(-1, C) };
+    });
+    const k = this.cfg.diffusionBatchMul; // as in training: each token k times, with its own t, noise and w
+    return this.diffloss.distillLoss(target.repeat(k, 1), zc.repeat(k, 1), zu.repeat(k, 1), this.cfg.guidedHeadMaxCfg, generator);
   }
 
   /** The Q-Former's buffer tokens [B, buf, De]; gated, the class tokens plus tanh(gate) times its outputs. */

@@ -3,12 +3,14 @@
 // a cosine schedule (MaskGIT/MAGE), at least one token per step. Each predicted token's latent
 // is drawn by the diffusion head, with classifier-free guidance whose scale ramps linearly with
 // the fraction generated (Muse) or stays constant. With a D2C fusion the stage-1 codes condition
-// every step; the unconditional branch drops the class, the codes, or both (`cfgDrop`).
+// every step; the unconditional branch drops the class, the codes, or both (`cfgDrop`). With a
+// distilled head (`headGuidance: 'distilled'`) there is no unconditional branch: the head takes the
+// scale as an input, and the transformer runs once per step on the conditional rows alone.
 
 import type { Generator, Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 import { type MAR, maskByOrder } from './mar.ts';
-import { annealedDiffusionSteps, cfgAt, type DiffusionSampler, maskSchedule } from './schedules.ts';
+import { annealedDiffusionSteps, cfgAt, type DiffusionSampler, type HeadGuidance, maskSchedule } from './schedules.ts';
 
 export { cfgAt, maskSchedule } from './schedules.ts';
 
@@ -33,6 +35,8 @@ export interface SampleOpts {
   diffusionSampler?: DiffusionSampler;
   /** The diffusion head's compute precision (default fp32; see DiffLoss.sample). */
   headPrecision?: torch.Precision;
+  /** How guidance is applied: `cfg` (default), or `distilled` (the distilled head; cfgDrop must stay 'both'). */
+  headGuidance?: HeadGuidance;
   generator?: Generator;
   /** Called after each step with (step, numIter). */
   progress?: (step: number, total: number) => void;
@@ -56,6 +60,13 @@ export function sampleTokens(model: MAR, bsz: number, o: SampleOpts = {}): Tenso
   const cfg = o.cfg ?? 1;
   const schedule = o.cfgSchedule ?? 'linear';
   const drop = o.cfgDrop ?? 'both';
+  const distilled = o.headGuidance === 'distilled';
+  if (distilled) {
+    model.diffloss.distilledNet(); // fails early, saying how to get one
+    if (drop !== 'both') throw new Error(`sampleTokens: the distilled head learned guidance with cfgDrop 'both', not '${drop}'`);
+  }
+  // two transformer rows per image only when the head needs the unconditional z
+  const doubled = cfg !== 1 && !distilled;
   const L = model.seqLen;
   const C = model.tokenEmbedDim;
   const device = model.fake_latent.device;
@@ -66,7 +77,7 @@ export function sampleTokens(model: MAR, bsz: number, o: SampleOpts = {}): Tenso
     return torch.noGrad(() =>
       torch.tidy(() => {
         // The condition does not change across steps: embed the class and encode the codes once.
-        const { classEmb, F } = torch.tidy(() => conditions(model, bsz, o, cfg !== 1, drop));
+        const { classEmb, F } = torch.tidy(() => conditions(model, bsz, o, doubled, drop));
         let tokens = torch.zeros([bsz, L, C], { device });
         let mask = torch.ones([bsz, L], { device });
         const orders = model.sampleOrders(bsz, o.generator);
@@ -81,24 +92,24 @@ export function sampleTokens(model: MAR, bsz: number, o: SampleOpts = {}): Tenso
           o.signal?.throwIfAborted();
           const maskLen = plan[step];
           const [nextTokens, nextMask] = torch.tidy(() => {
-            const guided = cfg !== 1;
-            const tok = guided ? torch.cat([tokens, tokens], 0) : tokens;
-            const msk = guided ? torch.cat([mask, mask], 0) : mask;
+            const tok = doubled ? torch.cat([tokens, tokens], 0) : tokens;
+            const msk = doubled ? torch.cat([mask, mask], 0) : mask;
             const enc = model.forwardMaeEncoder(tok, msk, classEmb, F);
             const z = model.forwardMaeDecoder(enc, msk, F); // [B or 2B, L, Dd]
             const { toPred, maskNext } = stepMasks(mask, orders, maskLen, step === numIter - 1);
-            const sel = guided ? torch.cat([toPred, toPred], 0) : toPred;
+            const sel = doubled ? torch.cat([toPred, toPred], 0) : toPred;
             const zSel = z.index([sel]); // [n or 2n, Dd]: conditional rows, then unconditional
             if (zSel.shape[0] === 0) return [tokens.clone(), maskNext];
             const cfgIter = cfgAt(cfg, schedule, L, maskLen);
             const sampled = model.diffloss.sample(zSel, {
               temperature: o.temperature ?? 1,
-              cfg: guided ? cfgIter : 1,
+              cfg: cfg !== 1 ? cfgIter : 1,
               generator: o.generator,
               clip: o.clip ?? 0,
               steps: diffusionSteps[step],
               sampler: o.diffusionSampler,
               precision: o.headPrecision,
+              guidance: o.headGuidance,
             });
             const next = torch.callOp<Tensor>('aten::index_put', tokens, [toPred], sampled, false);
             return [next, maskNext];

@@ -265,3 +265,7 @@ export function solverStep(
   const d = k.r !== null && prevX0 !== null ? (1 + 1 / (2 * k.r)) * x0 - prevX0 / (2 * k.r) : x0;
   return { x: k.xCoef * x + k.dataCoef * d, x0 };
 }
+
+/** How the diffusion head applies classifier-free guidance: two rows per token (`cfg`), or the distilled head's one row (`distilled`). */
+export const HEAD_GUIDANCES = ['cfg', 'distilled'] as const;
+export type HeadGuidance = (typeof HEAD_GUIDANCES)[number];

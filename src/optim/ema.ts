@@ -7,7 +7,7 @@ import type { Tensor } from '../torch/index.ts';
 import * as torch from '../torch/index.ts';
 
 export class EMA {
-  /** Averaged copies, in the module's parameter order, named as the module names them. */
+  /** Averaged copies of the trainable parameters, in the module's order, named as the module names them. */
   readonly shadow: Map<string, Tensor>;
   private readonly params: [string, Tensor][];
   private swapped = false;
@@ -17,7 +17,8 @@ export class EMA {
     readonly decay: number,
   ) {
     if (!(decay >= 0 && decay <= 1)) throw new Error(`EMA: decay must be in [0, 1], got ${decay}`);
-    this.params = module.namedParameters();
+    // frozen parameters (a distilled head's teacher) do not move: averaging them would only add rounding
+    this.params = module.namedParameters().filter(([, p]) => p.requiresGrad);
     this.shadow = torch.noGrad(() => new Map(this.params.map(([n, p]) => [n, torch.keep(p.detach().clone())])));
   }
 

@@ -12,7 +12,7 @@ import type { GPT } from '../generators/gpt.ts';
 import { generate as sampleCodes } from '../generators/gpt_sample.ts';
 import type { MAR } from '../generators/mar.ts';
 import { sampleTokens } from '../generators/mar_sample.ts';
-import { checkDiffusionSampler, type DiffusionSampler } from '../generators/schedules.ts';
+import { checkDiffusionSampler, type DiffusionSampler, HEAD_GUIDANCES, type HeadGuidance } from '../generators/schedules.ts';
 import { readJsonFile } from '../io/json_file.ts';
 import type { AutoencoderKL } from '../tokenizers/kl.ts';
 import type { VQModel } from '../tokenizers/vq.ts';
@@ -49,6 +49,12 @@ export interface Stage2Options {
    * `precision` (fromPretrained) covers every network instead.
    */
   headPrecision?: torch.PrecisionChoice;
+  /**
+   * How the diffusion head applies the guidance: `cfg` (the default when absent) runs the
+   * transformer and the head on conditional and unconditional rows; `distilled` uses the stage 2's
+   * guidance-distilled head (`d2c train guided-head`), one row per image, about half the work.
+   */
+  headGuidance?: HeadGuidance;
 }
 
 /** stage2.headPrecision resolved for the model's device (absent: fp32), or an error naming the value. */
@@ -212,6 +218,14 @@ export class D2C {
     if (o.classes.length === 0) throw new Error('generate: classes is empty');
     if (s2.diffusionSampler !== undefined) checkDiffusionSampler(s2.diffusionSampler);
     const headPrecision = headPrecisionOf(s2.headPrecision, this.stage2.fake_latent.device);
+    if (s2.headGuidance !== undefined && !HEAD_GUIDANCES.includes(s2.headGuidance))
+      throw new Error(
+        `generate: stage2.headGuidance must be one of ${HEAD_GUIDANCES.join(', ')}, got ${JSON.stringify(s2.headGuidance)}`,
+      );
+    if (s2.headGuidance === 'distilled' && !this.stage2.diffloss.guided_net)
+      throw new Error(
+        `generate: ${this.info.name}'s stage 2 has no distilled head for headGuidance 'distilled' (train one with \`d2c train guided-head\`, or use 'cfg')`,
+      );
     for (const k of ['diffusionSteps', 'finalDiffusionSteps'] as const) {
       const v = s2[k];
       if (v !== undefined && !(Number.isInteger(v) && v >= 1 && v <= 1000))
@@ -246,6 +260,7 @@ export class D2C {
           finalDiffusionSteps: s2.finalDiffusionSteps,
           diffusionSampler: s2.diffusionSampler,
           headPrecision,
+          headGuidance: s2.headGuidance,
           generator: g,
           progress: (step, total) => onProgress?.({ stage: 'stage2', step, total }),
           signal: o.signal,

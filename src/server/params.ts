@@ -1,6 +1,6 @@
 // The body of `POST /api/generate`, checked field by field against the loaded model: every error
 // names its field and the bad value, so the page can point at the input and the API answers 400.
-import { DIFFUSION_SAMPLERS, type DiffusionSampler } from '../generators/schedules.ts';
+import { DIFFUSION_SAMPLERS, type DiffusionSampler, HEAD_GUIDANCES, type HeadGuidance } from '../generators/schedules.ts';
 import type { GenerateOptions } from '../pipeline/d2c.ts';
 import { PRECISION_CHOICES, type PrecisionChoice } from '../torch/precision.ts';
 import type { ModelInfo } from './worker_protocol.ts';
@@ -30,6 +30,7 @@ export const FIELDS = [
   'finalDiffusionSteps',
   'diffusionSampler',
   'headPrecision',
+  'headGuidance',
 ] as const;
 
 export interface GenerateRequest {
@@ -46,6 +47,8 @@ export interface GenerateRequest {
   diffusionSampler: DiffusionSampler;
   /** The diffusion head's compute precision; absent: the model's (d2c.json). */
   headPrecision?: PrecisionChoice;
+  /** How the head applies guidance (cfg, or the stage 2's distilled head); absent: the model's. */
+  headGuidance?: HeadGuidance;
 }
 
 /** A JSON number, or a string holding one (form values arrive as strings). */
@@ -118,6 +121,7 @@ export function parseGenerateRequest(body: unknown, info: ModelInfo): GenerateRe
       ? choiceField('diffusionSampler', b.diffusionSampler, DIFFUSION_SAMPLERS)
       : (info.defaults.stage2.diffusionSampler ?? 'ancestral'),
     ...(given('headPrecision') ? { headPrecision: choiceField('headPrecision', b.headPrecision, PRECISION_CHOICES) } : {}),
+    ...(given('headGuidance') ? { headGuidance: choiceField('headGuidance', b.headGuidance, HEAD_GUIDANCES) } : {}),
   };
 }
 
@@ -134,6 +138,7 @@ export function toGenerateOptions(r: GenerateRequest): GenerateOptions {
       diffusionSampler: r.diffusionSampler,
       ...(r.finalDiffusionSteps === undefined ? {} : { finalDiffusionSteps: r.finalDiffusionSteps }),
       ...(r.headPrecision === undefined ? {} : { headPrecision: r.headPrecision }),
+      ...(r.headGuidance === undefined ? {} : { headGuidance: r.headGuidance }),
     },
   };
 }

@@ -149,9 +149,12 @@ export function startCacheRun(
   data: ConstructorParameters<typeof CacheBatches>[0],
   device = 'cpu',
   dp: DataParallel | null = null,
+  /** Changes the built model before its optimisation is set up (loading and freezing a teacher). */
+  prepare?: (model: Module) => void,
 ): { model: Module; o: Optimization; batches: CacheBatches } {
   torch.manualSeed(recipe.seed);
   const model = buildPart(kind, part.config);
+  prepare?.(model);
   if (device !== 'cpu') model.to(device);
   model.train();
   dp?.syncModules(model);

@@ -12,6 +12,7 @@ import {
   cfgAt,
   type DiffusionSampler,
   diffusionCoefficients,
+  type HeadGuidance,
   maskSchedule,
   respacedSchedule,
   solverCoefficients,
@@ -49,6 +50,8 @@ export interface Stage2WebOptions {
   diffusionSteps: number;
   finalDiffusionSteps: number;
   diffusionSampler: DiffusionSampler;
+  /** `distilled`: the export's distilled head (graph diffusion_denoise_guided), one row per token. */
+  headGuidance: HeadGuidance;
 }
 
 export interface WebProgress {
@@ -78,6 +81,8 @@ export const GRAPHS = [
 ];
 
 const STAGE1_GRAPHS = ['gpt_prefill', 'gpt_decode', 'vq_decode'];
+/** Exported only for a stage 2 with a distilled head. */
+const GUIDED_HEAD_GRAPH = 'diffusion_denoise_guided';
 const STAGE1_DEFAULTS = { cfg: 1, temperature: 1, topK: 0, topP: 1 };
 
 export class WebSampler {
@@ -97,7 +102,8 @@ export class WebSampler {
     if (manifest.format !== 'd2c-onnx/1') throw new Error(`manifest.json: unknown format ${JSON.stringify(manifest.format)}`);
     const sessions: Record<string, InferenceSession> = {};
     // a MAR-only model (manifest.stage1 null) has no stage-1 or VQ graphs
-    const graphs = manifest.stage1 ? GRAPHS : GRAPHS.filter((g) => !STAGE1_GRAPHS.includes(g));
+    const graphs = manifest.stage1 ? [...GRAPHS] : GRAPHS.filter((g) => !STAGE1_GRAPHS.includes(g));
+    if (manifest.graphs[GUIDED_HEAD_GRAPH]) graphs.push(GUIDED_HEAD_GRAPH);
     for (const g of graphs) {
       const entry = manifest.graphs[g];
       if (!entry) throw new Error(`manifest.json lists no graph ${g}`);
@@ -234,6 +240,7 @@ export class WebSampler {
       steps: number;
       clip?: number;
       diffusionSampler?: DiffusionSampler;
+      headGuidance?: HeadGuidance;
     },
     respacings: string[],
     rng: Rng,
@@ -242,7 +249,11 @@ export class WebSampler {
     const m = this.manifest.stage2;
     const B = classes.length;
     const [L, C] = [m.seqLen, m.tokenEmbedDim];
-    const guided = o.cfg !== 1;
+    const distilled = o.headGuidance === 'distilled';
+    if (distilled && !this.s[GUIDED_HEAD_GRAPH])
+      throw new Error(`headGuidance 'distilled': this export has no distilled head (graph ${GUIDED_HEAD_GRAPH})`);
+    // unconditional rows only where the head guides with them (mar_sample.ts `doubled`)
+    const guided = o.cfg !== 1 && !distilled;
     const R = guided ? 2 * B : B;
     // conditions, once: the unconditional rows take fake_latent and null_cond (cfgDrop 'both')
     const condFeeds: Record<string, OrtTensor> = { labels: this.i64(classes, [B]) };
@@ -297,14 +308,20 @@ export class WebSampler {
           zSel.set(zd.subarray(p * Dd, (p + 1) * Dd), r * Dd);
           if (guided) zSel.set(zd.subarray((B * L + p) * Dd, (B * L + p + 1) * Dd), (n + r) * Dd);
         });
-        const scale = guided ? cfgAt(o.cfg, o.cfgSchedule, L, plan[step]) : 1;
+        const scale = o.cfg !== 1 ? cfgAt(o.cfg, o.cfgSchedule, L, plan[step]) : 1;
         const diffusion = respacedSchedule(respacings[step], m.numTimesteps);
         const x = await this.diffuse(
           zSel,
           n,
           Dd,
           diffusion,
-          { cfg: scale, temperature: o.temperature, clip: o.clip ?? 0, sampler: o.diffusionSampler ?? 'ancestral' },
+          {
+            cfg: scale,
+            temperature: o.temperature,
+            clip: o.clip ?? 0,
+            sampler: o.diffusionSampler ?? 'ancestral',
+            distilled,
+          },
           rng,
         );
         picked.forEach((p, r) => {
@@ -326,16 +343,16 @@ export class WebSampler {
     n: number,
     Dz: number,
     d: { betas: Float64Array; timestepMap: number[] },
-    o: { cfg: number; temperature: number; clip: number; sampler: DiffusionSampler },
+    o: HeadRun & { temperature: number; clip: number; sampler: DiffusionSampler },
     rng: Rng,
   ): Promise<Float32Array> {
     const C = this.manifest.stage2.tokenEmbedDim;
     const coef = diffusionCoefficients(d.betas);
-    const zT = this.f32(z, [o.cfg !== 1 ? 2 * n : n, Dz]);
+    const zT = this.f32(z, [o.cfg !== 1 && !o.distilled ? 2 * n : n, Dz]);
     let x = rng.normals(n * C);
     if (o.sampler !== 'ancestral') return this.solve(x, zT, n, d, o);
     for (let i = d.betas.length - 1; i >= 0; i--) {
-      const { eps, v } = await this.denoise(x, zT, n, d.timestepMap[i], o.cfg);
+      const { eps, v } = await this.denoise(x, zT, n, d.timestepMap[i], o);
       const k = stepCoefficients(coef, i);
       const next = new Float32Array(n * C);
       for (let j = 0; j < n * C; j++) {
@@ -348,16 +365,33 @@ export class WebSampler {
 
   /**
    * One run of the head at timestep t for n tokens x [n·C]: the guided noise prediction ε and the
-   * conditional rows' variance output v, each [n·C] (the unconditional rows are the second half).
+   * conditional rows' variance output v, each [n·C] (the unconditional rows are the second half);
+   * the distilled head gives both from the conditional rows and the scale.
    */
   private async denoise(
     x: Float32Array,
     zT: OrtTensor,
     n: number,
     t: number,
-    cfg: number,
+    { cfg, distilled }: HeadRun,
   ): Promise<{ eps: Float32Array; v: Float32Array }> {
     const C = this.manifest.stage2.tokenEmbedDim;
+    if (distilled) {
+      const feeds = {
+        x: this.f32(x, [n, C]),
+        t: this.i64(new Array(n).fill(t), [n]),
+        z: zT,
+        w: this.f32(new Float32Array(n).fill(cfg), [n]),
+      };
+      const out = (await this.run(GUIDED_HEAD_GRAPH, feeds)).out.data as Float32Array;
+      const eps = new Float32Array(n * C);
+      const v = new Float32Array(n * C);
+      for (let r = 0; r < n; r++) {
+        eps.set(out.subarray(r * 2 * C, r * 2 * C + C), r * C);
+        v.set(out.subarray(r * 2 * C + C, (r + 1) * 2 * C), r * C);
+      }
+      return { eps, v };
+    }
     const guided = cfg !== 1;
     const rows = guided ? 2 * n : n;
     const xin = new Float32Array(rows * C);
@@ -384,14 +418,14 @@ export class WebSampler {
     zT: OrtTensor,
     n: number,
     d: { betas: Float64Array; timestepMap: number[] },
-    o: { cfg: number; temperature: number; clip: number; sampler: DiffusionSampler },
+    o: HeadRun & { temperature: number; clip: number; sampler: DiffusionSampler },
   ): Promise<Float32Array> {
     const C = this.manifest.stage2.tokenEmbedDim;
     const ac = alphasCumprod(d.betas);
     let x = noise.map((v) => v * o.temperature);
     let prevX0: Float32Array | null = null;
     for (let i = d.betas.length - 1; i >= 0; i--) {
-      const { eps } = await this.denoise(x, zT, n, d.timestepMap[i], o.cfg);
+      const { eps } = await this.denoise(x, zT, n, d.timestepMap[i], o);
       const k = solverCoefficients(ac, i);
       if (o.sampler === 'ddim') k.r = null;
       const next = new Float32Array(n * C);
@@ -410,6 +444,12 @@ export class WebSampler {
   async release(): Promise<void> {
     for (const s of Object.values(this.s)) await s.release();
   }
+}
+
+/** How one run of the head guides: the scale, and whether the distilled head applies it. */
+interface HeadRun {
+  cfg: number;
+  distilled: boolean;
 }
 
 /** Tokens [B, L, C·p²] → latents [B, C, h·p, h·p] (MAR.unpatchify). */

@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
-import { DIFFUSION_SAMPLERS } from '../../generators/schedules.ts';
+import { DIFFUSION_SAMPLERS, HEAD_GUIDANCES } from '../../generators/schedules.ts';
 import { fsyncDir, writeFileAtomic } from '../../io/atomic_file.ts';
 import { readCacheMeta } from '../../pipeline/cache.ts';
 import { type D2CModelInfo, PART_DIRS, type Stage1Options, type Stage2Options } from '../../pipeline/d2c.ts';
@@ -40,6 +40,8 @@ export const SAMPLING_DEFAULTS: { stage1: Stage1Options; stage2: PackedStage2 } 
     diffusionSampler: 'ancestral',
     // the head in bf16 where the CPU has bf16 matrix instructions: the same FID/KID, 25–30 % less time
     headPrecision: 'auto',
+    // packedSettings: 'distilled' instead where the stage 2 has a distilled head
+    headGuidance: 'cfg',
   },
 };
 
@@ -71,12 +73,19 @@ export interface PackOptions extends SamplingFlags {
   keepOthers?: boolean;
 }
 
-/** The settings d2c.json records: the given flags over SAMPLING_DEFAULTS. */
-function packedSettings(o: PackOptions): { stage1: Stage1Options; stage2: Stage2Options } {
+/**
+ * The settings d2c.json records: the given flags over SAMPLING_DEFAULTS; a stage 2 with a distilled
+ * head samples with it unless --head-guidance says otherwise.
+ */
+function packedSettings(o: PackOptions, distilledHead: boolean): { stage1: Stage1Options; stage2: Stage2Options } {
   const given = samplingSettings(o);
+  if (given.stage2.headGuidance === 'distilled' && !distilledHead)
+    throw new UsageError(
+      `--head-guidance distilled: ${o.stage2} has no distilled head (train one with \`d2c train guided-head\`)`,
+    );
   return {
     stage1: { ...SAMPLING_DEFAULTS.stage1, ...given.stage1 },
-    stage2: { ...SAMPLING_DEFAULTS.stage2, ...given.stage2 },
+    stage2: { ...SAMPLING_DEFAULTS.stage2, ...(distilledHead ? { headGuidance: 'distilled' } : {}), ...given.stage2 },
   };
 }
 
@@ -109,7 +118,7 @@ export function packModel(o: PackOptions): void {
   };
   const meta = readCacheMeta(o.cache);
   const klc = parts.kl.config.config as unknown as KLConfig;
-  const settings = packedSettings(o);
+  const settings = packedSettings(o, stage2.config.config.guidedHead === true);
   const info: D2CModelInfo = {
     format: 'd2c-model/1',
     name: o.name,
@@ -212,6 +221,11 @@ export function register(program: Command): void {
       'default compute precision of the diffusion head: fp32, bf16 or auto (bf16 where the CPU has bf16 matrix instructions)',
       choiceOption('--head-precision', torch.PRECISION_CHOICES),
       S2.headPrecision,
+    )
+    .option(
+      '--head-guidance <g>',
+      "default guidance of the diffusion head: cfg, or distilled (the stage 2's distilled head; the default when it has one)",
+      choiceOption('--head-guidance', HEAD_GUIDANCES),
     )
     .action((o: PackOptions) => {
       packModel(o);

@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { saveImageGrid, saveImages } from '../../data/png.ts';
-import { DIFFUSION_SAMPLERS, type DiffusionSampler } from '../../generators/schedules.ts';
+import { DIFFUSION_SAMPLERS, type DiffusionSampler, HEAD_GUIDANCES, type HeadGuidance } from '../../generators/schedules.ts';
 import { D2C, type GenerateOptions, type Stage1Options, type Stage2Options } from '../../pipeline/d2c.ts';
 import type { Tensor } from '../../torch/index.ts';
 import * as torch from '../../torch/index.ts';
@@ -47,6 +47,11 @@ export function samplingOptions(cmd: Command): Command {
       '--head-precision <p>',
       'compute precision of the diffusion head alone: fp32, bf16, or auto (bf16 where the CPU has bf16 matrix instructions; default: the model’s)',
       choiceOption('--head-precision', torch.PRECISION_CHOICES),
+    )
+    .option(
+      '--head-guidance <g>',
+      "how the diffusion head applies guidance: cfg (conditional and unconditional rows) or distilled (the stage 2's distilled head, one row; default: the model's)",
+      choiceOption('--head-guidance', HEAD_GUIDANCES),
     );
 }
 
@@ -64,6 +69,7 @@ export interface SamplingFlags {
   diffusionSampler?: DiffusionSampler;
   stage2Clip?: number;
   headPrecision?: torch.PrecisionChoice;
+  headGuidance?: HeadGuidance;
 }
 
 /** The stage settings the flags give (those not given are left out, so the model's own apply). */
@@ -82,6 +88,7 @@ export function samplingSettings(f: SamplingFlags): { stage1: Partial<Stage1Opti
       finalDiffusionSteps: f.finalDiffusionSteps,
       diffusionSampler: f.diffusionSampler,
       headPrecision: f.headPrecision,
+      headGuidance: f.headGuidance,
     }),
   };
 }

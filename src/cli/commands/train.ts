@@ -11,6 +11,7 @@ import { KL_TRAIN_DEFAULTS, type TokenizerTrainOptions, VQ_TRAIN_DEFAULTS } from
 import * as torch from '../../torch/index.ts';
 import { resolveCheckpointDir } from '../../train/checkpoint.ts';
 import type { DataParallel } from '../../train/data_parallel.ts';
+import { GUIDED_HEAD_RECIPE, guidedHeadPart, guidedHeadTask } from '../../train/guided_head_task.ts';
 import { classCountFromCache, tokenizerChannels, tokenizerImageSize } from '../../train/infer.ts';
 import type { Recipe } from '../../train/recipe.ts';
 import { STAGE1_RECIPE, stage1Task } from '../../train/stage1_task.ts';
@@ -308,5 +309,36 @@ export function register(program: Command): void {
         stage2Task(o.cache, pc, recipe, { mixStage1, device, dp }),
         recipe.steps,
       );
+    });
+
+  common(
+    train
+      .command('guided-head')
+      .description("distil a trained stage 2's classifier-free guidance into a second head that needs no unconditional pass"),
+    'mar_fmnist',
+  )
+    .requiredOption('--cache <dir>', 'token cache from `d2c cache` (the one the stage 2 was trained on)')
+    .option('--from <dir>', "the trained stage 2: a checkpoint folder or a model folder's stage2/ (not needed with --resume)")
+    .option('--max-cfg <x>', 'the largest guidance scale to learn (default 5)', numberOption('--max-cfg', { gt: 1 }))
+    .action(async (o: CommonOpts & { cache: string; from?: string; maxCfg?: number }) => {
+      const dp = await join(o as typeof o & LaunchOptions);
+      if (dp === 'launched') return;
+      torch.setNumThreads(o.threads);
+      const device = runDevice(o.device);
+      if (o.set?.length || o.config)
+        throw new UsageError("guided-head: the architecture is the stage 2's own; --set and --config do not apply");
+      let pc: PartConfig;
+      if (o.resume) pc = partConfig('mar', o);
+      else if (!o.from)
+        throw new UsageError('guided-head: --from <stage-2 dir> is required (the model whose guidance to distil)');
+      else {
+        try {
+          pc = guidedHeadPart(o.from, o.maxCfg);
+        } catch (e) {
+          throw new UsageError((e as Error).message);
+        }
+      }
+      const recipe = recipeFrom(GUIDED_HEAD_RECIPE, o, pc);
+      await run('guided head', o, dp, guidedHeadTask(o.cache, pc, recipe, { device, dp, resume: o.resume }), recipe.steps);
     });
 }
