@@ -2,6 +2,7 @@
 # FID/KID of the shipped model under each stage-2 speed setting (issue 30): `d2c eval --n N` at
 # each seed for each named setting, skipping what exists, one after another at --threads 1.
 #   scripts/stage2_speed_evals.sh OUT [N=1000] [SEEDS="0 1000 2000 3000"] [SETTING ...]
+# MODEL=DIR evaluates another model folder than the shipped one.
 # Settings: the names below. Today's defaults and stage 1 alone at these seeds are in
 # docs/study/README.md (scripts/stage2_vs_stage1.sh), and sampling is deterministic per seed.
 set -euo pipefail
@@ -29,7 +30,11 @@ declare -A SET=(
   [ar2-disa15to3]="--steps 2 --diffusion-steps 15 --final-diffusion-steps 3"
   [disa25to5-bf16head]="--diffusion-steps 25 --final-diffusion-steps 5 --head-precision bf16"
   [ar2-disa25to5-bf16head]="--steps 2 --diffusion-steps 25 --final-diffusion-steps 5 --head-precision bf16"
+  [disa25to5-bf16head-distilled]="--diffusion-steps 25 --final-diffusion-steps 5 --head-precision bf16 --head-guidance distilled"
+  [ar2-disa25to5-bf16head-distilled]="--steps 2 --diffusion-steps 25 --final-diffusion-steps 5 --head-precision bf16 --head-guidance distilled"
 )
+MODEL_ARGS=()
+[ -n "${MODEL:-}" ] && MODEL_ARGS=(--model "$MODEL")
 NAMES=("$@")
 [ ${#NAMES[@]} -eq 0 ] && NAMES=("${!SET[@]}")
 for s in $SEEDS; do
@@ -37,6 +42,6 @@ for s in $SEEDS; do
     dir=$OUT/$name-s$s
     if [ -f "$dir/report.json" ]; then continue; fi
     # shellcheck disable=SC2086
-    node --single-threaded-gc --import tsx src/cli/main.ts eval --n "$N" --seed "$s" --threads 1 --out "$dir" ${SET[$name]} > /dev/null
+    node --single-threaded-gc --import tsx src/cli/main.ts eval "${MODEL_ARGS[@]}" --n "$N" --seed "$s" --threads 1 --out "$dir" ${SET[$name]} > /dev/null
   done
 done

@@ -39,6 +39,13 @@ export const SETTINGS: Record<string, Setting> = {
   'ar2, DiSA 25→5, bf16': { stage2: { ...TODAY, steps: 2, finalDiffusionSteps: 5 }, precision: 'bf16' },
   'DiSA 25→5, bf16 head': { stage2: { ...TODAY, finalDiffusionSteps: 5, headPrecision: 'bf16' } },
   'ar2, DiSA 25→5, bf16 head': { stage2: { ...TODAY, steps: 2, finalDiffusionSteps: 5, headPrecision: 'bf16' } },
+  // the guidance-distilled head (a model with one: `d2c train guided-head`)
+  'DiSA 25→5, bf16 head, distilled': {
+    stage2: { ...TODAY, finalDiffusionSteps: 5, headPrecision: 'bf16', headGuidance: 'distilled' },
+  },
+  'ar2, DiSA 25→5, bf16 head, distilled': {
+    stage2: { ...TODAY, steps: 2, finalDiffusionSteps: 5, headPrecision: 'bf16', headGuidance: 'distilled' },
+  },
 };
 /** --only 'a;b': time only these settings (names as above; they contain commas). */
 const only = arg('--only', '')

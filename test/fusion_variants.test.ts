@@ -311,7 +311,7 @@ test('every fusion variant round-trips through safetensors', () => {
 
 test('new crossattn and qformer models are local (crossWindow 1); --set crossWindow=0 and older configs are global', () => {
   assert.deepEqual(fusionConfig('crossattn'), { fusion: 'crossattn', crossWindow: 1, crossSelfBias: 2 });
-  assert.deepEqual(fusionConfig('qformer'), { fusion: 'qformer', qformerPlace: 'add', crossWindow: 1 });
+  assert.deepEqual(fusionConfig('qformer'), { fusion: 'qformer', qformerPlace: 'add', crossWindow: 1, crossSelfBias: 2 });
   assert.deepEqual(fusionConfig('add'), { fusion: 'add' });
   const qf = resolveConfig('mar', 'mar_fmnist', fusionConfig('qformer'));
   assert.deepEqual([qf.qformerPlace, qf.qformerQueries, qf.crossWindow], ['add', 0, 1]); // 0: one query per cell

@@ -26,14 +26,15 @@ export type Fusion = (typeof FUSIONS)[number];
  * (docs/study/fusions.md). Both attention fusions are local, each token (crossattn) or each cell's
  * query (qformer, one query per cell, added to its cell's tokens) reading the codes of the cells
  * within one row and column of its own: at 1,000 steps 15.8 and 16.0 dB oracle against `add`'s 16.0
- * and global attention's 12.7–13.3. Cross-attention also starts out favouring each token's own cell
- * (crossSelfBias 2: 16.4 dB and FID 56.5, `add` 55.4, local without it 64.6). A model's config.json
- * records the fields, so older checkpoints load as trained.
+ * and global attention's 12.7–13.3. Both also start out favouring each token's own cell
+ * (crossSelfBias 2: cross-attention 16.4 dB and FID 56.5, the Q-Former 16.5 dB and 56.1, `add` 55.4,
+ * local without it 64.6 and 66.2). A model's config.json records the fields, so older checkpoints
+ * load as trained.
  */
 export const FUSION_VARIANTS: Readonly<Record<Fusion, Readonly<Record<string, unknown>>>> = {
   none: {},
   crossattn: { crossWindow: 1, crossSelfBias: 2 },
-  qformer: { qformerPlace: 'add', crossWindow: 1 },
+  qformer: { qformerPlace: 'add', crossWindow: 1, crossSelfBias: 2 },
   add: {},
   prefix: {},
 };

@@ -271,7 +271,7 @@ export function register(program: Command): void {
     .requiredOption('--cache <dir>', 'token cache from `d2c cache`')
     .option(
       '--fusion <kind>',
-      `conditioning on the stage-1 codes (${FUSIONS.join(', ')}); crossattn and qformer are local (crossWindow 1; --set crossWindow=0 --set crossSelfBias=0: global), crossattn favouring each token's own cell (crossSelfBias 2), qformer with one query per grid cell`,
+      `conditioning on the stage-1 codes (${FUSIONS.join(', ')}); crossattn and qformer are local (crossWindow 1; --set crossWindow=0 --set crossSelfBias=0: global), both favouring each token's own cell (crossSelfBias 2), qformer with one query per grid cell`,
       choiceOption('--fusion', FUSIONS),
     )
     .option('--mix-stage1 <dir>', 'code mixing: the stage-1 GPT checkpoint whose teacher-forced draws replace codes')
