@@ -178,6 +178,7 @@ test('d2c train guided-head: distils a stage 2 from its folder, resumes, packs w
   assert.equal(r.code, 0, r.stderr);
   const info = JSON.parse(readFileSync(join(folder, 'd2c.json'), 'utf8'));
   assert.equal(info.stage2.headGuidance, 'distilled');
+  assert.match(readFileSync(join(folder, 'README.md'), 'utf8'), /# stage2\nd2c train guided-head .*--from /);
   const m = D2C.fromPretrained(folder);
   const a = m.generate({ classes: [0, 1], seed: 0, preview: false });
   const b = m.generate({ classes: [0, 1], seed: 0, preview: false, stage2: { headGuidance: 'cfg' } });

@@ -133,6 +133,7 @@ describe('bad requests answer 400 naming the field, and the server goes on', () 
       /diffusionSampler must be one of ancestral, ddim, dpm-solver\+\+, got "euler"/,
     ],
     [{ headPrecision: 'fp16' }, 'headPrecision', /headPrecision must be one of fp32, bf16, auto, got "fp16"/],
+    [{ headGuidance: 'fast' }, 'headGuidance', /headGuidance must be one of cfg, distilled, got "fast"/],
     [{ stepz: 3 }, 'stepz', /unknown field "stepz"/],
     [[1, 2], 'body', /JSON object/],
   ];

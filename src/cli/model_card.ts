@@ -78,9 +78,14 @@ export function packBlock(info: D2CModelInfo, parts: Record<string, PartSummary>
     const wall = p.wallS !== undefined ? `${(p.wallS / 60).toFixed(1)} min` : '';
     return `| ${k} | ${p.config.kind} | ${p.config.preset} | ${(parameterCount(p.config) / 1e6).toFixed(2)}M | ${p.steps ?? ''} | ${wall} | ${logged} |`;
   });
-  const cmds = Object.entries(parts).map(
-    ([k, p]) => `# ${k}\n${p.config.recipe?.command ? `d2c ${p.config.recipe.command}` : '(command not recorded)'}`,
-  );
+  const cmds = Object.entries(parts).map(([k, p]) => {
+    const r = p.config.recipe;
+    const line = r?.command ? `d2c ${r.command}` : '(command not recorded)';
+    // a stage 2 with a distilled guidance head: the stage 2's command, then the distillation's
+    return r?.teacherCommand
+      ? `# ${k}\nd2c ${r.teacherCommand}\n# ${k}: its distilled guidance head\n${line}`
+      : `# ${k}\n${line}`;
+  });
   return `${whatItIs(info, parts)}
 
 ## Parts

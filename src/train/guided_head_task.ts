@@ -41,7 +41,12 @@ export function guidedHeadPart(teacherDir: string, maxCfg?: number): PartConfig 
       guidedHead: true,
       ...(maxCfg !== undefined ? { guidedHeadMaxCfg: maxCfg } : {}),
     }),
-    recipe: { command: process.argv.slice(2).join(' '), teacher: teacherDir },
+    // the teacher's own command stays on record (the model card lists both)
+    recipe: {
+      command: process.argv.slice(2).join(' '),
+      teacher: teacherDir,
+      ...(pc.recipe?.command ? { teacherCommand: pc.recipe.command } : {}),
+    },
   };
 }
 
