@@ -21,7 +21,8 @@ export const GUIDED_HEAD_RECIPE: Recipe = {
   weightDecay: 0,
   betas: [0.9, 0.95],
   gradClip: 3,
-  emaDecay: 0.999,
+  // a short run: at 0.999 the average still held 37 % of the initial (unguided) head at step 1,000
+  emaDecay: 0.995,
   seed: 0,
 };
 
