@@ -41,7 +41,10 @@ for s in $SEEDS; do
   for name in "${NAMES[@]}"; do
     dir=$OUT/$name-s$s
     if [ -f "$dir/report.json" ]; then continue; fi
+    # two-pass guidance unless the setting names the head's guidance (the model's default may be the distilled head)
+    flags=${SET[$name]}
+    [[ $flags == *--head-guidance* ]] || flags="$flags --head-guidance cfg"
     # shellcheck disable=SC2086
-    node --single-threaded-gc --import tsx src/cli/main.ts eval "${MODEL_ARGS[@]}" --n "$N" --seed "$s" --threads 1 --out "$dir" ${SET[$name]} > /dev/null
+    node --single-threaded-gc --import tsx src/cli/main.ts eval "${MODEL_ARGS[@]}" --n "$N" --seed "$s" --threads 1 --out "$dir" $flags > /dev/null
   done
 done

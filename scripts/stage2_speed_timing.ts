@@ -19,7 +19,14 @@ torch.setNumThreads(threads);
 const m = D2C.fromPretrained(arg('--model', 'models/d2c-fmnist'));
 
 /** Today's defaults, spelled out, so the row stays today's when d2c.json changes. */
-const TODAY = { steps: 4, diffusionSteps: 25, diffusionSampler: 'ancestral', finalDiffusionSteps: 25 } as const;
+const TODAY = {
+  steps: 4,
+  diffusionSteps: 25,
+  diffusionSampler: 'ancestral',
+  finalDiffusionSteps: 25,
+  headPrecision: 'fp32',
+  headGuidance: 'cfg',
+} as const;
 /** A setting: generate's options, and `precision` for the whole model (`--precision`; default fp32). */
 type Setting = Omit<GenerateOptions, 'classes' | 'seed'> & { precision?: torch.Precision };
 export const SETTINGS: Record<string, Setting> = {

@@ -34,7 +34,12 @@ async function pack(out: string, ...flags: string[]): Promise<void> {
 
 test("pack's defaults are the shipped model's d2c.json settings, and pack without flags writes them", async () => {
   assert.deepEqual(SAMPLING_DEFAULTS.stage1, shippedInfo.stage1);
-  assert.deepEqual(SAMPLING_DEFAULTS.stage2, shippedInfo.stage2);
+  // the head's guidance is the one default pack takes from the stage 2: its distilled head where it has one
+  const distilled = readPartConfig(join(SHIPPED, 'stage2')).config.guidedHead === true;
+  assert.deepEqual(
+    { ...SAMPLING_DEFAULTS.stage2, headGuidance: distilled ? 'distilled' : 'cfg' },
+    { headGuidance: 'cfg', ...shippedInfo.stage2 },
+  );
   const out = join(root, 'plain');
   await pack(out);
   const info = JSON.parse(readFileSync(join(out, 'd2c.json'), 'utf8')) as D2CModelInfo;
