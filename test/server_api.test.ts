@@ -97,6 +97,9 @@ test('the speed options: a deterministic solver with annealed steps gives the sa
   const d = await pngBytes({ ...fast, diffusionSampler: 'dpm-solver++', headPrecision: 'bf16' });
   const e = await pngBytes({ ...fast, diffusionSampler: 'dpm-solver++', headPrecision: 'fp32' });
   assert.ok(!d.equals(e), 'headPrecision changed nothing');
+  const f = await pngBytes({ ...fast, headGuidance: 'cfg' });
+  const g = await pngBytes({ ...fast, headGuidance: 'distilled' });
+  assert.ok(!f.equals(g), 'headGuidance changed nothing');
 });
 
 test('Accept: application/x-ndjson streams progress, then the result', async () => {
