@@ -15,7 +15,7 @@ import { D2C } from '../src/pipeline/d2c.ts';
 import { loadPart } from '../src/pipeline/parts.ts';
 import type { Tensor } from '../src/torch/index.ts';
 import * as torch from '../src/torch/index.ts';
-import { d2c, TINY, tinyCache, writeTinyPart } from './helpers/tiny_pipeline.ts';
+import { d2c, packArgs, TINY, tinyCache, writeTinyPart } from './helpers/tiny_pipeline.ts';
 
 torch.setNumThreads(1);
 const root = mkdtempSync(join(tmpdir(), 'd2c-guided-head-'));
@@ -174,7 +174,7 @@ test('d2c train guided-head: distils a stage 2 from its folder, resumes, packs w
   torch.dispose([...ema.values()]);
 
   const folder = join(root, 'model');
-  r = d2c('pack', '--vq', vq, '--kl', kl, '--stage1', s1, '--stage2', out, '--cache', cache, '--out', folder, '--steps', '2');
+  r = d2c(...packArgs({ vq, kl, stage1: s1, stage2: out, cache }, folder), '--steps', '2');
   assert.equal(r.code, 0, r.stderr);
   const info = JSON.parse(readFileSync(join(folder, 'd2c.json'), 'utf8'));
   assert.equal(info.stage2.headGuidance, 'distilled');
@@ -194,22 +194,6 @@ test('d2c train guided-head: distils a stage 2 from its folder, resumes, packs w
   r = d2c('train', 'guided-head', '--cache', cache, '--out', join(root, 'gh2'), '--from', s2, '--set', 'difflossW=8');
   assert.match(r.stderr, /--set and --config do not apply/);
   assert.ok(!existsSync(join(root, 'gh2', 'model.safetensors')));
-  r = d2c(
-    'pack',
-    '--vq',
-    vq,
-    '--kl',
-    kl,
-    '--stage1',
-    s1,
-    '--stage2',
-    s2,
-    '--cache',
-    cache,
-    '--out',
-    join(root, 'm2'),
-    '--head-guidance',
-    'distilled',
-  );
+  r = d2c(...packArgs({ vq, kl, stage1: s1, stage2: s2, cache }, join(root, 'm2')), '--head-guidance', 'distilled');
   assert.match(r.stderr, /has no distilled head/);
 });

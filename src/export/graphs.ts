@@ -3,6 +3,7 @@
 // one size-polymorphic ONNX graph: nothing here is specific to one model folder, only to d2c's
 // module APIs (GPT.prefill/decode with its KV cache, MAR's encoder/decoder with its fusion, the
 // diffusion head's denoiser, the tokenizers' decoders).
+import type { SimpleMLPAdaLN } from '../generators/diffloss.ts';
 import type { GPT } from '../generators/gpt.ts';
 import type { D2C } from '../pipeline/d2c.ts';
 import type { VQModel } from '../tokenizers/vq.ts';
@@ -148,43 +149,53 @@ function marGraphs(d2c: D2C): GraphSpec[] {
     },
     dims: { tokens: ['batch', null, null], mask: ['batch', null], class_emb: ['batch', null], features: ['batch', null, null] },
   });
-  const net = mar.diffloss.net;
+  specs.push(
+    denoiseSpec(
+      'diffusion_denoise',
+      "stage 2's diffusion head: x_t [N, C], original timesteps t [N] (int64), conditions z [N, Dd] → [N, 2C] (ε̂, then the σ fraction)",
+      mar,
+      mar.diffloss.net,
+      110,
+    ),
+  );
+  if (mar.diffloss.guided_net)
+    specs.push(
+      denoiseSpec(
+        'diffusion_denoise_guided',
+        "stage 2's distilled head: x_t [N, C], original timesteps t [N] (int64), conditional z [N, Dd], guidance scales w [N] → [N, 2C] (the guided ε̂, then the σ fraction)",
+        mar,
+        mar.diffloss.guided_net,
+        160,
+      ),
+    );
+  return specs;
+}
+
+/** A diffusion head as a graph (x, t, z; and w, the guidance scale, for a distilled head), its inputs seeded from `seed`. */
+function denoiseSpec(name: string, doc: string, mar: D2C['stage2'], net: SimpleMLPAdaLN, seed: number): GraphSpec {
   const T = mar.diffloss.trainDiffusion.numTimesteps;
-  specs.push({
-    name: 'diffusion_denoise',
-    doc: "stage 2's diffusion head: x_t [N, C], original timesteps t [N] (int64), conditions z [N, Dd] → [N, 2C] (ε̂, then the σ fraction)",
+  const C = mar.tokenEmbedDim;
+  const withW = net.guidance_embed !== null;
+  return {
+    name,
+    doc,
     inputs: (k) => {
       const N = [3, 8, 13, 6][k];
-      return {
-        x: randn([N, C], 110 + k),
-        t: randInt([N], T, 120 + k),
-        z: randn([N, mar.cfg.decoderEmbedDim], 130 + k),
+      const x: Record<string, Tensor> = {
+        x: randn([N, C], seed + k),
+        t: randInt([N], T, seed + 10 + k),
+        z: randn([N, mar.cfg.decoderEmbedDim], seed + 20 + k),
       };
+      if (withW)
+        x.w = torch
+          .rand([N], { generator: new torch.Generator(seed + 30 + k) })
+          .mul(4)
+          .add(1);
+      return x;
     },
-    run: (x) => ({ out: net.forward(x.x, x.t, x.z) }),
-    dims: { x: ['tokens', null], t: ['tokens'], z: ['tokens', null] },
-  });
-  const guided = mar.diffloss.guided_net;
-  if (guided)
-    specs.push({
-      name: 'diffusion_denoise_guided',
-      doc: "stage 2's distilled head: x_t [N, C], original timesteps t [N] (int64), conditional z [N, Dd], guidance scales w [N] → [N, 2C] (the guided ε̂, then the σ fraction)",
-      inputs: (k) => {
-        const N = [3, 8, 13, 6][k];
-        return {
-          x: randn([N, C], 160 + k),
-          t: randInt([N], T, 170 + k),
-          z: randn([N, mar.cfg.decoderEmbedDim], 180 + k),
-          w: torch
-            .rand([N], { generator: new torch.Generator(190 + k) })
-            .mul(4)
-            .add(1),
-        };
-      },
-      run: (x) => ({ out: guided.forward(x.x, x.t, x.z, x.w) }),
-      dims: { x: ['tokens', null], t: ['tokens'], z: ['tokens', null], w: ['tokens'] },
-    });
-  return specs;
+    run: (x) => ({ out: net.forward(x.x, x.t, x.z, x.w) }),
+    dims: { x: ['tokens', null], t: ['tokens'], z: ['tokens', null], ...(withW ? { w: ['tokens'] } : {}) },
+  };
 }
 
 function decoderGraphs(d2c: D2C): GraphSpec[] {

@@ -103,7 +103,7 @@ export function sampleTokens(model: MAR, bsz: number, o: SampleOpts = {}): Tenso
             const cfgIter = cfgAt(cfg, schedule, L, maskLen);
             const sampled = model.diffloss.sample(zSel, {
               temperature: o.temperature ?? 1,
-              cfg: cfg !== 1 ? cfgIter : 1,
+              cfg: cfgIter, // 1 when unguided
               generator: o.generator,
               clip: o.clip ?? 0,
               steps: diffusionSteps[step],

@@ -222,10 +222,14 @@ export class D2C {
       throw new Error(
         `generate: stage2.headGuidance must be one of ${HEAD_GUIDANCES.join(', ')}, got ${JSON.stringify(s2.headGuidance)}`,
       );
-    if (s2.headGuidance === 'distilled' && !this.stage2.diffloss.guided_net)
-      throw new Error(
-        `generate: ${this.info.name}'s stage 2 has no distilled head for headGuidance 'distilled' (train one with \`d2c train guided-head\`, or use 'cfg')`,
-      );
+    // before stage 1 runs: DiffLoss.distilledNet's error says how to get the head
+    if (s2.headGuidance === 'distilled') {
+      try {
+        this.stage2.diffloss.distilledNet();
+      } catch (e) {
+        throw new Error(`generate: ${this.info.name}: ${(e as Error).message}`);
+      }
+    }
     for (const k of ['diffusionSteps', 'finalDiffusionSteps'] as const) {
       const v = s2[k];
       if (v !== undefined && !(Number.isInteger(v) && v >= 1 && v <= 1000))

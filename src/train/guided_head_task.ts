@@ -9,6 +9,7 @@ import { type PartConfig, partWeights, readPartConfig, resolveConfig } from '../
 import * as torch from '../torch/index.ts';
 import type { DataParallel } from './data_parallel.ts';
 import { cacheTrainable, type Recipe, startCacheRun } from './recipe.ts';
+import { checkStage2Cache, posteriorLatents } from './stage2_task.ts';
 import type { Trainable } from './trainer.ts';
 
 export const GUIDED_HEAD_RECIPE: Recipe = {
@@ -83,13 +84,8 @@ export function guidedHeadTask(
   const teacher = (part.recipe as { teacher?: string } | undefined)?.teacher;
   if (!teacher) throw new Error('guided-head: the run names no teacher (recipe.teacher)');
   const { meta, data } = loadTokenCache(cacheDir);
-  const cfg = part.config as { vaeEmbedDim: number; fusion: string; codebookSize: number };
-  if (cfg.vaeEmbedDim !== meta.latentChannels)
-    throw new Error(
-      `guided-head: the stage 2's vaeEmbedDim ${cfg.vaeEmbedDim} ≠ the cache's ${meta.latentChannels} latent channels`,
-    );
-  if (cfg.fusion !== 'none' && cfg.codebookSize !== meta.codebookSize)
-    throw new Error(`guided-head: the stage 2's codebookSize ${cfg.codebookSize} ≠ the cache's ${meta.codebookSize}`);
+  checkStage2Cache(part, meta, "guided-head: the stage 2's");
+  const fused = (part.config as { fusion: string }).fusion !== 'none';
   const run = startCacheRun('mar', part, recipe, data, opts.device, opts.dp, fromTeacher(opts.resume ? null : teacher));
   const model = run.model as MAR;
   model.eval(); // the teacher runs as it samples: no dropout, no condition dropping or corruption
@@ -97,10 +93,8 @@ export function guidedHeadTask(
   const scale = meta.scaleFactor;
   return {
     model,
-    ...cacheTrainable(o, batches, (b) => {
-      const eps = torch.randn(b.mean.shape, { generator: o.generator, device: b.mean.device, batchDim: 0 });
-      const latents = b.mean.add(b.std.mul(eps)).mul(scale);
-      return model.distillLoss(latents, b.labels, cfg.fusion === 'none' ? null : b.codes, o.generator);
-    }),
+    ...cacheTrainable(o, batches, (b) =>
+      model.distillLoss(posteriorLatents(b, scale, o.generator), b.labels, fused ? b.codes : null, o.generator),
+    ),
   };
 }

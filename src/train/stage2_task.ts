@@ -7,9 +7,10 @@ import { mixCodes } from '../generators/fusion.ts';
 import type { GPT } from '../generators/gpt.ts';
 import { teacherForcedSample } from '../generators/gpt_sample.ts';
 import type { MAR } from '../generators/mar.ts';
-import { loadTokenCache } from '../pipeline/cache.ts';
+import { type CacheMeta, loadTokenCache } from '../pipeline/cache.ts';
 import { loadPart, type PartConfig } from '../pipeline/parts.ts';
 import * as torch from '../torch/index.ts';
+import type { CacheBatch } from './cache_batches.ts';
 import type { DataParallel } from './data_parallel.ts';
 import { cacheTrainable, type Recipe, startCacheRun } from './recipe.ts';
 import type { Trainable } from './trainer.ts';
@@ -43,15 +44,7 @@ export function stage2Task(
     codeMixRate?: number;
   };
   const mixer = codeMixer(cfg.codeMixRate ?? 0, cfg.fusion, opts.mixStage1, meta.codebookSize, opts.device);
-  if (cfg.vaeEmbedDim !== meta.latentChannels)
-    throw new Error(`stage2: vaeEmbedDim ${cfg.vaeEmbedDim} ≠ the cache's ${meta.latentChannels} latent channels`);
-  if (cfg.fusion !== 'none' && cfg.codebookSize !== meta.codebookSize)
-    throw new Error(`stage2: codebookSize ${cfg.codebookSize} ≠ the cache's ${meta.codebookSize}`);
-  const side = (cfg as unknown as { imgSize: number; vaeStride: number }).imgSize;
-  if (meta.imageSize !== undefined && side !== meta.imageSize)
-    throw new Error(`stage2: imgSize ${side} ≠ the cache's ${meta.imageSize}×${meta.imageSize} images`);
-  if (cfg.classNum !== meta.classes.length)
-    throw new Error(`stage2: classNum ${cfg.classNum} ≠ the cache's ${meta.classes.length} classes`);
+  checkStage2Cache(part, meta, 'stage2:');
   const run = startCacheRun('mar', part, recipe, data, opts.device, opts.dp);
   const model = run.model as MAR;
   const { o, batches } = run;
@@ -59,12 +52,30 @@ export function stage2Task(
   return {
     model,
     ...cacheTrainable(o, batches, (b) => {
-      const eps = torch.randn(b.mean.shape, { generator: o.generator, device: b.mean.device, batchDim: 0 });
-      const latents = b.mean.add(b.std.mul(eps)).mul(scale); // a posterior sample, scaled
+      const latents = posteriorLatents(b, scale, o.generator);
       const codes = cfg.fusion === 'none' ? null : mixer ? mixer(b.codes, b.labels, o.generator) : b.codes;
       return model.forward(latents, b.labels, codes, o.generator);
     }),
   };
+}
+
+/** A stage 2's config against the token cache it trains on, each mismatch named (`who` opens the message). */
+export function checkStage2Cache(part: PartConfig, meta: CacheMeta, who: string): void {
+  const cfg = part.config as { vaeEmbedDim: number; codebookSize: number; classNum: number; fusion: string; imgSize: number };
+  if (cfg.vaeEmbedDim !== meta.latentChannels)
+    throw new Error(`${who} vaeEmbedDim ${cfg.vaeEmbedDim} ≠ the cache's ${meta.latentChannels} latent channels`);
+  if (cfg.fusion !== 'none' && cfg.codebookSize !== meta.codebookSize)
+    throw new Error(`${who} codebookSize ${cfg.codebookSize} ≠ the cache's ${meta.codebookSize}`);
+  if (meta.imageSize !== undefined && cfg.imgSize !== meta.imageSize)
+    throw new Error(`${who} imgSize ${cfg.imgSize} ≠ the cache's ${meta.imageSize}×${meta.imageSize} images`);
+  if (cfg.classNum !== meta.classes.length)
+    throw new Error(`${who} classNum ${cfg.classNum} ≠ the cache's ${meta.classes.length} classes`);
+}
+
+/** A sample of each image's cached KL posterior, scaled as MAR's main_mar.py scales latents. */
+export function posteriorLatents(b: CacheBatch, scale: number, generator: torch.Generator): torch.Tensor {
+  const eps = torch.randn(b.mean.shape, { generator, device: b.mean.device, batchDim: 0 });
+  return b.mean.add(b.std.mul(eps)).mul(scale);
 }
 
 /** The code-mixing step for a rate (null when off), with the stage-1 GPT it draws from. */

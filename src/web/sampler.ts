@@ -308,7 +308,7 @@ export class WebSampler {
           zSel.set(zd.subarray(p * Dd, (p + 1) * Dd), r * Dd);
           if (guided) zSel.set(zd.subarray((B * L + p) * Dd, (B * L + p + 1) * Dd), (n + r) * Dd);
         });
-        const scale = o.cfg !== 1 ? cfgAt(o.cfg, o.cfgSchedule, L, plan[step]) : 1;
+        const scale = cfgAt(o.cfg, o.cfgSchedule, L, plan[step]); // 1 when unguided
         const diffusion = respacedSchedule(respacings[step], m.numTimesteps);
         const x = await this.diffuse(
           zSel,
@@ -348,7 +348,7 @@ export class WebSampler {
   ): Promise<Float32Array> {
     const C = this.manifest.stage2.tokenEmbedDim;
     const coef = diffusionCoefficients(d.betas);
-    const zT = this.f32(z, [o.cfg !== 1 && !o.distilled ? 2 * n : n, Dz]);
+    const zT = this.f32(z, [z.length / Dz, Dz]); // n rows, or 2n with the unconditional ones
     let x = rng.normals(n * C);
     if (o.sampler !== 'ancestral') return this.solve(x, zT, n, d, o);
     for (let i = d.betas.length - 1; i >= 0; i--) {
@@ -376,29 +376,16 @@ export class WebSampler {
     { cfg, distilled }: HeadRun,
   ): Promise<{ eps: Float32Array; v: Float32Array }> {
     const C = this.manifest.stage2.tokenEmbedDim;
-    if (distilled) {
-      const feeds = {
-        x: this.f32(x, [n, C]),
-        t: this.i64(new Array(n).fill(t), [n]),
-        z: zT,
-        w: this.f32(new Float32Array(n).fill(cfg), [n]),
-      };
-      const out = (await this.run(GUIDED_HEAD_GRAPH, feeds)).out.data as Float32Array;
-      const eps = new Float32Array(n * C);
-      const v = new Float32Array(n * C);
-      for (let r = 0; r < n; r++) {
-        eps.set(out.subarray(r * 2 * C, r * 2 * C + C), r * C);
-        v.set(out.subarray(r * 2 * C + C, (r + 1) * 2 * C), r * C);
-      }
-      return { eps, v };
-    }
-    const guided = cfg !== 1;
+    const guided = cfg !== 1 && !distilled;
     const rows = guided ? 2 * n : n;
     const xin = new Float32Array(rows * C);
     xin.set(x);
     if (guided) xin.set(x, n * C);
-    const ts = this.i64(new Array(rows).fill(t), [rows]);
-    const out = (await this.run('diffusion_denoise', { x: this.f32(xin, [rows, C]), t: ts, z: zT })).out.data as Float32Array;
+    const feeds = { x: this.f32(xin, [rows, C]), t: this.i64(new Array(rows).fill(t), [rows]), z: zT };
+    const run = distilled
+      ? this.run(GUIDED_HEAD_GRAPH, { ...feeds, w: this.f32(new Float32Array(n).fill(cfg), [n]) })
+      : this.run('diffusion_denoise', feeds);
+    const out = (await run).out.data as Float32Array;
     const eps = new Float32Array(n * C);
     const v = new Float32Array(n * C);
     for (let r = 0; r < n; r++) {

@@ -83,32 +83,18 @@ export function d2c(...args: string[]): { code: number | null; stdout: string; s
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** `d2c pack` of the four parts and their cache into `out` (more flags after it). */
+export function packArgs(p: { vq: string; kl: string; stage1: string; stage2: string; cache: string }, out: string): string[] {
+  return ['pack', '--vq', p.vq, '--kl', p.kl, '--stage1', p.stage1, '--stage2', p.stage2, '--cache', p.cache, '--out', out];
+}
+
 /** A packed model folder of random tiny parts (with the cache it names its classes from). */
 export async function tinyModel(root: string): Promise<string> {
   const { vq, kl, cache } = await tinyCache(root);
   const s1 = writeTinyPart(join(root, 's1'), 'gpt', 3);
   const s2 = writeTinyPart(join(root, 's2'), 'mar', 4);
   const out = join(root, 'model');
-  const r = d2c(
-    'pack',
-    '--vq',
-    vq,
-    '--kl',
-    kl,
-    '--stage1',
-    s1,
-    '--stage2',
-    s2,
-    '--cache',
-    cache,
-    '--out',
-    out,
-    '--fp16',
-    '--steps',
-    '2',
-    '--diffusion-steps',
-    '5',
-  );
+  const r = d2c(...packArgs({ vq, kl, stage1: s1, stage2: s2, cache }, out), '--fp16', '--steps', '2', '--diffusion-steps', '5');
   if (r.code !== 0) throw new Error(`pack failed: ${r.stderr}`);
   return out;
 }
